@@ -1,0 +1,18 @@
+"""The function app: validates settings, creates the app, registers one blueprint per family.
+
+Settings are validated at import, so a malformed setting stops start-up with a message naming
+it instead of failing later inside an invocation. Auth level FUNCTION by default, so a route
+that forgets to choose is never anonymous.
+"""
+
+import azure.functions as func
+
+from functions import health, selftest
+from shared.settings import get_settings
+
+get_settings()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for module in (health, selftest):
+    app.register_functions(module.bp)

@@ -1,0 +1,30 @@
+"""GET /api/health: anonymous, lists each dependency's reachability and nothing secret."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import http_endpoint, json_response
+from shared.bootstrap import get_services
+from shared.services import health, selftest
+
+bp = func.Blueprint()
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_endpoint
+async def health_check(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+
+    async def tables() -> None:
+        await services.tables.get(selftest.HEARTBEAT_TABLE, "timer", "heartbeat")
+
+    async def service_bus() -> None:
+        await services.bus.peek_count(selftest.QUEUE)
+
+    report = await health.check(
+        {"tables": tables, "serviceBus": service_bus},
+        required=frozenset({"tables", "serviceBus"}),
+    )
+    return json_response(report.as_dict(), status=503 if report.status == "down" else 200)

@@ -1,0 +1,171 @@
+"""What every HTTP trigger shares: body parsing, problem+json errors, the correlation id.
+
+Trigger modules stay thin: they call ``parse_body``/``parse_query`` with a pydantic model, call
+the service, and return ``json_response``. Bad input becomes a 4xx problem document naming the
+field; nothing about a request can turn into a 500 here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from functools import wraps
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.adapters.erp.correlation import correlation_scope
+
+MAX_BODY_BYTES = 256 * 1024
+CORRELATION_HEADER = "x-correlation-id"
+_log = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+
+class HttpProblem(Exception):
+    """An RFC 9457 problem to return instead of a result."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        violations: list[dict[str, Any]] | None = None,
+        problem_type: str = "about:blank",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.violations = violations
+        self.problem_type = problem_type
+        self.headers = dict(headers or {})
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> func.HttpResponse:
+    """A JSON answer; Decimals are written as decimal strings, never floats."""
+    if isinstance(body, BaseModel):
+        text = body.model_dump_json(by_alias=True)
+    else:
+        text = json.dumps(body, default=_json_default, separators=(",", ":"))
+    return func.HttpResponse(
+        text, status_code=status, mimetype="application/json", headers=dict(headers or {})
+    )
+
+
+def problem_response(problem: HttpProblem) -> func.HttpResponse:
+    body: dict[str, Any] = {
+        "type": problem.problem_type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.violations is not None:
+        body["violations"] = problem.violations
+    text = json.dumps(body, default=_json_default)
+    return func.HttpResponse(
+        text,
+        status_code=problem.status,
+        mimetype="application/problem+json",
+        headers=problem.headers,
+    )
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def violations_from(error: ValidationError) -> list[dict[str, Any]]:
+    """pydantic errors as contract violations: the field path and what is wrong with it."""
+    return [
+        {"rule": "invalid-field", "field": _location(item["loc"]), "detail": item["msg"]}
+        for item in error.errors(include_url=False)
+    ]
+
+
+def parse_body(req: func.HttpRequest, model: type[Model]) -> Model:
+    """Validate a JSON request body against ``model``; raise ``HttpProblem`` (4xx) otherwise."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HttpProblem(415, "Unsupported media type", "send the body as application/json")
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise HttpProblem(413, "Body too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HttpProblem(400, "Malformed JSON", f"the body is not valid JSON: {error}") from None
+    return validate(data, model)
+
+
+def parse_query(req: func.HttpRequest, model: type[Model]) -> Model:
+    """Validate query parameters (and route parameters) against ``model``."""
+    data: dict[str, Any] = {**dict(req.params), **dict(req.route_params)}
+    return validate(data, model)
+
+
+def validate(data: Any, model: type[Model]) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise HttpProblem(
+            422,
+            "Invalid request",
+            "the request breaks the contract",
+            violations=violations_from(error),
+        ) from None
+
+
+def correlation_id_of(req: func.HttpRequest) -> str:
+    """The caller's correlation id when it sent a sane one, else a new one."""
+    given = (req.headers.get(CORRELATION_HEADER) or "").strip()
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return str(uuid.uuid4())
+
+
+def http_endpoint(handler: Handler) -> Handler:
+    """Wrap a trigger: correlation id in and out, problems mapped, unexpected errors logged.
+
+    An unexpected exception is answered 500 with no internals; every expected failure is raised
+    as ``HttpProblem`` by the handler or the helpers above.
+    """
+
+    @wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        correlation_id = correlation_id_of(req)
+        with correlation_scope(correlation_id):
+            try:
+                response = await handler(req)
+            except HttpProblem as problem:
+                response = problem_response(problem)
+            except Exception:
+                _log.exception("unhandled error in %s", handler.__name__)
+                response = problem_response(
+                    HttpProblem(500, "Internal error", f"correlation id {correlation_id}")
+                )
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    return wrapper

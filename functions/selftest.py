@@ -1,0 +1,59 @@
+"""The synthetic probe: HTTP starts it, Service Bus carries it, a table records it."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from functions.messages import delivery_count_of, parse_message
+from shared.adapters.erp.correlation import get_correlation_id
+from shared.bootstrap import get_services
+from shared.services import selftest
+
+bp = func.Blueprint()
+_log = logging.getLogger(__name__)
+
+
+@bp.function_name("selftest_start")
+@bp.route(route="ops/selftest", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_endpoint
+async def start(req: func.HttpRequest) -> func.HttpResponse:
+    request = parse_body(req, selftest.ProbeRequest)
+    message = await selftest.start_probe(
+        get_services().bus, request, get_correlation_id() or request.probe_id
+    )
+    return json_response(message.model_dump(mode="json", by_alias=True), status=202)
+
+
+@bp.function_name("selftest_result")
+@bp.route(route="ops/selftest/{probeId}", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@http_endpoint
+async def result(req: func.HttpRequest) -> func.HttpResponse:
+    probe_id = validate(
+        {"probeId": req.route_params.get("probeId")}, selftest.ProbeRequest
+    ).probe_id
+    found = await selftest.probe_result(get_services().tables, probe_id)
+    if found is None:
+        raise HttpProblem(404, "Not found", f"probe {probe_id} has not been recorded (yet)")
+    return json_response(found)
+
+
+@bp.function_name("selftest_consume")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name=selftest.QUEUE, connection="ServiceBusConnection"
+)
+async def consume(msg: func.ServiceBusMessage) -> None:
+    probe = parse_message(msg, selftest.ProbeMessage)
+    recorded = await selftest.record_probe(
+        get_services().tables, probe, delivery_count_of(msg), msg.correlation_id
+    )
+    if not recorded:
+        _log.info("probe %s already recorded; duplicate delivery ignored", probe.probe_id)
+
+
+@bp.function_name("heartbeat")
+@bp.timer_trigger(arg_name="timer", schedule="%HEARTBEAT_SCHEDULE%", run_on_startup=False)
+async def heartbeat(timer: func.TimerRequest) -> None:
+    await selftest.beat(get_services().tables, "heartbeat", bool(timer.past_due))

@@ -1,0 +1,326 @@
+"""Table storage: one service client per process, table clients reused, keys encoded.
+
+The product's state (idempotency keys, projections, published prices, watermarks) lives here.
+Callers pass business identifiers as PartitionKey/RowKey; this layer encodes them on the way
+in and decodes them on the way out, so ``AB/12#3`` works everywhere without callers thinking
+about it. Conditional writes surface as named exceptions so services can retry on conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from shared.adapters.table_keys import decode_key, encode_key
+
+MAX_BATCH_OPERATIONS = 100
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Headroom for the multipart envelope around each operation in a transaction.
+_OPERATION_OVERHEAD_BYTES = 512
+
+Entity = dict[str, Any]
+OperationKind = Literal["create", "upsert", "update", "delete"]
+
+
+class TableStoreError(RuntimeError):
+    """Base for storage failures the services handle."""
+
+
+class EntityExists(TableStoreError):
+    """Create failed because the row exists (409): someone else holds the claim."""
+
+
+class EntityChanged(TableStoreError):
+    """A conditional write failed because the ETag no longer matches (412)."""
+
+
+class EntityMissing(TableStoreError):
+    """The row to update or delete does not exist."""
+
+
+class TransactionFailed(TableStoreError):
+    """An entity-group transaction was rejected; none of its operations were applied."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """An entity with decoded keys and the ETag needed for a conditional write."""
+
+    entity: Entity
+    etag: str
+
+    @property
+    def partition_key(self) -> str:
+        return str(self.entity["PartitionKey"])
+
+    @property
+    def row_key(self) -> str:
+        return str(self.entity["RowKey"])
+
+
+@dataclass(frozen=True)
+class TableOperation:
+    """One operation of an entity-group transaction (keys are business identifiers)."""
+
+    kind: OperationKind
+    entity: Entity
+    etag: str | None = None
+    mode: UpdateMode = field(default=UpdateMode.REPLACE)
+
+    @property
+    def partition_key(self) -> str:
+        return str(self.entity["PartitionKey"])
+
+    def estimated_bytes(self) -> int:
+        return len(json.dumps(self.entity, default=str).encode("utf-8")) + _OPERATION_OVERHEAD_BYTES
+
+
+def chunk_operations(operations: Iterable[TableOperation]) -> list[list[TableOperation]]:
+    """Split operations into transactions: one partition each, <= 100 operations, <= 4 MiB.
+
+    Order within a partition is kept. Only each chunk is atomic, so callers that need one
+    all-or-nothing write must keep it within a single chunk.
+    """
+    by_partition: dict[str, list[TableOperation]] = {}
+    for operation in operations:
+        by_partition.setdefault(operation.partition_key, []).append(operation)
+    chunks: list[list[TableOperation]] = []
+    for partition_ops in by_partition.values():
+        current: list[TableOperation] = []
+        size = 0
+        for operation in partition_ops:
+            op_size = operation.estimated_bytes()
+            if op_size > MAX_BATCH_BYTES:
+                raise ValueError("a single table operation is larger than a transaction allows")
+            if current and (
+                len(current) == MAX_BATCH_OPERATIONS or size + op_size > MAX_BATCH_BYTES
+            ):
+                chunks.append(current)
+                current, size = [], 0
+            current.append(operation)
+            size += op_size
+        if current:
+            chunks.append(current)
+    return chunks
+
+
+def _encode_entity(entity: Mapping[str, Any]) -> Entity:
+    encoded = dict(entity)
+    encoded["PartitionKey"] = encode_key(str(entity["PartitionKey"]))
+    encoded["RowKey"] = encode_key(str(entity["RowKey"]))
+    return encoded
+
+
+def _to_row(entity: Any) -> Row:
+    data = dict(entity)
+    data["PartitionKey"] = decode_key(data["PartitionKey"])
+    data["RowKey"] = decode_key(data["RowKey"])
+    return Row(entity=data, etag=entity.metadata["etag"])
+
+
+def _etag_of(result: Mapping[str, Any]) -> str:
+    return str(result.get("etag", ""))
+
+
+class TableStore:
+    """Reused table clients over one ``TableServiceClient``.
+
+    Tables are created on first use (once per process) so a fresh Azurite or storage account
+    needs no set-up step. ``prefix`` isolates environments or test runs sharing one account.
+    """
+
+    def __init__(self, service: TableServiceClient, prefix: str = "") -> None:
+        self._service = service
+        self._prefix = prefix
+        self._clients: dict[str, TableClient] = {}
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_connection_string(cls, connection: str, prefix: str = "") -> TableStore:
+        return cls(TableServiceClient.from_connection_string(connection), prefix)
+
+    @classmethod
+    def from_account(cls, account_name: str, credential: Any, prefix: str = "") -> TableStore:
+        endpoint = f"https://{account_name}.table.core.windows.net"
+        return cls(TableServiceClient(endpoint=endpoint, credential=credential), prefix)
+
+    def table_name(self, name: str) -> str:
+        return f"{self._prefix}{name}"
+
+    async def client(self, name: str) -> TableClient:
+        """The reused client for a table, creating the table the first time it is asked for."""
+        client = self._clients.get(name)
+        if client is not None:
+            return client
+        async with self._lock:
+            client = self._clients.get(name)
+            if client is None:
+                full_name = self.table_name(name)
+                with contextlib.suppress(ResourceExistsError):
+                    await self._service.create_table(full_name)
+                client = self._service.get_table_client(full_name)
+                self._clients[name] = client
+        return client
+
+    async def get(self, table: str, partition_key: str, row_key: str) -> Row | None:
+        client = await self.client(table)
+        try:
+            entity = await client.get_entity(encode_key(partition_key), encode_key(row_key))
+        except ResourceNotFoundError:
+            return None
+        return _to_row(entity)
+
+    async def create(self, table: str, entity: Mapping[str, Any]) -> str:
+        """Insert a new row; ``EntityExists`` if it is already there (an atomic claim)."""
+        client = await self.client(table)
+        try:
+            result = await client.create_entity(_encode_entity(entity))
+        except ResourceExistsError as error:
+            raise EntityExists(f"{table}: row exists") from error
+        return _etag_of(result)
+
+    async def upsert(
+        self, table: str, entity: Mapping[str, Any], mode: UpdateMode = UpdateMode.REPLACE
+    ) -> str:
+        """Last-writer-wins write; only for rows this process owns outright."""
+        client = await self.client(table)
+        result = await client.upsert_entity(_encode_entity(entity), mode=mode)
+        return _etag_of(result)
+
+    async def update(
+        self,
+        table: str,
+        entity: Mapping[str, Any],
+        etag: str,
+        mode: UpdateMode = UpdateMode.REPLACE,
+    ) -> str:
+        """Write only if the row still has ``etag``; ``EntityChanged`` otherwise."""
+        client = await self.client(table)
+        try:
+            result = await client.update_entity(
+                _encode_entity(entity),
+                mode=mode,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError as error:
+            raise EntityChanged(f"{table}: row changed since it was read") from error
+        except ResourceNotFoundError as error:
+            raise EntityMissing(f"{table}: row is gone") from error
+        return _etag_of(result)
+
+    async def delete(
+        self, table: str, partition_key: str, row_key: str, etag: str | None = None
+    ) -> None:
+        """Delete a row (conditionally when ``etag`` is given); a missing row is not an error."""
+        client = await self.client(table)
+        kwargs: dict[str, Any] = {}
+        if etag is not None:
+            kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            await client.delete_entity(encode_key(partition_key), encode_key(row_key), **kwargs)
+        except ResourceModifiedError as error:
+            raise EntityChanged(f"{table}: row changed since it was read") from error
+
+    async def query(
+        self,
+        table: str,
+        filter_text: str,
+        parameters: Mapping[str, Any] | None = None,
+        select: Sequence[str] | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[Row]:
+        """Rows matching an OData filter; key values in ``parameters`` must be pre-encoded."""
+        client = await self.client(table)
+        pages = client.query_entities(
+            filter_text,
+            parameters=dict(parameters or {}),
+            select=list(select) if select else None,
+            results_per_page=page_size,
+        )
+        async for entity in pages:
+            yield _to_row(entity)
+
+    def partition(self, table: str, partition_key: str) -> AsyncIterator[Row]:
+        """Every row of one partition."""
+        return self.query(table, "PartitionKey eq @pk", {"pk": encode_key(partition_key)})
+
+    async def all_rows(self, table: str, page_size: int = 1000) -> AsyncIterator[Row]:
+        """Every row of the table, page by page, never all in memory."""
+        client = await self.client(table)
+        async for entity in client.list_entities(results_per_page=page_size):
+            yield _to_row(entity)
+
+    async def transact(self, table: str, operations: Iterable[TableOperation]) -> int:
+        """Apply operations as entity-group transactions (chunked); returns how many ran.
+
+        Each chunk is all-or-nothing. A failing chunk raises ``TransactionFailed`` (or
+        ``EntityChanged`` / ``EntityExists`` when that was the cause) and later chunks are
+        not sent.
+        """
+        client = await self.client(table)
+        applied = 0
+        for chunk in chunk_operations(operations):
+            batch: list[Any] = []
+            for operation in chunk:
+                entity = _encode_entity(operation.entity)
+                if operation.kind == "delete":
+                    entity = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
+                options: dict[str, Any] = {}
+                if operation.kind in ("update", "delete") and operation.etag:
+                    options = {
+                        "etag": operation.etag,
+                        "match_condition": MatchConditions.IfNotModified,
+                    }
+                if operation.kind in ("upsert", "update"):
+                    options["mode"] = operation.mode
+                batch.append(
+                    (operation.kind, entity, options) if options else (operation.kind, entity)
+                )
+            try:
+                await client.submit_transaction(batch)
+            except TableTransactionError as error:
+                raise _transaction_error(table, error) from error
+            except HttpResponseError as error:
+                raise TransactionFailed(
+                    f"{table}: transaction rejected: {error.message}"
+                ) from error
+            applied += len(chunk)
+        return applied
+
+    async def delete_table(self, name: str) -> None:
+        """Drop a table (tests and resets only)."""
+        self._clients.pop(name, None)
+        await self._service.delete_table(self.table_name(name))
+
+    async def list_tables(self) -> list[str]:
+        return [table.name async for table in self._service.list_tables()]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        await self._service.close()
+
+
+def _transaction_error(table: str, error: TableTransactionError) -> TableStoreError:
+    code = str(getattr(error, "error_code", "") or "")
+    if error.status_code == 412 or code == "UpdateConditionNotSatisfied":
+        return EntityChanged(f"{table}: a row in the transaction changed since it was read")
+    if error.status_code == 409 or code == "EntityAlreadyExists":
+        return EntityExists(f"{table}: a row in the transaction already exists")
+    return TransactionFailed(f"{table}: transaction rejected: {error.message}")

@@ -1,0 +1,157 @@
+"""Every setting the app reads, loaded and validated in one place.
+
+Names are the app-setting names Azure and Core Tools use (``AzureWebJobsStorage``,
+``ServiceBusConnection`` and their identity-based ``__`` forms), so the same names work in
+``local.settings.json``, in the Bicep app settings and in the environment. The defaults point at
+the local stack, so a developer runs the product with no settings file at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_STORAGE = "UseDevelopmentStorage=true"
+LOCAL_SERVICE_BUS = (
+    "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=RootManageSharedAccessKey;"
+    "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
+)
+# Six space-separated fields: second minute hour day month day-of-week.
+NCRONTAB_PATTERN = r"^\S+( \S+){5}$"
+LOCAL_ERP_COMPANY_ID = "7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _alias(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """The app settings; field aliases are the setting names. Read with ``get_settings()``."""
+
+    # No env_nested_delimiter: identity-based names contain "__" themselves.
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True)
+
+    app_env: Literal["local", "cloud"] = Field("local", validation_alias=_alias("APP_ENV"))
+
+    # Storage: a connection string locally, the account name (managed identity) in Azure.
+    storage_connection: str | None = Field(
+        LOCAL_STORAGE, validation_alias=_alias("AzureWebJobsStorage")
+    )
+    storage_account_name: str | None = Field(
+        None, validation_alias=_alias("AzureWebJobsStorage__accountName")
+    )
+    table_prefix: str = Field(
+        "", pattern=r"^[A-Za-z]?[A-Za-z0-9]{0,20}$", validation_alias=_alias("TABLE_PREFIX")
+    )
+
+    # Service Bus: a connection string locally, the namespace (managed identity) in Azure.
+    service_bus_connection: str | None = Field(
+        LOCAL_SERVICE_BUS, validation_alias=_alias("ServiceBusConnection")
+    )
+    service_bus_namespace: str | None = Field(
+        None, validation_alias=_alias("ServiceBusConnection__fullyQualifiedNamespace")
+    )
+
+    # Business Central.
+    erp_base_url: str = Field(
+        "http://127.0.0.1:8787", pattern=r"^https?://", validation_alias=_alias("ERP_BASE_URL")
+    )
+    erp_tenant: str = Field("local", min_length=1, validation_alias=_alias("ERP_TENANT"))
+    erp_environment: str = Field(
+        "sandbox", min_length=1, validation_alias=_alias("ERP_ENVIRONMENT")
+    )
+    erp_company_id: str = Field(
+        LOCAL_ERP_COMPANY_ID,
+        pattern=r"^[0-9a-fA-F-]{36}$",
+        validation_alias=_alias("ERP_COMPANY_ID"),
+    )
+    erp_api_publisher: str = Field("contoso", validation_alias=_alias("ERP_API_PUBLISHER"))
+    erp_api_group: str = Field("commerceSync", validation_alias=_alias("ERP_API_GROUP"))
+    erp_api_version: str = Field("v1.0", validation_alias=_alias("ERP_API_VERSION"))
+    erp_auth_mode: Literal["none", "static", "client_credentials"] = Field(
+        "none", validation_alias=_alias("ERP_AUTH_MODE")
+    )
+    erp_client_id: str | None = Field(None, validation_alias=_alias("ERP_CLIENT_ID"))
+    erp_client_secret: SecretStr | None = Field(None, validation_alias=_alias("ERP_CLIENT_SECRET"))
+    erp_static_token: SecretStr | None = Field(None, validation_alias=_alias("ERP_STATIC_TOKEN"))
+    erp_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, validation_alias=_alias("ERP_TIMEOUT_SECONDS")
+    )
+
+    # Timer schedules (six-field NCRONTAB, read by the host through %SETTING% placeholders).
+    heartbeat_schedule: str = Field(
+        "0 */5 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("HEARTBEAT_SCHEDULE")
+    )
+
+    @field_validator(
+        "storage_connection",
+        "storage_account_name",
+        "service_bus_connection",
+        "service_bus_namespace",
+        "erp_client_id",
+        "erp_client_secret",
+        "erp_static_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # Settings files and app settings hold "" for "not used here".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _connections_present(self) -> Settings:
+        if not (self.storage_connection or self.storage_account_name):
+            raise ValueError(
+                "set AzureWebJobsStorage (connection string) or "
+                "AzureWebJobsStorage__accountName (managed identity)"
+            )
+        if not (self.service_bus_connection or self.service_bus_namespace):
+            raise ValueError(
+                "set ServiceBusConnection (connection string) or "
+                "ServiceBusConnection__fullyQualifiedNamespace (managed identity)"
+            )
+        if self.erp_auth_mode == "client_credentials" and not (
+            self.erp_client_id and self.erp_client_secret
+        ):
+            raise ValueError(
+                "ERP_AUTH_MODE=client_credentials needs ERP_CLIENT_ID and ERP_CLIENT_SECRET"
+            )
+        if self.app_env == "cloud" and self.erp_base_url.startswith("http://"):
+            raise ValueError("ERP_BASE_URL must use https when APP_ENV=cloud")
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        problems.append(f"{name}: {item['msg']}")
+    return "invalid app settings: " + "; ".join(problems)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ``SettingsError`` naming the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (Functions reuse the process across invocations)."""
+    return load_settings()

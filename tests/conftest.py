@@ -1,0 +1,83 @@
+"""Session fixtures that start the parts of the local stack a test needs, on free ports.
+
+Each part starts at most once per session and is stopped by PID at the end, so ``pytest``
+alone (what ``make test`` runs) sets up and tears down everything, and a developer's running
+``make run`` stack on the default ports is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from devtools.stack import LocalStack, StackPorts
+from shared.adapters.tables import TableStore
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    stack = LocalStack(ports=StackPorts.free(), erp_items=200, erp_customers=50)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_connection(local_stack: LocalStack) -> str:
+    if not local_stack.is_running("azurite"):
+        local_stack.start_tables()
+    return local_stack.settings()["AzureWebJobsStorage"]
+
+
+@pytest.fixture(scope="session")
+def servicebus_connection(local_stack: LocalStack) -> str:
+    if not local_stack.is_running("servicebus"):
+        local_stack.start_servicebus()
+    return local_stack.settings()["ServiceBusConnection"]
+
+
+@pytest.fixture(scope="session")
+def erp_base_url(local_stack: LocalStack) -> str:
+    if not local_stack.is_running("erp-sim"):
+        local_stack.start_erp()
+    return local_stack.settings()["ERP_BASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def runner_url(
+    local_stack: LocalStack, azurite_connection: str, servicebus_connection: str, erp_base_url: str
+) -> str:
+    """The function app served by the local runner against the session's stack."""
+    if not local_stack.is_running("runner"):
+        local_stack.start_runner({"TABLE_PREFIX": "e2e"})
+    return f"http://127.0.0.1:{local_stack.ports.runner}"
+
+
+@pytest.fixture
+def table_prefix() -> str:
+    """A fresh table-name prefix so each test sees empty tables."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def table_store(azurite_connection: str, table_prefix: str) -> AsyncIterator[TableStore]:
+    store = TableStore.from_connection_string(azurite_connection, prefix=table_prefix)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def app_keys(local_stack: LocalStack) -> dict[str, str]:
+    settings = local_stack.settings()
+    return {"function": settings["LOCAL_FUNCTION_KEY"], "admin": settings["LOCAL_ADMIN_KEY"]}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never read a developer's real settings file by accident.
+    os.environ.setdefault("APP_ENV", "local")

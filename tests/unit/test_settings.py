@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        alias = Settings.model_fields[name].validation_alias
+        for choice in getattr(alias, "choices", []):
+            monkeypatch.delenv(str(choice), raising=False)
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = load_settings()
+    assert settings.storage_connection == "UseDevelopmentStorage=true"
+    assert settings.service_bus_connection is not None
+    assert "127.0.0.1:5672" in settings.service_bus_connection
+    assert settings.erp_base_url == "http://127.0.0.1:8787"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ERP_BASE_URL", "ftp://erp"),
+        ("ERP_TIMEOUT_SECONDS", "soon"),
+        ("ERP_COMPANY_ID", "not-a-guid"),
+        ("HEARTBEAT_SCHEDULE", "*/5 * * * *"),
+        ("APP_ENV", "production"),
+    ],
+)
+def test_a_malformed_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_client_credentials_need_their_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-id")
+    with pytest.raises(SettingsError, match="ERP_CLIENT_SECRET"):
+        load_settings()
+
+
+def test_identity_based_names_keep_their_double_underscore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "prodstore")
+    monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")
+    settings = load_settings()
+    assert settings.storage_account_name == "prodstore"
+    assert settings.service_bus_namespace == "ns.servicebus.windows.net"
+
+
+def test_cloud_refuses_plain_http_to_the_erp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "cloud")
+    with pytest.raises(SettingsError, match="https"):
+        load_settings()
+
+
+def test_sample_settings_cover_every_setting_the_app_reads() -> None:
+    values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    read_by_app = {
+        str(choice)
+        for field in Settings.model_fields.values()
+        for choice in getattr(field.validation_alias, "choices", [])
+        if "__" not in str(choice)  # identity-based forms are for Azure, not local
+    }
+    assert read_by_app - set(values) == set()
+    load_settings(**{k: v for k, v in values.items() if k in read_by_app})
