@@ -60,7 +60,9 @@ class MessageBus:
         scheduled_at: datetime | None = None,
     ) -> None:
         """Send one JSON message; ``BusSendFailed`` when the broker did not confirm it."""
-        application_properties: dict[str | bytes, Any] = dict(properties or {})
+        application_properties: dict[str | bytes, Any] = {
+            k: v for k, v in (properties or {}).items()
+        }
         message = ServiceBusMessage(
             json.dumps(body, default=str, separators=(",", ":")),
             message_id=message_id,
