@@ -1,0 +1,250 @@
+"""The platform end to end: runner, real Service Bus client and stand-in, Azurite.
+
+The self-test probe goes HTTP -> Service Bus -> Service Bus trigger -> table, so each trigger
+kind and each settlement path the host promises is exercised through real components.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+
+from devtools.stack import ROOT, free_port
+from shared.adapters.tables import TableStore
+
+SECRET_MARKERS = ("AccountKey", "SharedAccessKey", "local-admin-key", "local-function-key")
+
+
+@pytest.fixture(scope="module")
+def client(runner_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=runner_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def bus(servicebus_connection: str) -> Iterator[ServiceBusClient]:
+    with ServiceBusClient.from_connection_string(servicebus_connection, retry_total=0) as sb:
+        yield sb
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
+def _probe(client: httpx.Client, admin: str, fail_deliveries: int = 0) -> str:
+    probe_id = f"p-{uuid.uuid4().hex[:12]}"
+    response = client.post(
+        "/api/ops/selftest",
+        json={"probeId": probe_id, "failDeliveries": fail_deliveries},
+        headers={"x-functions-key": admin},
+    )
+    assert response.status_code == 202, response.text
+    return probe_id
+
+
+def _result(client: httpx.Client, admin: str, probe_id: str) -> dict[str, Any] | None:
+    response = client.get(f"/api/ops/selftest/{probe_id}", headers={"x-functions-key": admin})
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _dead_letters(bus: ServiceBusClient, message_id: str) -> list[Any]:
+    found = []
+    with bus.get_queue_receiver(
+        "selftest", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1
+    ) as receiver:
+        for message in receiver.receive_messages(max_message_count=50, max_wait_time=1):
+            if message.message_id == message_id:
+                found.append(message)
+            receiver.complete_message(message)
+    return found
+
+
+def test_health_is_anonymous_and_reports_dependencies_without_secrets(
+    client: httpx.Client,
+) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["dependencies"]["tables"]["status"] == "ok"
+    assert body["dependencies"]["serviceBus"]["status"] == "ok"
+    assert not any(marker in response.text for marker in SECRET_MARKERS)
+    assert response.headers["x-correlation-id"]
+
+
+def test_keys_and_routes_are_enforced(client: httpx.Client, app_keys: dict[str, str]) -> None:
+    assert client.get("/api/no-such-route").status_code == 404
+    assert client.post("/api/ops/selftest", json={"probeId": "x"}).status_code == 401
+    wrong = {"x-functions-key": "wrong"}
+    assert client.post("/api/ops/selftest", json={"probeId": "x"}, headers=wrong).status_code == 401
+    function_key = {"x-functions-key": app_keys["function"]}
+    admin_only = client.post("/api/ops/selftest", json={"probeId": "x"}, headers=function_key)
+    assert admin_only.status_code == 401
+
+
+def test_bad_probe_requests_are_problem_documents(
+    client: httpx.Client, app_keys: dict[str, str]
+) -> None:
+    headers = {"x-functions-key": app_keys["admin"]}
+    bad_field = client.post("/api/ops/selftest", json={"probeId": "has space"}, headers=headers)
+    assert bad_field.status_code == 422
+    assert bad_field.headers["content-type"].startswith("application/problem+json")
+    assert bad_field.json()["violations"][0]["field"] == "probeId"
+    not_json = client.post(
+        "/api/ops/selftest",
+        content=b"{",
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert not_json.status_code == 400
+    wrong_type = client.post(
+        "/api/ops/selftest", content=b"probeId=x", headers={**headers, "content-type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+
+
+def test_probe_flows_from_http_through_the_bus_into_a_table(
+    client: httpx.Client, app_keys: dict[str, str]
+) -> None:
+    correlation_id = f"corr-{uuid.uuid4().hex[:8]}"
+    probe_id = f"p-{uuid.uuid4().hex[:12]}"
+    response = client.post(
+        "/api/ops/selftest",
+        json={"probeId": probe_id},
+        headers={"x-functions-key": app_keys["admin"], "x-correlation-id": correlation_id},
+    )
+    assert response.status_code == 202
+    assert response.headers["x-correlation-id"] == correlation_id
+    result = _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    assert result["deliveryCount"] == 1
+    assert result["correlationId"] == correlation_id
+
+
+def test_a_failed_first_delivery_is_redelivered_with_count_two(
+    client: httpx.Client, app_keys: dict[str, str]
+) -> None:
+    probe_id = _probe(client, app_keys["admin"], fail_deliveries=1)
+    result = _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    assert result["deliveryCount"] == 2
+
+
+def test_a_duplicate_message_leaves_exactly_one_entity(
+    client: httpx.Client,
+    app_keys: dict[str, str],
+    bus: ServiceBusClient,
+    azurite_connection: str,
+) -> None:
+    probe_id = _probe(client, app_keys["admin"])
+    _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    # The same probe again under another MessageId: duplicate detection cannot catch it, so
+    # only the handler's idempotency stands between it and a second entity.
+    body = {"probeId": probe_id, "failDeliveries": 0, "sentAt": "2026-01-01T00:00:00Z"}
+    with bus.get_queue_sender("selftest") as sender:
+        sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=str(uuid.uuid4())))
+    _eventually(lambda: not _active_messages(bus))
+
+    async def rows(store: TableStore) -> int:
+        return len([r async for r in store.partition("SelfTestProbes", probe_id)])
+
+    assert _with_store(azurite_connection, rows) == 1
+    assert _result(client, app_keys["admin"], probe_id)["deliveryCount"] == 1  # type: ignore[index]
+
+
+def _with_store(connection: str, read: Callable[[TableStore], Any]) -> Any:
+    """Run an async read against the runner's tables (prefix ``e2e``) from a sync test."""
+
+    async def run() -> Any:
+        store = TableStore.from_connection_string(connection, prefix="e2e")
+        try:
+            return await read(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _active_messages(bus: ServiceBusClient) -> int:
+    with bus.get_queue_receiver("selftest") as receiver:
+        return len(receiver.peek_messages(max_message_count=10))
+
+
+def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(
+    client: httpx.Client, app_keys: dict[str, str], bus: ServiceBusClient
+) -> None:
+    probe_id = _probe(client, app_keys["admin"], fail_deliveries=100)
+    dead = _eventually(lambda: _dead_letters(bus, probe_id), timeout=30)
+    assert dead[0].dead_letter_reason == "MaxDeliveryCountExceeded"
+    assert _result(client, app_keys["admin"], probe_id) is None
+
+
+def test_a_malformed_message_is_dead_lettered_at_once_with_its_reason(
+    bus: ServiceBusClient, runner_url: str
+) -> None:
+    message_id = str(uuid.uuid4())
+    with bus.get_queue_sender("selftest") as sender:
+        sender.send_messages(ServiceBusMessage(b'{"probeId": 42}', message_id=message_id))
+    dead = _eventually(lambda: _dead_letters(bus, message_id), timeout=20)
+    assert dead[0].dead_letter_reason == "InvalidMessage"
+    assert "probeId" in (dead[0].dead_letter_error_description or "")
+    assert dead[0].delivery_count <= 1
+
+
+def test_a_timer_runs_on_demand_through_the_admin_route(
+    client: httpx.Client, app_keys: dict[str, str], azurite_connection: str
+) -> None:
+    async def last_run(store: TableStore) -> Any:
+        row = await store.get("Heartbeats", "timer", "heartbeat")
+        return None if row is None else row.entity["lastRunAt"]
+
+    before = _with_store(azurite_connection, last_run)
+    response = client.post(
+        "/admin/functions/heartbeat",
+        json={"input": ""},
+        headers={"x-functions-key": app_keys["admin"]},
+    )
+    assert response.status_code == 202
+    _eventually(lambda: _with_store(azurite_connection, last_run) not in (None, before))
+    listing = client.get("/admin/functions", headers={"x-functions-key": app_keys["admin"]})
+    assert listing.status_code == 200
+    assert "heartbeat" in listing.text and "selftest_consume" in listing.text
+
+
+def test_a_malformed_setting_stops_start_up_naming_it() -> None:
+    env = {**os.environ, "ERP_BASE_URL": "not-a-url"}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devtools.runner",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode != 0
+    assert "ERP_BASE_URL" in completed.stdout + completed.stderr
