@@ -8,6 +8,7 @@ simply expires, so nothing needs cleaning up.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -40,12 +41,11 @@ class Lease:
 
     async def release(self) -> None:
         """Let the next run start at once instead of waiting for expiry."""
-        try:
+        # Already taken over or gone: then there is nothing of ours to release.
+        with contextlib.suppress(EntityChanged, EntityMissing):
             await self._tables.update(
                 LEASES_TABLE, _row(self.job, self.owner, timedelta(0)), self._etag
             )
-        except (EntityChanged, EntityMissing):
-            pass  # already taken over or gone: nothing of ours to release
 
 
 def _row(job: str, owner: str, duration: timedelta) -> dict[str, object]:
