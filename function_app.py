@@ -7,12 +7,12 @@ that forgets to choose is never anonymous.
 
 import azure.functions as func
 
-from functions import health, selftest
+from functions import health, prices, selftest
 from shared.settings import get_settings
 
 get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for module in (health, selftest):
+for module in (health, selftest, prices):
     app.register_functions(module.bp)

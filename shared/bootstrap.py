@@ -8,10 +8,15 @@ their own ``Services`` with ``build_services`` instead of using the process-wide
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from shared.adapters.bus import MessageBus
+from shared.adapters.erp.client import ErpClient
+from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
+from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
+from shared.services.price_book import PriceBook
 from shared.settings import Settings, get_settings
 
 
@@ -22,10 +27,34 @@ class Services:
     settings: Settings
     tables: TableStore
     bus: MessageBus
+    erp: ErpClient
+    price_book: PriceBook
+    currencies: CurrencyTable
+    campaign_policy: CampaignPolicy
 
     async def close(self) -> None:
+        await self.erp.aclose()
         await self.tables.close()
         await self.bus.close()
+
+
+def erp_config(settings: Settings) -> ErpConfig:
+    """The ERP client's configuration from the app settings."""
+    return ErpConfig(
+        base_url=settings.erp_base_url,
+        tenant=settings.erp_tenant,
+        environment=settings.erp_environment,
+        company_id=settings.erp_company_id,
+        api_publisher=settings.erp_api_publisher,
+        api_group=settings.erp_api_group,
+        api_version=settings.erp_api_version,
+        auth_mode=settings.erp_auth_mode,
+        static_token=settings.erp_static_token,
+        client_id=settings.erp_client_id,
+        client_secret=settings.erp_client_secret,
+        request_timeout_seconds=settings.erp_timeout_seconds,
+        read_timeout_seconds=settings.erp_timeout_seconds,
+    )
 
 
 def _azure_credential() -> Any:
@@ -51,7 +80,17 @@ def build_services(settings: Settings) -> Services:
     else:
         assert settings.service_bus_connection is not None
         bus = MessageBus.from_connection_string(settings.service_bus_connection)
-    return Services(settings=settings, tables=tables, bus=bus)
+    return Services(
+        settings=settings,
+        tables=tables,
+        bus=bus,
+        erp=ErpClient(erp_config(settings)),
+        price_book=PriceBook(
+            tables, stale_after=timedelta(seconds=settings.price_stale_after_seconds)
+        ),
+        currencies=default_currency_table(settings.local_currency),
+        campaign_policy=CampaignPolicy(settings.campaign_policy),
+    )
 
 
 _services: Services | None = None

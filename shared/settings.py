@@ -97,6 +97,31 @@ class Settings(BaseSettings):
         "0 */5 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("HEARTBEAT_SCHEDULE")
     )
 
+    price_delta_schedule: str = Field(
+        "0 */5 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("PRICE_DELTA_SCHEDULE")
+    )
+    price_full_schedule: str = Field(
+        "0 30 2 * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("PRICE_FULL_SCHEDULE")
+    )
+
+    # Pricing.
+    price_stale_after_seconds: int = Field(
+        900, ge=60, validation_alias=_alias("PRICE_STALE_AFTER_SECONDS")
+    )
+    local_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", validation_alias=_alias("LOCAL_CURRENCY")
+    )
+    sold_currencies: str = Field(
+        "USD,EUR", pattern=r"^[A-Z]{3}(,[A-Z]{3})*$", validation_alias=_alias("SOLD_CURRENCIES")
+    )
+    campaign_policy: Literal["open-to-all", "active-for-customer"] = Field(
+        "open-to-all", validation_alias=_alias("PRICING_CAMPAIGN_POLICY")
+    )
+
+    @property
+    def sold_currency_set(self) -> frozenset[str]:
+        return frozenset(self.sold_currencies.split(",")) | {self.local_currency}
+
     @field_validator(
         "storage_connection",
         "storage_account_name",

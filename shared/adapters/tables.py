@@ -265,42 +265,48 @@ class TableStore:
         async for entity in client.list_entities(results_per_page=page_size):
             yield _to_row(entity)
 
-    async def transact(self, table: str, operations: Iterable[TableOperation]) -> int:
+    async def transact(
+        self, table: str, operations: Iterable[TableOperation], concurrency: int = 1
+    ) -> int:
         """Apply operations as entity-group transactions (chunked); returns how many ran.
 
-        Each chunk is all-or-nothing. A failing chunk raises ``TransactionFailed`` (or
-        ``EntityChanged`` / ``EntityExists`` when that was the cause) and later chunks are
-        not sent.
+        Each chunk is all-or-nothing; chunks of different partitions run up to ``concurrency``
+        at a time. A failing chunk raises ``TransactionFailed`` (or ``EntityChanged`` /
+        ``EntityExists`` when that was the cause); chunks already sent stay applied.
         """
         client = await self.client(table)
-        applied = 0
-        for chunk in chunk_operations(operations):
-            batch: list[Any] = []
-            for operation in chunk:
-                entity = _encode_entity(operation.entity)
-                if operation.kind == "delete":
-                    entity = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
-                options: dict[str, Any] = {}
-                if operation.kind in ("update", "delete") and operation.etag:
-                    options = {
-                        "etag": operation.etag,
-                        "match_condition": MatchConditions.IfNotModified,
-                    }
-                if operation.kind in ("upsert", "update"):
-                    options["mode"] = operation.mode
-                batch.append(
-                    (operation.kind, entity, options) if options else (operation.kind, entity)
-                )
-            try:
-                await client.submit_transaction(batch)
-            except TableTransactionError as error:
-                raise _transaction_error(table, error) from error
-            except HttpResponseError as error:
-                raise TransactionFailed(
-                    f"{table}: transaction rejected: {error.message}"
-                ) from error
-            applied += len(chunk)
-        return applied
+        chunks = chunk_operations(operations)
+        if concurrency <= 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                await self._submit(client, table, chunk)
+        else:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def submit(chunk: list[TableOperation]) -> None:
+                async with gate:
+                    await self._submit(client, table, chunk)
+
+            await asyncio.gather(*(submit(chunk) for chunk in chunks))
+        return sum(len(chunk) for chunk in chunks)
+
+    async def _submit(self, client: TableClient, table: str, chunk: list[TableOperation]) -> None:
+        batch: list[Any] = []
+        for operation in chunk:
+            entity = _encode_entity(operation.entity)
+            if operation.kind == "delete":
+                entity = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
+            options: dict[str, Any] = {}
+            if operation.kind in ("update", "delete") and operation.etag:
+                options = {"etag": operation.etag, "match_condition": MatchConditions.IfNotModified}
+            if operation.kind in ("upsert", "update"):
+                options["mode"] = operation.mode
+            batch.append((operation.kind, entity, options))
+        try:
+            await client.submit_transaction(batch)
+        except TableTransactionError as error:
+            raise _transaction_error(table, error) from error
+        except HttpResponseError as error:
+            raise TransactionFailed(f"{table}: transaction rejected: {error.message}") from error
 
     async def delete_table(self, name: str) -> None:
         """Drop a table (tests and resets only)."""

@@ -1,0 +1,94 @@
+"""Price quotes (storefront, function key) and the price publisher timers."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from shared.bootstrap import Services, get_services
+from shared.domain.pricing import QuoteRejected
+from shared.services import price_publisher, quotes
+from shared.services.lease import LeaseHeld
+
+bp = func.Blueprint()
+_log = logging.getLogger(__name__)
+
+
+async def _quote(services: Services, request: quotes.QuoteRequest) -> dict[str, object]:
+    try:
+        return await quotes.quote_prices(
+            services.price_book,
+            request,
+            services.currencies,
+            services.settings.sold_currency_set,
+            services.campaign_policy,
+        )
+    except quotes.UnknownCustomer:
+        raise HttpProblem(404, "Unknown customer", f"no customer {request.customer_id}") from None
+    except quotes.UnsupportedCurrency as error:
+        raise HttpProblem(
+            422,
+            "Invalid request",
+            "the currency is not sold",
+            violations=[
+                {"rule": "unknown-currency", "field": "currency", "detail": f"{error} is not sold"}
+            ],
+        ) from None
+    except QuoteRejected as rejected:
+        raise HttpProblem(
+            422,
+            "Quote rejected",
+            "one or more lines cannot be priced",
+            violations=quotes.violations_of(rejected),
+        ) from None
+
+
+@bp.function_name("prices_quote")
+@bp.route(route="prices/quote", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@http_endpoint
+async def quote(req: func.HttpRequest) -> func.HttpResponse:
+    request = parse_body(req, quotes.QuoteRequest)
+    return json_response(await _quote(get_services(), request))
+
+
+@bp.function_name("prices_single")
+@bp.route(route="prices/{sku}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_endpoint
+async def single_price(req: func.HttpRequest) -> func.HttpResponse:
+    query = validate({**dict(req.params), **dict(req.route_params)}, quotes.SingleQuoteQuery)
+    request = quotes.QuoteRequest(
+        customer_id=query.customer_id,
+        currency=query.currency,
+        order_date=query.order_date,
+        lines=[
+            quotes.QuoteLineIn(
+                sku=query.sku, quantity=query.quantity, unit_of_measure=query.unit_of_measure
+            )
+        ],
+    )
+    answer = await _quote(get_services(), request)
+    line = answer.pop("lines")[0]
+    return json_response({**answer, **line})
+
+
+async def _publish(mode: price_publisher.Mode) -> None:
+    services = get_services()
+    try:
+        await price_publisher.publish(services.erp, services.tables, mode)
+    except LeaseHeld as held:
+        # Another run is working: this one has nothing to do (not a failure).
+        _log.info("price publish (%s) skipped: %s", mode, held)
+
+
+@bp.function_name("price_publish_delta")
+@bp.timer_trigger(arg_name="timer", schedule="%PRICE_DELTA_SCHEDULE%", run_on_startup=False)
+async def publish_delta(timer: func.TimerRequest) -> None:
+    await _publish("delta")
+
+
+@bp.function_name("price_publish_full")
+@bp.timer_trigger(arg_name="timer", schedule="%PRICE_FULL_SCHEDULE%", run_on_startup=False)
+async def publish_full(timer: func.TimerRequest) -> None:
+    await _publish("full")
