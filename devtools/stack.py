@@ -146,6 +146,13 @@ class LocalStack:
             self.ports.erp,
         )
 
+    def start_storefront(self) -> None:
+        self._spawn(
+            "storefront-sim",
+            self._python("devtools.storefront_sim", self.ports.storefront),
+            self.ports.storefront,
+        )
+
     def start_runner(self, extra_env: dict[str, str] | None = None) -> None:
         env = {**self.settings(), **(extra_env or {})}
         self._spawn(
@@ -161,6 +168,7 @@ class LocalStack:
         self.start_tables()
         self.start_servicebus()
         self.start_erp()
+        self.start_storefront()
         self.start_runner()
 
     def stop(self) -> None:
@@ -282,6 +290,7 @@ def _run(args: argparse.Namespace) -> int:
         f"  Azurite tables   http://127.0.0.1:{ports.tables}/{AZURITE_ACCOUNT}\n"
         f"  Service Bus      127.0.0.1:{ports.servicebus} (UseDevelopmentEmulator=true)\n"
         f"  ERP simulator    http://127.0.0.1:{ports.erp}/_sim/stats\n"
+        f"  Storefront sim   http://127.0.0.1:{ports.storefront}/_sim/received\n"
         f"  Logs             {stack.log_dir}\n",
         flush=True,
     )

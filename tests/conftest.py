@@ -48,6 +48,13 @@ def erp_base_url(local_stack: LocalStack) -> str:
 
 
 @pytest.fixture(scope="session")
+def storefront_url(local_stack: LocalStack) -> str:
+    if not local_stack.is_running("storefront-sim"):
+        local_stack.start_storefront()
+    return local_stack.settings()["STOREFRONT_BASE_URL"]
+
+
+@pytest.fixture(scope="session")
 def runner_url(
     local_stack: LocalStack, azurite_connection: str, servicebus_connection: str, erp_base_url: str
 ) -> str:
