@@ -124,7 +124,9 @@ def test_product_topology_file_has_the_required_entities() -> None:
         assert queues[name].max_delivery_count == 10
         assert queues[name].lock_duration == timedelta(minutes=1)
         assert queues[name].requires_duplicate_detection
-        assert queues[name].duplicate_detection_history_time_window == timedelta(minutes=10)
+        assert queues[name].duplicate_detection_history_time_window == timedelta(
+            minutes=5
+        )  # the emulator schema caps it at PT5M
     assert queues["erp-notifications"].lock_duration == timedelta(minutes=1)
     selftest = queues["selftest"]
     assert (selftest.max_delivery_count, selftest.lock_duration) == (3, timedelta(seconds=30))
