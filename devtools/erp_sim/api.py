@@ -1,0 +1,398 @@
+"""The Business Central API surface: one endpoint that guards, routes and answers.
+
+Every API request passes the same gate, in this order: injected throttling, injected
+outage, the per-principal limits, injected latency, injected random errors. Only then is it
+routed. Control routes (``/_sim/*``) live elsewhere and never pass this gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from devtools.erp_sim import writes
+from devtools.erp_sim.bodies import (
+    AvailabilityCreate,
+    AvailabilityPatch,
+    CustomerCreate,
+    CustomerPatch,
+    ItemCreate,
+    ItemPatch,
+    PriceListLineCreate,
+    PriceListLinePatch,
+    SalesDocumentPatch,
+    SalesLineCreate,
+    SalesOrderCreate,
+    SalesQuoteCreate,
+    SubscriptionCreate,
+    SubscriptionPatch,
+    parse_body,
+)
+from devtools.erp_sim.dataset import Dataset
+from devtools.erp_sim.documents import (
+    KINDS,
+    ORDER,
+    DocumentKind,
+    Rules,
+    add_line,
+    create_document,
+    delete_document,
+    with_lines,
+)
+from devtools.erp_sim.errors import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    Throttled,
+)
+from devtools.erp_sim.listing import (
+    QueryOptions,
+    parse_options,
+    read_collection,
+    read_small_collection,
+    shape_entity,
+)
+from devtools.erp_sim.reference import COMPANY_ID, company_row
+from devtools.erp_sim.responses import LostResponse, ODataJSON, error_response
+from devtools.erp_sim.routing import Segment, Target, entity_set_spec, parse_target
+from devtools.erp_sim.schema import SPECS, EntitySetSpec
+from devtools.erp_sim.state import SimulatorState
+from devtools.erp_sim.store import Row
+
+# Entity set -> (create body, create), (patch body, patch), delete.
+_CREATE: dict[str, tuple[type[BaseModel], Callable[[Dataset, Any], Row]]] = {
+    "items": (ItemCreate, writes.create_item),
+    "customers": (CustomerCreate, writes.create_customer),
+    "priceListLines": (PriceListLineCreate, writes.create_price_line),
+    "itemAvailabilityByLocation": (AvailabilityCreate, writes.create_availability),
+}
+_PATCH: dict[str, tuple[type[BaseModel], Callable[[Dataset, Row, Any], Row]]] = {
+    "items": (ItemPatch, writes.patch_item),
+    "customers": (CustomerPatch, writes.patch_customer),
+    "priceListLines": (PriceListLinePatch, writes.patch_price_line),
+    "itemAvailabilityByLocation": (AvailabilityPatch, writes.patch_availability),
+}
+_DELETE: dict[str, Callable[[Dataset, Row], None]] = {
+    "items": writes.delete_item,
+    "customers": writes.delete_customer,
+    "priceListLines": writes.delete_price_line,
+    "itemAvailabilityByLocation": writes.delete_availability,
+}
+
+
+async def api_endpoint(request: Request) -> Response:
+    sim: SimulatorState = request.app.state.sim
+    stats = sim.stats
+    stats.arrived()
+    entity_name, status = "unknown", 500
+    principal = _principal(request)
+    admitted = False
+    try:
+        try:
+            target = parse_target(_origin(request), _raw_path(request))
+            entity_name = target.stats_name
+            faults = sim.faults
+            if faults.throttle:
+                raise Throttled("Too many requests (simulated throttling).", 1)
+            if faults.outage:
+                stats.outage_refusals += 1
+                raise ServiceUnavailable(
+                    "The service is temporarily unavailable (simulated outage)."
+                )
+            refusal = sim.limiter.try_acquire(principal)
+            if refusal is not None:
+                raise Throttled(refusal.reason, refusal.retry_after)
+            admitted = True
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            if faults.random_failure():
+                stats.injected_errors += 1
+                raise InternalError("An unexpected error occurred (simulated).")
+            response = await _dispatch(sim, request, target)
+        except ApiError as error:
+            response = error_response(error)
+        status = 0 if isinstance(response, LostResponse) else response.status_code
+        return response
+    finally:
+        if admitted:
+            sim.limiter.release(principal)
+        stats.finished(entity_name, request.method, status)
+
+
+def _principal(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else "anonymous"
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        return raw.decode("latin-1").split("?", 1)[0]
+    return str(request.scope["path"])
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("The request body is empty.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from exc
+
+
+def _refuse_method(method: str, name: str, entity_type: str) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        f"'{method}' requests for '{name}' of EntityType '{entity_type}' are not allowed within "
+        "Microsoft Dynamics 365 Business Central OData web services."
+    )
+
+
+# ---- routing ------------------------------------------------------------------------------
+
+
+async def _dispatch(sim: SimulatorState, request: Request, target: Target) -> Response:
+    method = request.method
+    if target.company_id is None and not target.segments:
+        if method != "GET":
+            raise _refuse_method(method, "companies", "company")
+        return ODataJSON({"@odata.context": target.context("companies"), "value": [company_row()]})
+    if target.segments and target.segments[0].name == "subscriptions":
+        return await _subscriptions(sim, request, target, target.segments[0])
+    if target.company_id != COMPANY_ID:
+        raise NotFound(f"Resource not found for the segment 'companies({target.company_id})'.")
+    if not target.segments:
+        if method != "GET":
+            raise _refuse_method(method, "companies", "company")
+        return ODataJSON({"@odata.context": target.context("$entity"), **company_row()})
+    head = target.segments[0]
+    spec = entity_set_spec(target, head)
+    dataset = sim.dataset
+    if len(target.segments) == 1:
+        if head.key is None:
+            return await _collection(sim, dataset, request, target, spec)
+        return await _entity(sim, dataset, request, target, spec, head.key)
+    if len(target.segments) == 2 and head.key is not None:
+        return await _navigation(sim, dataset, request, target, spec, head.key, target.segments[1])
+    raise NotFound(f"Resource not found for the segment '{target.segments[-1].name}'.")
+
+
+def _options(sim: SimulatorState, request: Request, spec: EntitySetSpec) -> QueryOptions:
+    expandable = (spec.lines,) if spec.lines else ()
+    return parse_options(
+        request.query_params,
+        request.headers.get("prefer"),
+        spec,
+        sim.options.default_page_size,
+        expandable,
+    )
+
+
+def _expander(dataset: Dataset, spec: EntitySetSpec) -> Callable[[Row], Row] | None:
+    kind = KINDS.get(spec.name)
+    if kind is None:
+        return None
+    return lambda row: with_lines(dataset, kind, row)
+
+
+def _rules(sim: SimulatorState) -> Rules:
+    return Rules(sim.options.credit_check, sim.options.reserve_on_order)
+
+
+def _entity_response(
+    target: Target, spec: EntitySetSpec, row: Row, status: int = 200, location: bool = False
+) -> ODataJSON:
+    headers = {"ETag": str(row.get("@odata.etag", ""))}
+    if location:
+        headers["Location"] = target.url(f"{spec.name}({row[spec.key]})")
+    body = {"@odata.context": target.context(f"{spec.name}/$entity"), **row}
+    return ODataJSON(body, status_code=status, headers=headers)
+
+
+async def _collection(
+    sim: SimulatorState, dataset: Dataset, request: Request, target: Target, spec: EntitySetSpec
+) -> Response:
+    method = request.method
+    if method not in spec.methods or method not in ("GET", "POST"):
+        raise _refuse_method(method, spec.name, spec.entity_type)
+    if method == "GET":
+        options = _options(sim, request, spec)
+        body, headers = read_collection(
+            dataset[spec.name],
+            options,
+            context=target.context(spec.name),
+            request_url=f"{_origin(request)}{_raw_path(request)}",
+            params=request.query_params,
+            expand_rows=_expander(dataset, spec),
+        )
+        return ODataJSON(body, headers=headers)
+    payload = await _json_body(request)
+    kind = KINDS.get(spec.name)
+    if kind is not None:
+        return _create_document(sim, dataset, target, spec, kind, payload)
+    model, create = _CREATE[spec.name]
+    row = create(dataset, parse_body(model, payload, spec.entity_type))
+    return _entity_response(target, spec, row, status=201, location=True)
+
+
+def _create_document(
+    sim: SimulatorState,
+    dataset: Dataset,
+    target: Target,
+    spec: EntitySetSpec,
+    kind: DocumentKind,
+    payload: Any,
+) -> Response:
+    body: SalesOrderCreate | SalesQuoteCreate
+    if kind is ORDER:
+        body = parse_body(SalesOrderCreate, payload, spec.entity_type)
+    else:
+        body = parse_body(SalesQuoteCreate, payload, spec.entity_type)
+    header, lines = create_document(dataset, kind, body, _rules(sim), datetime.now(UTC).date())
+    if kind is ORDER:
+        lost = sim.faults.take_drop()
+        if lost is not None:
+            sim.stats.dropped_responses += 1
+            if lost == "close":
+                return LostResponse()
+            raise InternalError("The connection to the server was lost (simulated, after commit).")
+    shown = with_lines(dataset, kind, header) if lines else header
+    return _entity_response(target, spec, shown, status=201, location=True)
+
+
+async def _entity(
+    sim: SimulatorState,
+    dataset: Dataset,
+    request: Request,
+    target: Target,
+    spec: EntitySetSpec,
+    key: str,
+) -> Response:
+    method = request.method
+    if method not in spec.methods or method == "POST":
+        raise _refuse_method(method, spec.name, spec.entity_type)
+    row = dataset[spec.name].get(key.lower())
+    if row is None:
+        raise NotFound(f"The {spec.entity_type} with id '{key}' does not exist.")
+    kind = KINDS.get(spec.name)
+    if method == "GET":
+        options = _options(sim, request, spec)
+        return _entity_response(target, spec, shape_entity(row, options, _expander(dataset, spec)))
+    writes.check_etag(row, request.headers.get("if-match"))
+    if method == "DELETE":
+        if kind is not None:
+            delete_document(dataset, kind, row)
+        else:
+            _DELETE[spec.name](dataset, row)
+        return Response(status_code=204)
+    payload = await _json_body(request)
+    if kind is not None:
+        changes = parse_body(SalesDocumentPatch, payload, spec.entity_type).changes()
+        dataset[spec.name].update(row, changes)
+        dataset.touch(spec.name, row)
+        return _entity_response(target, spec, row)
+    model, patch = _PATCH[spec.name]
+    return _entity_response(
+        target, spec, patch(dataset, row, parse_body(model, payload, spec.entity_type))
+    )
+
+
+async def _navigation(
+    sim: SimulatorState,
+    dataset: Dataset,
+    request: Request,
+    target: Target,
+    spec: EntitySetSpec,
+    key: str,
+    nav: Segment,
+) -> Response:
+    parent = dataset[spec.name].get(key.lower())
+    if parent is None:
+        raise NotFound(f"The {spec.entity_type} with id '{key}' does not exist.")
+    method = request.method
+    if spec.name == "customers" and nav.name == "customerFinancialDetails":
+        if method != "GET":
+            raise _refuse_method(method, nav.name, "customerFinancialDetail")
+        detail_spec = SPECS[nav.name]
+        detail = dataset.financial_detail(parent["number"])
+        rows = [detail] if detail is not None else []
+        if nav.key is not None:
+            found = next((r for r in rows if r["id"] == nav.key.lower()), None)
+            if found is None:
+                raise NotFound(f"The customerFinancialDetail with id '{nav.key}' does not exist.")
+            return _entity_response(target, detail_spec, found)
+        options = _options(sim, request, detail_spec)
+        context = target.context(f"customers({parent['id']})/{nav.name}")
+        return ODataJSON(read_small_collection(rows, detail_spec, options, context=context))
+    kind = KINDS.get(spec.name)
+    if kind is None or nav.name != kind.lines_name:
+        raise NotFound(f"Resource not found for the segment '{nav.name}'.")
+    line_spec = SPECS[nav.name]
+    lines = sorted(dataset.lines.get(parent["id"], ()), key=lambda line: line["sequence"])
+    if nav.key is not None:
+        if method != "GET":
+            raise _refuse_method(method, nav.name, line_spec.entity_type)
+        line = next((r for r in lines if r["id"] == nav.key.lower()), None)
+        if line is None:
+            raise NotFound(f"The {line_spec.entity_type} with id '{nav.key}' does not exist.")
+        return _entity_response(target, line_spec, line)
+    if method == "GET":
+        options = _options(sim, request, line_spec)
+        context = target.context(f"{spec.name}({parent['id']})/{nav.name}")
+        return ODataJSON(read_small_collection(lines, line_spec, options, context=context))
+    if method != "POST":
+        raise _refuse_method(method, nav.name, line_spec.entity_type)
+    body = parse_body(SalesLineCreate, await _json_body(request), line_spec.entity_type)
+    line = add_line(dataset, kind, parent, body, _rules(sim))
+    return _entity_response(target, line_spec, line, status=201)
+
+
+# ---- webhook subscriptions ----------------------------------------------------------------
+
+
+async def _subscriptions(
+    sim: SimulatorState, request: Request, target: Target, segment: Segment
+) -> Response:
+    spec = SPECS["subscriptions"]
+    store = sim.subscriptions
+    method = request.method
+    if segment.key is None:
+        if method == "GET":
+            rows = sorted(store.rows.values(), key=lambda row: row["subscriptionId"])
+            options = _options(sim, request, spec)
+            return ODataJSON(
+                read_small_collection(rows, spec, options, context=target.context("subscriptions"))
+            )
+        if method != "POST":
+            raise _refuse_method(method, "subscriptions", "subscription")
+        body = parse_body(SubscriptionCreate, await _json_body(request), spec.entity_type)
+        created = store.create(body.notificationUrl, body.resource, body.clientState)
+        return _entity_response(target, spec, created, status=201, location=True)
+    row = store.rows.get(segment.key)
+    if row is None:
+        raise NotFound(f"The subscription '{segment.key}' does not exist.")
+    if method == "GET":
+        return _entity_response(target, spec, row)
+    if method not in ("PATCH", "DELETE"):
+        raise _refuse_method(method, "subscriptions", "subscription")
+    writes.check_etag(row, request.headers.get("if-match"))
+    if method == "DELETE":
+        store.rows.pop(segment.key, None)
+        return Response(status_code=204)
+    changes = parse_body(SubscriptionPatch, await _json_body(request), spec.entity_type).changes()
+    return _entity_response(target, spec, store.renew(row, changes))
