@@ -1,0 +1,246 @@
+"""The HTTP side of the host: `/<routePrefix>/<route>` for HTTP triggers, `/admin/...` routes.
+
+Status codes follow the host: unknown route 404, known route with another method 405,
+missing or wrong key 401, an exception in the function 500 with a generic body (the
+traceback goes to the log only). A function returning None answers 204, as the host does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+import azure.functions as func
+from azure.functions import _abc as func_abc
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+
+from devtools.runner.indexing import FunctionSpec, HttpTriggerSpec
+from devtools.runner.invoker import Invoker
+from devtools.runner.keys import Keys, presented_key
+
+_log = logging.getLogger("devtools.runner.http")
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+JSON = "application/json; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+LANDING = (
+    b"<html><body><p>Your Functions app is up and running (devtools.runner).</p></body></html>"
+)
+
+
+class AdminInvokeBody(BaseModel):
+    """Body of `POST /admin/functions/{name}`; the host's shape is `{"input": "..."}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str = ""
+
+
+class AdminBackend(Protocol):
+    """What the admin routes need from the runner."""
+
+    def describe_functions(self) -> list[dict[str, Any]]: ...
+
+    def host_status(self) -> dict[str, Any]: ...
+
+    def invoke_on_demand(self, spec: FunctionSpec, payload: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json_reply(status: int, document: Any) -> _Reply:
+    return _Reply(status, json.dumps(document).encode("utf-8"), (("content-type", JSON),))
+
+
+def _problem(status: int, title: str, detail: str) -> _Reply:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return _Reply(
+        status, json.dumps(body).encode("utf-8"), (("content-type", "application/problem+json"),)
+    )
+
+
+def reply_from_function(value: Any) -> _Reply:
+    """Encode what an HTTP function returned, as the worker's HttpResponseConverter does."""
+    if value is None:
+        return _Reply(204)
+    if isinstance(value, str):
+        return _Reply(200, value.encode("utf-8"), (("content-type", "text/plain; charset=utf-8"),))
+    if isinstance(value, func_abc.HttpResponse):
+        headers = [(str(k), str(v)) for k, v in value.headers.items()]
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            mimetype = value.mimetype
+            content_type = (
+                f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") else mimetype
+            )
+            headers.append(("content-type", content_type))
+        return _Reply(int(value.status_code), value.get_body() or b"", tuple(headers))
+    raise TypeError(f"an HTTP function returned {type(value).__name__}, not HttpResponse or str")
+
+
+def _original_url(request: Request) -> str:
+    """The URL as the client sent it (still percent-encoded), as the host passes it on."""
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    url = f"{request.url.scheme}://{request.url.netloc}{raw_path.decode('latin-1')}"
+    query = scope.get("query_string") or b""
+    return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+def _joined_headers(request: Request) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in request.headers.items():
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
+class HostHttpApp:
+    """An ASGI app standing in for the host's HTTP pipeline."""
+
+    def __init__(
+        self,
+        *,
+        functions: list[FunctionSpec],
+        route_prefix: str,
+        keys: Keys,
+        invoker: Invoker,
+        admin: AdminBackend,
+    ) -> None:
+        self._functions = {f.name.lower(): f for f in functions}
+        self._http = sorted(
+            (f for f in functions if isinstance(f.trigger, HttpTriggerSpec)),
+            key=lambda f: f.trigger.route.precedence,  # type: ignore[union-attr]
+        )
+        self._prefix = route_prefix.strip("/").lower()
+        self._keys = keys
+        self._invoker = invoker
+        self._admin = admin
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        try:
+            reply = await self._dispatch(request)
+        except Exception:
+            _log.exception("The runner failed to handle %s %s", request.method, request.url.path)
+            reply = _problem(500, "Internal Server Error", "The runner failed; see its log.")
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        if reply.status not in (204, 304):
+            headers.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _dispatch(self, request: Request) -> _Reply:
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        segments = [s for s in path.split("/") if s]
+        if segments and segments[0].lower() == "admin":
+            return await self._admin_route(request, [unquote(s) for s in segments[1:]])
+        if not segments and request.method.upper() in {"GET", "HEAD"}:
+            # Like the host's landing page, so "is it up?" probes of `/` get a 200.
+            reply = await self._function_route(request, "") if not self._prefix else _Reply(404)
+            return reply if reply.status != 404 else _Reply(200, LANDING, (("content-type", HTML),))
+        if self._prefix:
+            prefix_parts = self._prefix.split("/")
+            if [s.lower() for s in segments[: len(prefix_parts)]] != prefix_parts:
+                return _Reply(404)
+            segments = segments[len(prefix_parts) :]
+        return await self._function_route(request, "/".join(segments))
+
+    async def _function_route(self, request: Request, below_prefix: str) -> _Reply:
+        matches: list[tuple[FunctionSpec, dict[str, str]]] = []
+        for spec in self._http:
+            if spec.disabled:
+                continue
+            values = spec.trigger.route.match(below_prefix)  # type: ignore[union-attr]
+            if values is not None:
+                matches.append((spec, values))
+        if not matches:
+            return _Reply(404)
+        method = request.method.upper()
+        allowed = [(s, v) for s, v in matches if method in s.trigger.methods]  # type: ignore[union-attr]
+        if not allowed:
+            methods = sorted({m for s, _ in matches for m in s.trigger.methods})  # type: ignore[union-attr]
+            return _Reply(405, headers=(("allow", ", ".join(methods)),))
+        spec, route_values = allowed[0]
+        trigger = spec.trigger
+        assert isinstance(trigger, HttpTriggerSpec)
+        headers = _joined_headers(request)
+        query = dict(request.query_params)
+        if not self._keys.allows(trigger.auth_level, presented_key(headers, query)):
+            return _Reply(401)
+        http_request = func.HttpRequest(
+            method=method,
+            url=_original_url(request),
+            headers=headers,
+            params=query,
+            route_params=route_values,
+            body=await request.body(),
+        )
+        result = await self._invoker.invoke(
+            spec,
+            http_request,
+            reason=f"This function was programmatically called via the host APIs ({method})",
+            trace_parent=headers.get("traceparent"),
+        )
+        if not result.succeeded:
+            return _problem(
+                500,
+                "Internal Server Error",
+                f"The function failed; see the runner log for invocation {result.invocation_id}.",
+            )
+        try:
+            return reply_from_function(result.http_response)
+        except TypeError:
+            _log.exception("Function %s returned an unusable HTTP result", spec.name)
+            return _problem(
+                500, "Internal Server Error", "The function returned no usable response."
+            )
+
+    async def _admin_route(self, request: Request, rest: list[str]) -> _Reply:
+        headers = _joined_headers(request)
+        if not self._keys.allows("admin", presented_key(headers, dict(request.query_params))):
+            return _Reply(401)
+        method = request.method.upper()
+        if rest == ["host", "status"]:
+            if method != "GET":
+                return _Reply(405, headers=(("allow", "GET"),))
+            return _json_reply(200, self._admin.host_status())
+        if rest == ["functions"]:
+            if method != "GET":
+                return _Reply(405, headers=(("allow", "GET"),))
+            return _json_reply(200, self._admin.describe_functions())
+        if len(rest) == 2 and rest[0] == "functions":
+            spec = self._functions.get(rest[1].lower())
+            if spec is None:
+                return _Reply(404)
+            if method == "GET":
+                described = [d for d in self._admin.describe_functions() if d["name"] == spec.name]
+                return _json_reply(200, described[0])
+            if method == "POST":
+                return await self._invoke_on_demand(request, spec)
+            return _Reply(405, headers=(("allow", "GET, POST"),))
+        return _Reply(404)
+
+    async def _invoke_on_demand(self, request: Request, spec: FunctionSpec) -> _Reply:
+        if isinstance(spec.trigger, HttpTriggerSpec):
+            return _problem(400, "Bad Request", f"{spec.name} is an HTTP function; call its route.")
+        raw = await request.body()
+        try:
+            body = AdminInvokeBody.model_validate_json(raw) if raw.strip() else AdminInvokeBody()
+        except ValidationError as exc:
+            return _problem(
+                400, "Bad Request", f'body must be {{"input": "..."}}: {exc.errors()[0]["msg"]}'
+            )
+        self._admin.invoke_on_demand(spec, body.input)
+        return _Reply(202)
