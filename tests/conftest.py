@@ -79,7 +79,7 @@ async def table_store(azurite_connection: str, table_prefix: str) -> AsyncIterat
         await store.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def app_keys(local_stack: LocalStack) -> dict[str, str]:
     settings = local_stack.settings()
     return {"function": settings["LOCAL_FUNCTION_KEY"], "admin": settings["LOCAL_ADMIN_KEY"]}
