@@ -1,0 +1,107 @@
+"""Booking a sales order at most once, even when the create's answer is lost.
+
+The order's ``externalDocumentNumber`` (this product's order id) is the idempotency key on
+the ERP side: look before creating, never resend a create blindly, and after an ambiguous
+failure look again. Two concurrent bookings of one order are excluded by the product's own
+claim in Table storage, not here: check-then-create alone races.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.adapters.erp.errors import (
+    ErpAmbiguousResult,
+    ErpThrottled,
+    ErpTransientError,
+    ErpUnavailable,
+)
+from shared.adapters.erp.models import SalesOrder, SalesOrderCreate
+
+
+class BookingOutcome(StrEnum):
+    CREATED = "created"
+    # The order was already in BC before this call (an earlier attempt created it).
+    ALREADY_EXISTED = "already_existed"
+    # This call's create had no clear answer, and the order turned up on a later lookup.
+    FOUND_AFTER_AMBIGUOUS_CREATE = "found_after_ambiguous_create"
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    order: SalesOrder
+    outcome: BookingOutcome
+
+    @property
+    def created(self) -> bool:
+        """True only when this call's create was confirmed by the ERP's own answer."""
+        return self.outcome is BookingOutcome.CREATED
+
+
+FindOrder = Callable[[str], Awaitable[SalesOrder | None]]
+CreateOrder = Callable[[SalesOrderCreate], Awaitable[SalesOrder]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def book_sales_order_once(
+    payload: SalesOrderCreate,
+    *,
+    find: FindOrder,
+    create: CreateOrder,
+    sleep: Sleep,
+    lookup_attempts: int,
+    lookup_delay_seconds: float,
+) -> BookingResult:
+    """Return the order for ``payload.external_document_number``, creating it only if absent.
+
+    Raises ``ErpAmbiguousResult`` when the create's outcome stays unknown (the order is not
+    visible yet and may still be committing) and ``ErpUnavailable`` when the ERP could not
+    be asked; either way a later retry of this function is safe.
+    """
+    key = payload.external_document_number
+    existing = await find(key)
+    if existing is not None:
+        return BookingResult(existing, BookingOutcome.ALREADY_EXISTED)
+    try:
+        return BookingResult(await create(payload), BookingOutcome.CREATED)
+    except ErpAmbiguousResult as ambiguous:
+        return await _confirm_after_ambiguity(
+            key, ambiguous, find, sleep, lookup_attempts, lookup_delay_seconds
+        )
+
+
+async def _confirm_after_ambiguity(
+    key: str,
+    ambiguous: ErpAmbiguousResult,
+    find: FindOrder,
+    sleep: Sleep,
+    attempts: int,
+    delay_seconds: float,
+) -> BookingResult:
+    last_transient: ErpTransientError | None = None
+    for attempt in range(attempts):
+        if attempt:
+            # BC may still be committing a create whose response we lost: give it time.
+            await sleep(delay_seconds * attempt)
+        try:
+            found = await find(key)
+        except (ErpUnavailable, ErpThrottled) as exc:
+            last_transient = exc
+            continue
+        last_transient = None
+        if found is not None:
+            return BookingResult(found, BookingOutcome.FOUND_AFTER_AMBIGUOUS_CREATE)
+    if last_transient is not None:
+        raise ErpUnavailable(
+            f"order {key}: create outcome unknown and the ERP cannot be asked now",
+            entity_set=ambiguous.entity_set,
+            correlation_id=ambiguous.correlation_id,
+        ) from last_transient
+    raise ErpAmbiguousResult(
+        f"order {key}: create outcome unknown and the order is not visible (yet)",
+        status_code=ambiguous.status_code,
+        entity_set=ambiguous.entity_set,
+        correlation_id=ambiguous.correlation_id,
+    ) from ambiguous

@@ -1,0 +1,700 @@
+"""The Business Central client the product uses: typed reads, writes and safe order booking.
+
+One instance per process (built by the composition root, reused by every invocation), so
+connections are reused and the limits, breaker and counters cover all calls of the
+principal. Close it with ``aclose()`` or use it as an async context manager.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel
+
+from shared.adapters.erp.auth import TokenProvider, token_provider_for
+from shared.adapters.erp.booking import BookingResult, book_sales_order_once
+from shared.adapters.erp.clock import Clock, SystemClock
+from shared.adapters.erp.config import ErpConfig
+from shared.adapters.erp.contract import (
+    parse_collection,
+    parse_entity,
+    parse_rows,
+    response_json,
+)
+from shared.adapters.erp.correlation import get_correlation_id
+from shared.adapters.erp.errors import ErpNotFound
+from shared.adapters.erp.models import (
+    Company,
+    Customer,
+    CustomerCreditSummary,
+    CustomerFinancialDetail,
+    CustomerPricingProfile,
+    Item,
+    ItemAvailability,
+    ItemCategory,
+    ItemContent,
+    Location,
+    PriceListLine,
+    SalesOrder,
+    SalesOrderCreate,
+    SalesQuote,
+    SalesQuoteCreate,
+    Subscription,
+    SubscriptionCreate,
+    normalize_external_document_number,
+)
+from shared.adapters.erp.odata import (
+    Api,
+    ErpUrls,
+    and_filters,
+    eq_filter,
+    guid_key,
+    modified_since_filter,
+    string_key,
+)
+from shared.adapters.erp.paging import iter_pages
+from shared.adapters.erp.request_pipeline import ErpCounters, Method, RequestPipeline
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# Keeps a live multi-SKU lookup's URL short; BC has no documented filter length limit.
+_MAX_NUMBERS_PER_FILTER = 20
+
+
+class ErpClient:
+    """Async Business Central client honouring BC's limits by construction."""
+
+    def __init__(
+        self,
+        config: ErpConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        random: Callable[[], float] | None = None,
+        token_provider: TokenProvider | None = None,
+        correlation_id_provider: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock: Clock = clock or SystemClock()
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout_seconds,
+                read=config.read_timeout_seconds,
+                write=config.read_timeout_seconds,
+                pool=config.connect_timeout_seconds,
+            ),
+            # Room for BC's 5 concurrent requests plus token calls; all kept alive.
+            limits=httpx.Limits(
+                max_connections=config.max_concurrent + 2,
+                max_keepalive_connections=config.max_concurrent + 2,
+            ),
+            follow_redirects=False,
+        )
+        self.urls = ErpUrls(config)
+        tokens = token_provider or token_provider_for(config, self._http, self._clock)
+        self._pipeline = RequestPipeline(
+            config,
+            self._http,
+            tokens,
+            self._clock,
+            random or _random.random,
+            correlation_id_provider or get_correlation_id,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    def counters(self) -> ErpCounters:
+        """Requests sent, throttled responses, retries, breaker openings and state."""
+        return self._pipeline.counters()
+
+    # ---- generic building blocks ----
+
+    def iter_pages(
+        self,
+        entity_set: str,
+        model: type[ModelT],
+        *,
+        api: Api = Api.STANDARD,
+        filter: str | None = None,
+        modified_since: datetime | None = None,
+        page_size: int | None = None,
+        read_only: bool = False,
+        extra_params: Mapping[str, str | int | None] | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[list[ModelT]]:
+        """Every page of an entity set, validated; delta when ``modified_since`` is given."""
+        watermark = (
+            modified_since_filter(modified_since, self.config.watermark_overlap_seconds)
+            if modified_since is not None
+            else None
+        )
+        params: dict[str, str | int | None] = {"$filter": and_filters(filter, watermark)}
+        params.update(extra_params or {})
+        url = self.urls.with_query(self.urls.entity_set(entity_set, api), params)
+        return iter_pages(
+            self._pipeline,
+            self.urls,
+            url,
+            model,
+            entity_set=entity_set,
+            page_size=page_size or self.config.page_size,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def iter_rows(
+        self,
+        entity_set: str,
+        model: type[ModelT],
+        *,
+        api: Api = Api.STANDARD,
+        filter: str | None = None,
+        modified_since: datetime | None = None,
+        page_size: int | None = None,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[ModelT]:
+        """Every row of an entity set, one at a time (only one page held in memory)."""
+        pages = self.iter_pages(
+            entity_set,
+            model,
+            api=api,
+            filter=filter,
+            modified_since=modified_since,
+            page_size=page_size,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+        async for page in pages:
+            for row in page:
+                yield row
+
+    async def get_entity(
+        self,
+        entity_set: str,
+        key: str,
+        model: type[ModelT],
+        *,
+        api: Api = Api.STANDARD,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> ModelT:
+        """One entity by its key segment (``guid_key``/``string_key``); 404 -> ``ErpNotFound``."""
+        url = self.urls.entity_set(entity_set, api, key=key)
+        return await self._send_for(
+            model, "GET", url, entity_set, read_only=read_only, correlation_id=correlation_id
+        )
+
+    async def find_first(
+        self,
+        entity_set: str,
+        model: type[ModelT],
+        filter: str,
+        *,
+        api: Api = Api.STANDARD,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> ModelT | None:
+        """The first row matching ``filter``, or None."""
+        rows = await self._find(
+            entity_set,
+            model,
+            filter,
+            api=api,
+            read_only=read_only,
+            top=1,
+            correlation_id=correlation_id,
+        )
+        return rows[0] if rows else None
+
+    async def patch(
+        self,
+        entity_set: str,
+        key: str,
+        etag: str,
+        changes: Mapping[str, Any],
+        model: type[ModelT],
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
+    ) -> ModelT:
+        """Change fields of one entity if it is unchanged since read (412 -> ``ErpConflict``)."""
+        url = self.urls.entity_set(entity_set, api, key=key)
+        return await self._send_for(
+            model,
+            "PATCH",
+            url,
+            entity_set,
+            body=changes,
+            etag=etag,
+            correlation_id=correlation_id,
+        )
+
+    async def delete(
+        self,
+        entity_set: str,
+        key: str,
+        etag: str,
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Delete one entity if it is unchanged since read."""
+        url = self.urls.entity_set(entity_set, api, key=key)
+        await self._pipeline.send(
+            "DELETE", url, entity_set=entity_set, etag=etag, correlation_id=correlation_id
+        )
+
+    # ---- batch reads (sync jobs) ----
+
+    async def list_companies(self, *, correlation_id: str | None = None) -> list[Company]:
+        """The companies the principal can see (to check the configured one exists)."""
+        response = await self._pipeline.send(
+            "GET", self.urls.companies(), entity_set="companies", correlation_id=correlation_id
+        )
+        page = parse_collection(response_json(response, "companies"), "companies")
+        return parse_rows(Company, page.value, "companies")
+
+    def iter_items(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[Item]:
+        """Items, all or changed since a watermark (minus the overlap)."""
+        return self.iter_rows(
+            "items",
+            Item,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_customers(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[Customer]:
+        """Customers, all or changed since a watermark."""
+        return self.iter_rows(
+            "customers",
+            Customer,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_price_list_lines(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[PriceListLine]:
+        """Price list lines from the custom page (BC has no standard price API)."""
+        return self.iter_rows(
+            "priceListLines",
+            PriceListLine,
+            api=Api.CUSTOM,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_price_list_line_pages(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[list[PriceListLine]]:
+        """The same, a page at a time, for writers that batch per page."""
+        return self.iter_pages(
+            "priceListLines",
+            PriceListLine,
+            api=Api.CUSTOM,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_item_availability(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        location_code: str | None = None,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[ItemAvailability]:
+        """Per-location stock rows from the custom page (for reconciliation)."""
+        return self.iter_rows(
+            "itemAvailabilityByLocation",
+            ItemAvailability,
+            api=Api.CUSTOM,
+            filter=eq_filter("locationCode", location_code) if location_code else None,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_item_content(
+        self,
+        modified_since: datetime | None = None,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[ItemContent]:
+        """Marketing content for the batch content sync."""
+        return self.iter_rows(
+            "itemContent",
+            ItemContent,
+            api=Api.CUSTOM,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    def iter_item_categories(
+        self, *, read_only: bool = False, correlation_id: str | None = None
+    ) -> AsyncGenerator[ItemCategory]:
+        return self.iter_rows(
+            "itemCategories", ItemCategory, read_only=read_only, correlation_id=correlation_id
+        )
+
+    def iter_locations(
+        self, *, read_only: bool = False, correlation_id: str | None = None
+    ) -> AsyncGenerator[Location]:
+        return self.iter_rows(
+            "locations", Location, read_only=read_only, correlation_id=correlation_id
+        )
+
+    # ---- live lookups (hot path: read replica by default) ----
+
+    async def get_item_by_number(
+        self, number: str, *, read_only: bool = True, correlation_id: str | None = None
+    ) -> Item:
+        return await self._get_by_filter(
+            "items",
+            Item,
+            eq_filter("number", number),
+            number,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_customer_by_number(
+        self, number: str, *, read_only: bool = True, correlation_id: str | None = None
+    ) -> Customer:
+        return await self._get_by_filter(
+            "customers",
+            Customer,
+            eq_filter("number", number),
+            number,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_customer_financial_details(
+        self, customer_id: UUID, *, read_only: bool = True, correlation_id: str | None = None
+    ) -> CustomerFinancialDetail:
+        """Balance and overdue amount; the customer's id is the key."""
+        return await self.get_entity(
+            "customerFinancialDetails",
+            guid_key(customer_id),
+            CustomerFinancialDetail,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_credit_summary(
+        self, customer_number: str, *, read_only: bool = True, correlation_id: str | None = None
+    ) -> CustomerCreditSummary:
+        """Credit limit, balance, overdue and outstanding orders in one custom-page read."""
+        return await self._get_by_filter(
+            "customerCreditSummaries",
+            CustomerCreditSummary,
+            eq_filter("customerNumber", customer_number),
+            customer_number,
+            api=Api.CUSTOM,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_pricing_profile(
+        self, customer_number: str, *, read_only: bool = True, correlation_id: str | None = None
+    ) -> CustomerPricingProfile:
+        """Price and discount groups (the v2.0 customer has no price group field)."""
+        return await self._get_by_filter(
+            "customerPricingProfiles",
+            CustomerPricingProfile,
+            eq_filter("customerNumber", customer_number),
+            customer_number,
+            api=Api.CUSTOM,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_item_availability(
+        self,
+        item_numbers: Iterable[str],
+        *,
+        read_only: bool = True,
+        correlation_id: str | None = None,
+    ) -> list[ItemAvailability]:
+        """Live per-location stock of a few items (one request per 20 numbers)."""
+        numbers = list(dict.fromkeys(item_numbers))
+        rows: list[ItemAvailability] = []
+        for start in range(0, len(numbers), _MAX_NUMBERS_PER_FILTER):
+            chunk = numbers[start : start + _MAX_NUMBERS_PER_FILTER]
+            filter = " or ".join(eq_filter("itemNumber", n) for n in chunk)
+            async for row in self.iter_rows(
+                "itemAvailabilityByLocation",
+                ItemAvailability,
+                api=Api.CUSTOM,
+                filter=filter,
+                read_only=read_only,
+                correlation_id=correlation_id,
+            ):
+                rows.append(row)
+        return rows
+
+    # ---- sales documents ----
+
+    async def find_sales_order_by_external_document_number(
+        self,
+        external_document_number: str,
+        *,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> SalesOrder | None:
+        """The order booked for one of our orders, or None.
+
+        Not from the read replica by default: it must see an order committed a moment ago,
+        or a booking retry would create a second one.
+        """
+        key = normalize_external_document_number(external_document_number)
+        return await self.find_first(
+            "salesOrders",
+            SalesOrder,
+            eq_filter("externalDocumentNumber", key),
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
+    async def get_sales_order(
+        self, order_id: UUID, *, expand_lines: bool = False, correlation_id: str | None = None
+    ) -> SalesOrder:
+        url = self.urls.entity_set("salesOrders", key=guid_key(order_id))
+        if expand_lines:
+            url = self.urls.with_query(url, {"$expand": "salesOrderLines"})
+        return await self._send_for(
+            SalesOrder, "GET", url, "salesOrders", correlation_id=correlation_id
+        )
+
+    async def create_sales_order(
+        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+    ) -> SalesOrder:
+        """One POST with the lines inside (deep insert); never resent after it may have landed.
+
+        Prefer ``create_sales_order_once``: this raises ``ErpAmbiguousResult`` when the
+        outcome is unknown and leaves the lookup to the caller.
+        """
+        url = self.urls.entity_set("salesOrders")
+        return await self._send_for(
+            SalesOrder,
+            "POST",
+            url,
+            "salesOrders",
+            body=payload.to_body(),
+            correlation_id=correlation_id,
+        )
+
+    async def create_sales_order_once(
+        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+    ) -> BookingResult:
+        """Create the order unless BC already has one with its external document number."""
+
+        async def find(key: str) -> SalesOrder | None:
+            return await self.find_sales_order_by_external_document_number(
+                key, correlation_id=correlation_id
+            )
+
+        async def create(body: SalesOrderCreate) -> SalesOrder:
+            return await self.create_sales_order(body, correlation_id=correlation_id)
+
+        return await book_sales_order_once(
+            payload,
+            find=find,
+            create=create,
+            sleep=self._clock.sleep,
+            lookup_attempts=self.config.ambiguous_lookup_attempts,
+            lookup_delay_seconds=self.config.ambiguous_lookup_delay_seconds,
+        )
+
+    async def create_sales_quote(
+        self, payload: SalesQuoteCreate, *, correlation_id: str | None = None
+    ) -> SalesQuote:
+        """A quote lets BC price an order without booking it (delete it afterwards)."""
+        url = self.urls.entity_set("salesQuotes")
+        return await self._send_for(
+            SalesQuote,
+            "POST",
+            url,
+            "salesQuotes",
+            body=payload.to_body(),
+            correlation_id=correlation_id,
+        )
+
+    async def delete_sales_quote(
+        self, quote_id: UUID, etag: str, *, correlation_id: str | None = None
+    ) -> None:
+        await self.delete("salesQuotes", guid_key(quote_id), etag, correlation_id=correlation_id)
+
+    # ---- webhook subscriptions ----
+
+    async def create_subscription(
+        self,
+        entity_set: str,
+        notification_url: str,
+        client_state: str | None = None,
+        *,
+        correlation_id: str | None = None,
+    ) -> Subscription:
+        """Subscribe to changes of one entity set of the company (BC validates the URL first)."""
+        payload = SubscriptionCreate(
+            notification_url=notification_url,
+            resource=self.urls.subscription_resource(entity_set),
+            client_state=client_state,
+        )
+        return await self._send_for(
+            Subscription,
+            "POST",
+            self.urls.subscriptions(),
+            "subscriptions",
+            body=payload.to_body(),
+            correlation_id=correlation_id,
+        )
+
+    async def renew_subscription(
+        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+    ) -> Subscription:
+        """Subscriptions expire after 3 days; a PATCH renews them."""
+        url = self.urls.subscriptions() + string_key(subscription_id)
+        return await self._send_for(
+            Subscription,
+            "PATCH",
+            url,
+            "subscriptions",
+            body={},
+            etag=etag,
+            correlation_id=correlation_id,
+        )
+
+    async def delete_subscription(
+        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+    ) -> None:
+        url = self.urls.subscriptions() + string_key(subscription_id)
+        await self._pipeline.send(
+            "DELETE", url, entity_set="subscriptions", etag=etag, correlation_id=correlation_id
+        )
+
+    async def list_subscriptions(self, *, correlation_id: str | None = None) -> list[Subscription]:
+        response = await self._pipeline.send(
+            "GET",
+            self.urls.subscriptions(),
+            entity_set="subscriptions",
+            correlation_id=correlation_id,
+        )
+        page = parse_collection(response_json(response, "subscriptions"), "subscriptions")
+        return parse_rows(Subscription, page.value, "subscriptions")
+
+    # ---- helpers ----
+
+    async def _send_for(
+        self,
+        model: type[ModelT],
+        method: Method,
+        url: str,
+        entity_set: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        etag: str | None = None,
+        read_only: bool = False,
+        correlation_id: str | None = None,
+    ) -> ModelT:
+        response = await self._pipeline.send(
+            method,
+            url,
+            entity_set=entity_set,
+            body=body,
+            etag=etag,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+        return parse_entity(model, response_json(response, entity_set), entity_set)
+
+    async def _find(
+        self,
+        entity_set: str,
+        model: type[ModelT],
+        filter: str,
+        *,
+        api: Api,
+        read_only: bool,
+        top: int,
+        correlation_id: str | None,
+    ) -> list[ModelT]:
+        url = self.urls.with_query(
+            self.urls.entity_set(entity_set, api), {"$filter": filter, "$top": top}
+        )
+        response = await self._pipeline.send(
+            "GET", url, entity_set=entity_set, read_only=read_only, correlation_id=correlation_id
+        )
+        page = parse_collection(response_json(response, entity_set), entity_set)
+        return parse_rows(model, page.value, entity_set)
+
+    async def _get_by_filter(
+        self,
+        entity_set: str,
+        model: type[ModelT],
+        filter: str,
+        wanted: str,
+        *,
+        api: Api = Api.STANDARD,
+        read_only: bool,
+        correlation_id: str | None,
+    ) -> ModelT:
+        found = await self.find_first(
+            entity_set,
+            model,
+            filter,
+            api=api,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+        if found is None:
+            raise ErpNotFound(f"{entity_set}: no row for {wanted!r}", entity_set=entity_set)
+        return found

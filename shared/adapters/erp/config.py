@@ -1,0 +1,106 @@
+"""Settings of the Business Central client; the product's settings module builds one.
+
+Defaults follow Business Central online's documented limits (6,000 requests per 5-minute
+window, 5 requests processed at once, pages up to 20,000) so a default client is gentle.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+CLOUD_BASE_URL = "https://api.businesscentral.dynamics.com"
+LOCAL_BASE_URL = "http://127.0.0.1:8787"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Business Central answers 413 above this page size.
+MAX_PAGE_SIZE = 20_000
+
+
+class AuthMode(StrEnum):
+    """How the client authenticates: nothing (simulator), a fixed token, or Entra ID."""
+
+    NONE = "none"
+    STATIC = "static"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+class ErpConfig(BaseModel):
+    """Everything the ERP client needs; immutable so one instance can be shared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = CLOUD_BASE_URL
+    tenant: str = Field(min_length=1)
+    environment: str = Field(default="production", min_length=1)
+    company_id: UUID
+    api_publisher: str = "contoso"
+    api_group: str = "commerceSync"
+    api_version: str = "v1.0"
+
+    auth_mode: AuthMode = AuthMode.NONE
+    static_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    authority_host: str = "https://login.microsoftonline.com"
+    scope: str = "https://api.businesscentral.dynamics.com/.default"
+    # Refresh this long before expiry so no request carries a token that dies in flight.
+    token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Hard cap on one attempt; HTTP triggers must answer within 230 s, so stay far below.
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # No retry or throttle wait starts once a call has run this long.
+    call_deadline_seconds: float = Field(default=60.0, gt=0, le=200)
+
+    max_concurrent: int = Field(default=5, ge=1)
+    requests_per_window: int = Field(default=6000, ge=1)
+    window_seconds: float = Field(default=300.0, gt=0)
+
+    retry_max_attempts: int = Field(default=4, ge=1)
+    retry_base_backoff_seconds: float = Field(default=0.5, ge=0)
+    retry_max_backoff_seconds: float = Field(default=8.0, ge=0)
+    throttle_max_retries: int = Field(default=8, ge=0)
+    default_retry_after_seconds: float = Field(default=5.0, ge=0)
+    # A live caller is better served by ErpThrottled than by waiting minutes.
+    max_retry_after_seconds: float = Field(default=60.0, ge=0)
+
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open_seconds: float = Field(default=30.0, gt=0)
+
+    page_size: int = Field(default=1000, ge=1, le=MAX_PAGE_SIZE)
+    watermark_overlap_seconds: float = Field(default=30.0, ge=0)
+
+    # After an ambiguous order create: how often, and how far apart, to look for the order.
+    ambiguous_lookup_attempts: int = Field(default=3, ge=1)
+    ambiguous_lookup_delay_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("base_url", "authority_host")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _auth_settings_complete(self) -> ErpConfig:
+        if self.auth_mode is AuthMode.STATIC and not self.static_token:
+            raise ValueError("auth_mode 'static' needs static_token")
+        if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and not (
+            self.client_id and self.client_secret
+        ):
+            raise ValueError("auth_mode 'client_credentials' needs client_id and client_secret")
+        host = urlsplit(self.base_url).hostname or ""
+        if (
+            self.auth_mode is not AuthMode.NONE
+            and urlsplit(self.base_url).scheme != "https"
+            and host not in _LOOPBACK_HOSTS
+        ):
+            raise ValueError("a bearer token is only sent over https (or to loopback)")
+        if self.retry_max_backoff_seconds < self.retry_base_backoff_seconds:
+            raise ValueError("retry_max_backoff_seconds must be >= retry_base_backoff_seconds")
+        return self
