@@ -8,6 +8,7 @@ the local stack, so a developer runs the product with no settings file at all.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Literal
 
@@ -21,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.channels import DEMO_CHANNELS, Channels, parse_channels
+
 LOCAL_STORAGE = "UseDevelopmentStorage=true"
 LOCAL_SERVICE_BUS = (
     "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=RootManageSharedAccessKey;"
@@ -28,6 +31,7 @@ LOCAL_SERVICE_BUS = (
 )
 # Six space-separated fields: second minute hour day month day-of-week.
 NCRONTAB_PATTERN = r"^\S+( \S+){5}$"
+DEMO_CHANNEL_SECRETS = '{"web": "local-web-secret", "b2b-eu": "local-b2b-eu-secret"}'
 LOCAL_ERP_COMPANY_ID = "7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20"
 
 
@@ -118,6 +122,42 @@ class Settings(BaseSettings):
         "open-to-all", validation_alias=_alias("PRICING_CAMPAIGN_POLICY")
     )
 
+    # Storefront channels (JSON, see shared/channels.py) and their webhook signing secrets.
+    channels_json: str = Field(DEMO_CHANNELS, validation_alias=_alias("CHANNELS"))
+    channel_secrets: SecretStr = Field(
+        SecretStr(DEMO_CHANNEL_SECRETS), validation_alias=_alias("CHANNEL_SECRETS")
+    )
+    storefront_base_url: str = Field(
+        "http://127.0.0.1:8788",
+        pattern=r"^https?://",
+        validation_alias=_alias("STOREFRONT_BASE_URL"),
+    )
+
+    @field_validator("channels_json")
+    @classmethod
+    def _channels_parse(cls, value: str) -> str:
+        parse_channels(value)
+        return value
+
+    @field_validator("channel_secrets")
+    @classmethod
+    def _secrets_parse(cls, value: SecretStr) -> SecretStr:
+        secrets = json.loads(value.get_secret_value())
+        if not isinstance(secrets, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in secrets.items()
+        ):
+            raise ValueError('must be a JSON object {"channel": "secret", ...}')
+        return value
+
+    @property
+    def channels(self) -> Channels:
+        return parse_channels(self.channels_json)
+
+    def channel_secret(self, channel: str) -> bytes:
+        """The signing secret of a channel (KeyError if it has none)."""
+        secrets: dict[str, str] = json.loads(self.channel_secrets.get_secret_value())
+        return secrets[channel].encode("utf-8")
+
     @property
     def sold_currency_set(self) -> frozenset[str]:
         return frozenset(self.sold_currencies.split(",")) | {self.local_currency}
@@ -157,6 +197,15 @@ class Settings(BaseSettings):
             )
         if self.app_env == "cloud" and self.erp_base_url.startswith("http://"):
             raise ValueError("ERP_BASE_URL must use https when APP_ENV=cloud")
+        if self.app_env == "cloud" and (
+            self.channel_secrets.get_secret_value() == DEMO_CHANNEL_SECRETS
+        ):
+            raise ValueError(
+                "CHANNEL_SECRETS must not be the local demo secrets when APP_ENV=cloud"
+            )
+        missing = set(self.channels) - set(json.loads(self.channel_secrets.get_secret_value()))
+        if missing:
+            raise ValueError(f"CHANNEL_SECRETS has no secret for channel(s) {sorted(missing)}")
         return self
 
 

@@ -77,3 +77,23 @@ def test_sample_settings_cover_every_setting_the_app_reads() -> None:
     }
     assert read_by_app - set(values) == set()
     load_settings(**{k: v for k, v in values.items() if k in read_by_app})
+
+
+def test_channels_are_validated_and_need_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.channels["b2b-eu"].sells_from("MAIN")
+    assert not settings.channels["b2b-eu"].sells_from("WEST")
+    assert settings.channel_secret("web") == b"local-web-secret"
+    monkeypatch.setenv("CHANNELS", '{"web": {"locations": "everywhere"}}')
+    with pytest.raises(SettingsError, match="CHANNELS"):
+        load_settings()
+    monkeypatch.setenv("CHANNELS", '{"shop": {}}')
+    with pytest.raises(SettingsError, match="no secret for channel"):
+        load_settings()
+
+
+def test_cloud_refuses_the_demo_channel_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "cloud")
+    monkeypatch.setenv("ERP_BASE_URL", "https://api.businesscentral.dynamics.com")
+    with pytest.raises(SettingsError, match="CHANNEL_SECRETS"):
+        load_settings()
