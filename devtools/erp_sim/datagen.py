@@ -22,6 +22,7 @@ from devtools.erp_sim.dataset import Dataset
 from devtools.erp_sim.reference import (
     BLANK_DATE,
     BLANK_ENUM,
+    CURRENCIES,
     CURRENCY_IDS,
     CUSTOMER_DISCOUNT_GROUPS,
     CUSTOMER_PRICE_GROUPS,
@@ -264,6 +265,25 @@ class _Builder:
                 }
             )
         dataset["locations"].load(location_rows)
+        # One rate per foreign currency, valid from long ago: 1 unit = lcy_per_unit LCY.
+        rate_rows = []
+        for currency in CURRENCIES.values():
+            if currency.code == LOCAL_CURRENCY:
+                continue
+            etag, modified = self._stamp(rng)
+            rate_rows.append(
+                {
+                    "@odata.etag": etag,
+                    "id": random_uuid(rng),
+                    "currencyCode": currency.code,
+                    "startingDate": "2020-01-01",
+                    "exchangeRateAmount": 1,
+                    "relationalCurrencyCode": "",
+                    "relationalExchangeRateAmount": float(currency.lcy_per_unit),
+                    "lastModifiedDateTime": modified,
+                }
+            )
+        dataset["currencyExchangeRates"].load(rate_rows)
         category_rows = []
         for code, name in ITEM_CATEGORIES:
             etag, modified = self._stamp(rng)

@@ -138,9 +138,15 @@ def calculate(dataset: Dataset, request: PriceRequest) -> PriceResult:
     list_price = _list_price(item, units[unit], currency)
     winner: Row | None = None
     if price_lines:
-        # Lowest price wins; the list code only breaks ties so the answer is stable.
+        # Lowest price wins; at an equal price the line that allows a line discount (the
+        # customer's better deal), then the list code, so the answer is stable.
         winner = min(
-            price_lines, key=lambda line: (to_decimal(line["unitPrice"]), line["priceListCode"])
+            price_lines,
+            key=lambda line: (
+                to_decimal(line["unitPrice"]),
+                not line["allowLineDisc"],
+                line["priceListCode"],
+            ),
         )
         unit_price = round_to(to_decimal(winner["unitPrice"]), currency.unit_amount_precision)
     else:

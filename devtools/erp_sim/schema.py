@@ -202,6 +202,21 @@ SPECS: dict[str, EntitySetSpec] = {
             indexed=("code",),
         ),
         EntitySetSpec(
+            "currencyExchangeRates",
+            "currencyExchangeRate",
+            Api.STANDARD,
+            {
+                "id": G,
+                "currencyCode": S,
+                "startingDate": D,
+                "exchangeRateAmount": N,
+                "relationalCurrencyCode": S,
+                "relationalExchangeRateAmount": N,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("currencyCode",),
+        ),
+        EntitySetSpec(
             "itemCategories",
             "itemCategory",
             Api.STANDARD,

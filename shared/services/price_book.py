@@ -15,7 +15,8 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from shared.adapters.tables import Row, TableStore
@@ -62,6 +63,8 @@ class PriceBook:
         self.index = PriceIndex()
         self.items: dict[str, ItemPricingInfo] = {}
         self.customers: dict[str, CustomerPricingContext] = {}
+        # Per foreign currency: (starting date, local currency per unit), newest first.
+        self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
         self._partitions: dict[str, _Partition] = {}
         self._feed_position = ""
         self._seen_feed: deque[str] = deque(maxlen=_SEEN_FEED_ROWS)
@@ -74,6 +77,13 @@ class PriceBook:
     @property
     def freshness(self) -> Freshness:
         return self._freshness
+
+    def lcy_per_unit(self, currency: str, on: date) -> Decimal | None:
+        """The exchange rate in force on a date (local currency per one unit), if published."""
+        for starting, rate in self.rates.get(currency, ()):
+            if starting <= on:
+                return rate
+        return None
 
     async def ensure_current(self) -> None:
         """Load on first use, then refresh at most once per interval (single flight)."""
@@ -157,6 +167,9 @@ class PriceBook:
             self.index.delete_many(previous.line_keys)
         if previous.has_item:
             self.items.pop(partition.split(":", 1)[1], None)
+        if partition.startswith(price_data.CURRENCY_PARTITION_PREFIX):
+            self._apply_rates(partition, rows)
+            return []
         lines = []
         item_row: Mapping[str, Any] | None = None
         units = []
@@ -183,6 +196,21 @@ class PriceBook:
         if current.line_keys or current.has_item:
             self._partitions[partition] = current
         return lines
+
+    def _apply_rates(self, partition: str, rows: list[Row]) -> None:
+        currency = partition.removeprefix(price_data.CURRENCY_PARTITION_PREFIX)
+        rates = sorted(
+            (
+                (date.fromisoformat(row.entity["startingDate"]), Decimal(row.entity["lcyPerUnit"]))
+                for row in rows
+                if row.entity.get("kind") == "rate"
+            ),
+            reverse=True,
+        )
+        if rates:
+            self.rates[currency] = tuple(rates)
+        else:
+            self.rates.pop(currency, None)
 
     def _apply_customer_partition(self, number: str, rows: list[Row]) -> None:
         by_kind = {row.entity.get("kind"): row.entity for row in rows}

@@ -26,6 +26,7 @@ PRICE_TABLE = "PriceData"
 CUSTOMER_TABLE = "PricingCustomers"
 ITEM_ROW = "~item"
 UNIT_ROW_PREFIX = "~unit:"
+CURRENCY_PARTITION_PREFIX = "Currency:"
 CUSTOMER_ROW = "customer"
 PROFILE_ROW = "profile"
 
@@ -130,6 +131,23 @@ def item_from_rows(item: Mapping[str, Any], units: Sequence[Mapping[str, Any]]) 
         blocked=bool(item["blocked"]),
         sales_units_of_measure={u["code"]: Decimal(u["qtyPerUnitOfMeasure"]) for u in units},
     )
+
+
+def rate_entity(rate: erp.CurrencyExchangeRate, run_id: str) -> dict[str, Any]:
+    """An exchange rate against the local currency (rates between two foreign ones are skipped)."""
+    if rate.relational_currency_code:
+        raise ValueError(f"{rate.currency_code}: rate relative to {rate.relational_currency_code}")
+    return {
+        "PartitionKey": f"{CURRENCY_PARTITION_PREFIX}{rate.currency_code}",
+        "RowKey": rate.starting_date.isoformat(),
+        "kind": "rate",
+        "currencyCode": rate.currency_code,
+        "startingDate": rate.starting_date.isoformat(),
+        # Local currency per one unit of the foreign currency.
+        "lcyPerUnit": str(rate.relational_exchange_rate_amount / rate.exchange_rate_amount),
+        "erpModifiedAt": rate.last_modified_date_time,
+        "runId": run_id,
+    }
 
 
 def customer_entity(customer: erp.Customer, run_id: str) -> dict[str, Any]:

@@ -77,6 +77,12 @@ DATASETS: tuple[Dataset, ...] = (
         price_data.line_entity,
     ),
     Dataset(
+        "currencyExchangeRates",
+        price_data.PRICE_TABLE,
+        _pages("currencyExchangeRates", erp.CurrencyExchangeRate, custom=False),
+        price_data.rate_entity,
+    ),
+    Dataset(
         "customers",
         price_data.CUSTOMER_TABLE,
         _pages("customers", erp.Customer, custom=False),

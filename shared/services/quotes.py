@@ -99,14 +99,27 @@ async def quote_prices(
     sold_currencies: frozenset[str],
     campaign_policy: CampaignPolicy = CampaignPolicy.OPEN_TO_ALL,
 ) -> dict[str, Any]:
-    """The contract's quote answer; raises ``UnknownCustomer``, ``UnsupportedCurrency`` or
-    the domain's ``QuoteRejected`` listing every bad line."""
+    """The contract's quote answer, from a current price book (refreshed first if due)."""
     await book.ensure_current()
+    return price_from_book(book, request, currencies, sold_currencies, campaign_policy)
+
+
+def price_from_book(
+    book: PriceBook,
+    request: QuoteRequest,
+    currencies: CurrencyTable,
+    sold_currencies: frozenset[str],
+    campaign_policy: CampaignPolicy = CampaignPolicy.OPEN_TO_ALL,
+) -> dict[str, Any]:
+    """Price a request from the book as it is; raises ``UnknownCustomer``,
+    ``UnsupportedCurrency`` or the domain's ``QuoteRejected`` listing every bad line."""
     customer = book.customers.get(request.customer_id)
     if customer is None:
         raise UnknownCustomer(request.customer_id)
     if request.currency and request.currency not in sold_currencies:
         raise UnsupportedCurrency(request.currency)
+    order_date = request.order_date or datetime.now(UTC).date()
+    currency = currencies.resolve(request.currency or customer.currency_code)
     result = quote(
         book.index,
         customer,
@@ -116,9 +129,10 @@ async def quote_prices(
             for line in request.lines
         ],
         request.currency,
-        request.order_date or datetime.now(UTC).date(),
+        order_date,
         currencies=currencies,
         campaign_policy=campaign_policy,
+        lcy_per_unit=book.lcy_per_unit(currency, order_date),
     )
     return _answer(request.customer_id, result, book)
 

@@ -219,6 +219,19 @@ class CustomerPricingProfile(ErpModel):
     last_modified_date_time: UtcDatetime | None = None
 
 
+class CurrencyExchangeRate(ErpModel):
+    """``exchangeRateAmount`` units of ``currencyCode`` = ``relationalExchangeRateAmount`` units
+    of ``relationalCurrencyCode`` (blank: the local currency), from ``startingDate`` on."""
+
+    id: UUID
+    currency_code: str
+    starting_date: date
+    exchange_rate_amount: Decimal = Field(gt=0)
+    relational_currency_code: str = ""
+    relational_exchange_rate_amount: Decimal = Field(gt=0)
+    last_modified_date_time: UtcDatetime | None = None
+
+
 class ItemUnitOfMeasure(ErpModel):
     """A unit an item is sold in (custom ``itemUnitsOfMeasure`` page; v2.0 has no such set)."""
 

@@ -127,6 +127,7 @@ class _QuoteTerms:
     currency_is_local: bool
     precision: CurrencyPrecision
     order_date: date
+    lcy_per_unit: Decimal | None = None
 
 
 def quote(
@@ -139,10 +140,14 @@ def quote(
     *,
     currencies: CurrencyTable = DEFAULT_CURRENCIES,
     campaign_policy: CampaignPolicy = CampaignPolicy.ACTIVE_FOR_CUSTOMER,
+    lcy_per_unit: Decimal | None = None,
 ) -> Quote:
     """Price every line for the customer on the order date, from the index alone.
 
-    `currency` None or blank means the customer's currency (blank there: local). Raises
+    `currency` None or blank means the customer's currency (blank there: local).
+    `lcy_per_unit` is the exchange rate in force on the order date (local currency per one
+    unit of the quote's currency); with it, an item without a price line in that currency is
+    priced from its item card converted, as Business Central does. Raises
     `QuoteRejected` listing every problem of every line (unknown or blocked item, unit of
     measure not sold, bad quantity, no price in the currency) so the caller can report
     them all at once.
@@ -156,6 +161,7 @@ def quote(
         currency_is_local=currency_code == currencies.local_currency_code,
         precision=currencies.precision(currency_code),
         order_date=_as_order_date(order_date),
+        lcy_per_unit=lcy_per_unit,
     )
     violations: list[LineViolation] = []
     if not lines:
@@ -231,12 +237,17 @@ def _quote_line(
     selection = select_lines(
         terms.index.candidate_buckets(item.number, item.discount_group, terms.sources), criteria
     )
-    # The item card's price is per base unit and exists in the local currency only.
-    item_card_price = (
-        round_to_precision(item.unit_price * units_per, precision.unit_amount_precision)
-        if terms.currency_is_local
-        else None
-    )
+    # The item card's price is per base unit in the local currency; another currency needs
+    # the exchange rate of the order date.
+    item_card_price: Decimal | None = None
+    if terms.currency_is_local:
+        item_card_price = round_to_precision(
+            item.unit_price * units_per, precision.unit_amount_precision
+        )
+    elif terms.lcy_per_unit:
+        item_card_price = round_to_precision(
+            item.unit_price * units_per / terms.lcy_per_unit, precision.unit_amount_precision
+        )
     price_line = selection.price_line
     if price_line is not None:
         unit_price = round_to_precision(price_line.unit_price, precision.unit_amount_precision)
