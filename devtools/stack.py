@@ -130,7 +130,7 @@ class LocalStack:
             self.ports.servicebus,
         )
 
-    def start_erp(self) -> None:
+    def start_erp(self, timeout: float = 60) -> None:
         self._spawn(
             "erp-sim",
             self._python(
@@ -144,6 +144,7 @@ class LocalStack:
                 str(self.erp_customers),
             ),
             self.ports.erp,
+            timeout=timeout,
         )
 
     def start_storefront(self) -> None:

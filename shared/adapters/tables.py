@@ -259,10 +259,15 @@ class TableStore:
         """Every row of one partition."""
         return self.query(table, "PartitionKey eq @pk", {"pk": encode_key(partition_key)})
 
-    async def all_rows(self, table: str, page_size: int = 1000) -> AsyncIterator[Row]:
+    async def all_rows(
+        self, table: str, page_size: int = 1000, select: Sequence[str] | None = None
+    ) -> AsyncIterator[Row]:
         """Every row of the table, page by page, never all in memory."""
         client = await self.client(table)
-        async for entity in client.list_entities(results_per_page=page_size):
+        entities = client.list_entities(
+            results_per_page=page_size, select=list(select) if select else None
+        )
+        async for entity in entities:
             yield _to_row(entity)
 
     async def transact(

@@ -1,9 +1,10 @@
 """The per-instance price book: published price data held in memory for quoting.
 
-Loaded once from Table storage, then kept current by following the publisher's change feed:
-each refresh reads the feed rows written since the last one (with an overlap, because feed
-rows of concurrent writers can land slightly out of order) and re-reads only the partitions
-they name. A quote therefore never reads a table per line, and never calls the ERP.
+Loaded from the current snapshot plus the delta rows written after it, then kept current by
+following the publisher's change feed: each refresh reads the feed rows written since the last
+one (with an overlap, because feed rows can land slightly out of order) and point-reads just
+the records they name, or reloads everything when a new snapshot is announced. A quote
+therefore never reads a table per line, and never calls the ERP.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from shared.adapters.tables import Row, TableStore
+from shared.adapters.tables import TableStore
 from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
 from shared.domain.pricing.index import PriceIndex
-from shared.domain.pricing.models import CustomerPricingContext, ItemPricingInfo
+from shared.domain.pricing.models import CustomerPricingContext, ItemPricingInfo, PriceListLine
 from shared.services import price_data, price_publisher, sync_state
+from shared.services.price_data import Record
 
 _FEED_OVERLAP_MS = 120_000
 _SEEN_FEED_ROWS = 10_000
+_POINT_READS_AT_ONCE = 16
 _log = logging.getLogger(__name__)
 
 
@@ -39,16 +41,149 @@ class Freshness:
     stale: bool
 
 
-@dataclass
-class _Partition:
-    """What one price partition contributed, so a refresh can replace it exactly."""
+def _day(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
 
-    line_keys: tuple[str, ...] = ()
-    has_item: bool = False
+
+def _line(record: Record) -> PriceListLine:
+    (key, code, source_type, source_no, asset_type, asset_no, variant, unit, minimum,
+     amount_type, price, discount, allow, start, end, currency) = record  # fmt: skip
+    return PriceListLine(
+        key=key,
+        price_list_code=code,
+        source_type=source_type,
+        source_no=source_no,
+        asset_type=asset_type,
+        asset_no=asset_no,
+        variant_code=variant,
+        unit_of_measure_code=unit,
+        minimum_quantity=Decimal(minimum),
+        amount_type=amount_type,
+        unit_price=Decimal(price),
+        line_discount_percent=Decimal(discount),
+        allow_line_disc=bool(allow),
+        starting_date=_day(start),
+        ending_date=_day(end),
+        currency_code=currency,
+    )
+
+
+class _Data:
+    """Everything one load or refresh builds; swapped in whole after a full load."""
+
+    def __init__(self) -> None:
+        self.index = PriceIndex()
+        self.items: dict[str, ItemPricingInfo] = {}
+        self.customers: dict[str, CustomerPricingContext] = {}
+        self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
+        self.item_rows: dict[str, Record] = {}
+        self.units: dict[str, dict[str, Decimal]] = {}
+        self.customer_rows: dict[str, Record] = {}
+        self.profiles: dict[str, Record] = {}
+        self.rate_rows: dict[str, Record] = {}
+
+    def apply(self, dataset: str, key: str, record: Record | None) -> None:
+        """Set (or with None remove) one record, and rebuild what depends on it."""
+        if dataset == "lines":
+            if record is None:
+                self.index.delete(key)
+                return
+            try:
+                self.index.upsert(_line(record))
+            except InvalidPriceListLine as error:
+                _log.warning("ignored price list line %s: %s", key, error)
+            return
+        if dataset == "items":
+            self._set(self.item_rows, key, record)
+            self._rebuild_item(key)
+        elif dataset == "units":
+            number, code = key.split("|", 1)
+            units = self.units.setdefault(number, {})
+            if record is None:
+                units.pop(code, None)
+            else:
+                units[code] = Decimal(record[2])
+            self._rebuild_item(number)
+        elif dataset == "customers":
+            self._set(self.customer_rows, key, record)
+            self._rebuild_customer(key)
+        elif dataset == "profiles":
+            self._set(self.profiles, key, record)
+            self._rebuild_customer(key)
+        elif dataset == "rates":
+            self._set(self.rate_rows, key, record)
+            self._rebuild_rates(key.split("|", 1)[0])
+
+    def bulk_lines(self, records: Iterable[Record]) -> None:
+        lines = []
+        for record in records:
+            try:
+                lines.append(_line(record))
+            except InvalidPriceListLine as error:
+                _log.warning("ignored price list line %s: %s", record[0], error)
+        self.index.load(lines)
+
+    @staticmethod
+    def _set(rows: dict[str, Record], key: str, record: Record | None) -> None:
+        if record is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = record
+
+    def _rebuild_item(self, number: str) -> None:
+        row = self.item_rows.get(number)
+        if row is None:
+            self.items.pop(number, None)
+            return
+        _, base_unit, unit_price, blocked = row
+        try:
+            self.items[number] = ItemPricingInfo(
+                number=number,
+                base_unit_of_measure=base_unit,
+                unit_price=Decimal(unit_price),
+                blocked=bool(blocked),
+                sales_units_of_measure=self.units.get(number, {}),
+            )
+        except InvalidPricingInput as error:
+            self.items.pop(number, None)
+            _log.warning("ignored item %s: %s", number, error)
+
+    def _rebuild_customer(self, number: str) -> None:
+        row = self.customer_rows.get(number)
+        if row is None:
+            self.customers.pop(number, None)
+            return
+        profile = self.profiles.get(number)
+        _, currency, _blocked = row
+        try:
+            self.customers[number] = CustomerPricingContext(
+                customer_no=number,
+                price_group=profile[1] if profile else "",
+                discount_group=profile[2] if profile else "",
+                currency_code=(profile[3] if profile else "") or currency,
+                allow_line_disc=bool(profile[4]) if profile else True,
+            )
+        except InvalidPricingInput as error:
+            self.customers.pop(number, None)
+            _log.warning("ignored customer %s: %s", number, error)
+
+    def _rebuild_rates(self, currency: str) -> None:
+        rates = sorted(
+            (
+                (date.fromisoformat(record[1]), Decimal(record[2]))
+                for key, record in self.rate_rows.items()
+                if key.split("|", 1)[0] == currency
+            ),
+            reverse=True,
+        )
+        if rates:
+            self.rates[currency] = tuple(rates)
+        else:
+            self.rates.pop(currency, None)
 
 
 class PriceBook:
-    """Items, customers and the price index of one instance, refreshed from the change feed."""
+    """Items, customers, rates and the price index of one instance, kept current."""
 
     def __init__(
         self,
@@ -60,12 +195,8 @@ class PriceBook:
         self._tables = tables
         self._refresh_interval = refresh_interval.total_seconds()
         self._stale_after = stale_after
-        self.index = PriceIndex()
-        self.items: dict[str, ItemPricingInfo] = {}
-        self.customers: dict[str, CustomerPricingContext] = {}
-        # Per foreign currency: (starting date, local currency per unit), newest first.
-        self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
-        self._partitions: dict[str, _Partition] = {}
+        self._data = _Data()
+        self._snapshot: price_publisher.Snapshot | None = None
         self._feed_position = ""
         self._seen_feed: deque[str] = deque(maxlen=_SEEN_FEED_ROWS)
         self._seen_feed_set: set[str] = set()
@@ -75,12 +206,24 @@ class PriceBook:
         self._lock = asyncio.Lock()
 
     @property
+    def index(self) -> PriceIndex:
+        return self._data.index
+
+    @property
+    def items(self) -> dict[str, ItemPricingInfo]:
+        return self._data.items
+
+    @property
+    def customers(self) -> dict[str, CustomerPricingContext]:
+        return self._data.customers
+
+    @property
     def freshness(self) -> Freshness:
         return self._freshness
 
     def lcy_per_unit(self, currency: str, on: date) -> Decimal | None:
         """The exchange rate in force on a date (local currency per one unit), if published."""
-        for starting, rate in self.rates.get(currency, ()):
+        for starting, rate in self._data.rates.get(currency, ()):
             if starting <= on:
                 return rate
         return None
@@ -102,38 +245,53 @@ class PriceBook:
 
     async def _latest_feed_key(self) -> str:
         latest = ""
-        async for row in self._tables.partition(
-            price_publisher.FEED_TABLE, price_publisher.FEED_PARTITION
+        async for row in self._tables.query(
+            price_publisher.FEED_TABLE,
+            "PartitionKey eq @pk",
+            {"pk": price_publisher.FEED_PARTITION},
+            ["PartitionKey", "RowKey"],
         ):
             latest = max(latest, row.row_key)
         return latest
 
     async def _load_all(self) -> None:
         started = time.perf_counter()
-        # Taken before the scan: changes written during the scan are replayed by the feed.
+        # Taken before reading: changes written meanwhile are replayed from the feed.
         self._feed_position = _minus_overlap(await self._latest_feed_key())
-        grouped: dict[str, list[Row]] = {}
-        async for row in self._tables.all_rows(price_data.PRICE_TABLE):
-            grouped.setdefault(row.partition_key, []).append(row)
-        lines = []
-        for partition, rows in grouped.items():
-            lines.extend(self._apply_price_partition(partition, rows, bulk=True))
-        self.index.load(lines)
-        customers: dict[str, list[Row]] = {}
-        async for row in self._tables.all_rows(price_data.CUSTOMER_TABLE):
-            customers.setdefault(row.partition_key, []).append(row)
-        for number, rows in customers.items():
-            self._apply_customer_partition(number, rows)
+        snapshot = await price_publisher.current_snapshot(self._tables)
+        data = _Data()
+        if snapshot is not None:
+            for dataset in price_data.DATASET_NAMES:
+                records = self._snapshot_records(snapshot.run_id, dataset)
+                if dataset == "lines":
+                    data.bulk_lines([record async for _, record in records])
+                else:
+                    async for key, record in records:
+                        data.apply(dataset, key, record)
+        async for row in self._tables.all_rows(price_data.DELTA_TABLE):
+            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at:
+                data.apply(row.partition_key, row.row_key, json.loads(row.entity["record"]))
+        self._data, self._snapshot = data, snapshot
         _log.info(
             "price book loaded: %s lines, %s items, %s customers in %.1fs",
-            len(self.index),
-            len(self.items),
-            len(self.customers),
+            len(data.index),
+            len(data.items),
+            len(data.customers),
             time.perf_counter() - started,
         )
 
+    async def _snapshot_records(
+        self, run_id: str, dataset: str
+    ) -> AsyncIterator[tuple[str, Record]]:
+        partition = price_data.snapshot_partition(run_id, dataset)
+        async for row in self._tables.partition(price_data.SNAPSHOT_TABLE, partition):
+            for index in range(int(row.entity["chunks"])):
+                for key, record in json.loads(row.entity[f"r{index}"]):
+                    yield key, record
+
     async def _follow_feed(self) -> None:
-        changed: dict[str, set[str]] = {}
+        changed: set[tuple[str, str]] = set()
+        reload = False
         newest = self._feed_position
         async for row in self._tables.query(
             price_publisher.FEED_TABLE,
@@ -144,84 +302,34 @@ class PriceBook:
             if row.row_key in self._seen_feed_set:
                 continue
             self._remember(row.row_key)
-            table = str(row.entity["table"])
-            changed.setdefault(table, set()).update(json.loads(row.entity["partitions"]))
+            if "reload" in row.entity:
+                reload = reload or (
+                    self._snapshot is None or row.entity["reload"] != self._snapshot.run_id
+                )
+            else:
+                changed.update((d, k) for d, k in json.loads(row.entity["keys"]))
+        if reload:
+            await self._load_all()
+            return
         self._feed_position = max(self._feed_position, _minus_overlap(newest))
-        for partition in changed.get(price_data.PRICE_TABLE, set()):
-            rows = [r async for r in self._tables.partition(price_data.PRICE_TABLE, partition)]
-            self.index.upsert_many(self._apply_price_partition(partition, rows, bulk=False))
-        for number in changed.get(price_data.CUSTOMER_TABLE, set()):
-            rows = [r async for r in self._tables.partition(price_data.CUSTOMER_TABLE, number)]
-            self._apply_customer_partition(number, rows)
+        gate = asyncio.Semaphore(_POINT_READS_AT_ONCE)
+
+        async def read(dataset: str, key: str) -> tuple[str, str, Record | None]:
+            async with gate:
+                row = await self._tables.get(price_data.DELTA_TABLE, dataset, key)
+            return dataset, key, None if row is None else json.loads(row.entity["record"])
+
+        for dataset, key, record in await asyncio.gather(*(read(d, k) for d, k in changed)):
+            # A delta row already cleaned up belongs to a superseded snapshot: the reload
+            # entry that follows brings its data; nothing to do here.
+            if record is not None:
+                self._data.apply(dataset, key, record)
 
     def _remember(self, feed_key: str) -> None:
         if len(self._seen_feed) == self._seen_feed.maxlen:
             self._seen_feed_set.discard(self._seen_feed[0])
         self._seen_feed.append(feed_key)
         self._seen_feed_set.add(feed_key)
-
-    def _apply_price_partition(self, partition: str, rows: list[Row], *, bulk: bool) -> list[Any]:
-        """Replace what a partition holds; returns its lines for the caller to index."""
-        previous = self._partitions.pop(partition, _Partition())
-        if not bulk:
-            self.index.delete_many(previous.line_keys)
-        if previous.has_item:
-            self.items.pop(partition.split(":", 1)[1], None)
-        if partition.startswith(price_data.CURRENCY_PARTITION_PREFIX):
-            self._apply_rates(partition, rows)
-            return []
-        lines = []
-        item_row: Mapping[str, Any] | None = None
-        units = []
-        for row in rows:
-            kind = row.entity.get("kind")
-            if kind == "line":
-                try:
-                    lines.append(price_data.line_from_entity(row.entity))
-                except InvalidPriceListLine as error:
-                    _log.warning("ignored an invalid price list line %s: %s", row.row_key, error)
-            elif kind == "item":
-                item_row = row.entity
-            elif kind == "unit":
-                units.append(row.entity)
-        current = _Partition(line_keys=tuple(line.key for line in lines))
-        if item_row is not None:
-            try:
-                item = price_data.item_from_rows(item_row, units)
-            except InvalidPricingInput as error:
-                _log.warning("ignored item %s: %s", item_row.get("number"), error)
-            else:
-                self.items[item.number] = item
-                current.has_item = True
-        if current.line_keys or current.has_item:
-            self._partitions[partition] = current
-        return lines
-
-    def _apply_rates(self, partition: str, rows: list[Row]) -> None:
-        currency = partition.removeprefix(price_data.CURRENCY_PARTITION_PREFIX)
-        rates = sorted(
-            (
-                (date.fromisoformat(row.entity["startingDate"]), Decimal(row.entity["lcyPerUnit"]))
-                for row in rows
-                if row.entity.get("kind") == "rate"
-            ),
-            reverse=True,
-        )
-        if rates:
-            self.rates[currency] = tuple(rates)
-        else:
-            self.rates.pop(currency, None)
-
-    def _apply_customer_partition(self, number: str, rows: list[Row]) -> None:
-        by_kind = {row.entity.get("kind"): row.entity for row in rows}
-        customer = by_kind.get("customer")
-        if customer is None:
-            self.customers.pop(number, None)
-            return
-        try:
-            self.customers[number] = price_data.customer_from_rows(customer, by_kind.get("profile"))
-        except InvalidPricingInput as error:
-            _log.warning("ignored customer %s: %s", number, error)
 
     async def _read_freshness(self) -> None:
         mark = await sync_state.read_watermark(self._tables, price_publisher.JOB)

@@ -1,193 +1,127 @@
-"""How published price data is laid out in Table storage, and mapped to and from it.
+"""How published price data is laid out in Table storage: snapshots plus deltas.
 
-One partition per priced asset (``Item:<number>`` or ``Group:<code>``) holds the item's own
-pricing row (RowKey ``~item``) and its extra sales units (``~unit:<code>``) next to its price
-list lines (RowKey = the line's id), so a refresh of one item is one partition query. One
-partition per customer holds its ``customer`` and ``profile`` rows. Every ERP row maps to
-exactly one table row, so a delta publish never reads before it writes. Decimals are stored
-as strings: Table storage has no decimal type and a double would lose cents.
+A full publish writes a *snapshot*: every row of every dataset as compact JSON records packed
+into a few hundred large entities (PartitionKey ``<runId>|<dataset>``), so an instance loads a
+million price list lines with a few hundred reads instead of a million, and the publisher
+writes them in a few dozen transactions. A delta publish writes one *delta row* per changed
+ERP row (PartitionKey = dataset, RowKey = the row's key) that overrides the snapshot's record
+with the same key. A pointer row says which snapshot is current.
+
+Records are JSON arrays in a fixed field order (see ``DATASETS``); decimals are strings,
+because Table storage has no decimal type and a double would lose cents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import date
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.adapters.erp import models as erp
-from shared.domain.pricing.models import (
-    CustomerPricingContext,
-    ItemPricingInfo,
-    PriceListLine,
-)
 
-PRICE_TABLE = "PriceData"
-CUSTOMER_TABLE = "PricingCustomers"
-ITEM_ROW = "~item"
-UNIT_ROW_PREFIX = "~unit:"
-CURRENCY_PARTITION_PREFIX = "Currency:"
-CUSTOMER_ROW = "customer"
-PROFILE_ROW = "profile"
+SNAPSHOT_TABLE = "PriceSnapshots"
+DELTA_TABLE = "PriceDeltas"
+# Characters per string property (64 KiB holds 32K UTF-16 characters) and properties per
+# snapshot entity (an entity holds 1 MiB).
+CHUNK_CHARS = 30_000
+CHUNKS_PER_ENTITY = 12
+
+Record = list[Any]
 
 
-def asset_partition(asset_type: str, asset_no: str) -> str:
-    """The partition of an asset: items and item discount groups never share one."""
-    prefix = "Group" if asset_type == "Item Discount Group" else "Item"
-    return f"{prefix}:{asset_no}"
-
-
-def _day(value: date | None) -> str:
+def _day(value: Any) -> str:
     return value.isoformat() if value else ""
 
 
-def _parse_day(value: Any) -> date | None:
-    return date.fromisoformat(value) if value else None
+def line_record(line: erp.PriceListLine) -> tuple[str, Record]:
+    return str(line.id), [
+        str(line.id),
+        line.price_list_code,
+        line.source_type,
+        line.source_no,
+        line.asset_type,
+        line.asset_no,
+        line.variant_code,
+        line.unit_of_measure_code,
+        str(line.minimum_quantity),
+        line.amount_type,
+        str(line.unit_price),
+        str(line.line_discount_percent),
+        line.allow_line_disc,
+        _day(line.starting_date),
+        _day(line.ending_date),
+        line.currency_code,
+    ]
 
 
-def line_entity(line: erp.PriceListLine, run_id: str) -> dict[str, Any]:
-    """The stored form of an ERP price list line (``runId`` marks the publish that wrote it)."""
-    return {
-        "PartitionKey": asset_partition(line.asset_type, line.asset_no),
-        "RowKey": str(line.id),
-        "kind": "line",
-        "priceListCode": line.price_list_code,
-        "sourceType": line.source_type,
-        "sourceNo": line.source_no,
-        "assetType": line.asset_type,
-        "assetNo": line.asset_no,
-        "variantCode": line.variant_code,
-        "unitOfMeasureCode": line.unit_of_measure_code,
-        "minimumQuantity": str(line.minimum_quantity),
-        "amountType": line.amount_type,
-        "unitPrice": str(line.unit_price),
-        "lineDiscountPercent": str(line.line_discount_percent),
-        "allowLineDisc": line.allow_line_disc,
-        "startingDate": _day(line.starting_date),
-        "endingDate": _day(line.ending_date),
-        "currencyCode": line.currency_code,
-        "erpModifiedAt": line.last_modified_date_time,
-        "runId": run_id,
-    }
+def item_record(item: erp.Item) -> tuple[str, Record]:
+    return item.number, [
+        item.number,
+        item.base_unit_of_measure_code,
+        str(item.unit_price),
+        item.blocked,
+    ]
 
 
-def line_from_entity(entity: Mapping[str, Any]) -> PriceListLine:
-    """The domain line from its stored form (raises the domain's error if it is invalid)."""
-    return PriceListLine(
-        key=str(entity["RowKey"]),
-        price_list_code=entity["priceListCode"],
-        source_type=entity["sourceType"],
-        source_no=entity["sourceNo"],
-        asset_type=entity["assetType"],
-        asset_no=entity["assetNo"],
-        variant_code=entity["variantCode"],
-        unit_of_measure_code=entity["unitOfMeasureCode"],
-        minimum_quantity=Decimal(entity["minimumQuantity"]),
-        amount_type=entity["amountType"],
-        unit_price=Decimal(entity["unitPrice"]),
-        line_discount_percent=Decimal(entity["lineDiscountPercent"]),
-        allow_line_disc=bool(entity["allowLineDisc"]),
-        starting_date=_parse_day(entity["startingDate"]),
-        ending_date=_parse_day(entity["endingDate"]),
-        currency_code=entity["currencyCode"],
-    )
+def unit_record(unit: erp.ItemUnitOfMeasure) -> tuple[str, Record]:
+    return f"{unit.item_number}|{unit.code}", [
+        unit.item_number,
+        unit.code,
+        str(unit.qty_per_unit_of_measure),
+    ]
 
 
-def item_entity(item: erp.Item, run_id: str) -> dict[str, Any]:
-    """The stored pricing facts of an item: list price, base unit, blocked."""
-    return {
-        "PartitionKey": asset_partition("Item", item.number),
-        "RowKey": ITEM_ROW,
-        "kind": "item",
-        "number": item.number,
-        "displayName": item.display_name,
-        "baseUnitOfMeasure": item.base_unit_of_measure_code,
-        "unitPrice": str(item.unit_price),
-        "blocked": item.blocked,
-        "erpModifiedAt": item.last_modified_date_time,
-        "runId": run_id,
-    }
-
-
-def unit_entity(unit: erp.ItemUnitOfMeasure, run_id: str) -> dict[str, Any]:
-    """A further unit an item is sold in, in the item's partition beside the item row."""
-    return {
-        "PartitionKey": asset_partition("Item", unit.item_number),
-        "RowKey": f"{UNIT_ROW_PREFIX}{unit.code}",
-        "kind": "unit",
-        "code": unit.code,
-        "qtyPerUnitOfMeasure": str(unit.qty_per_unit_of_measure),
-        "erpModifiedAt": unit.last_modified_date_time,
-        "runId": run_id,
-    }
-
-
-def item_from_rows(item: Mapping[str, Any], units: Sequence[Mapping[str, Any]]) -> ItemPricingInfo:
-    """The domain item from its row and its unit rows."""
-    return ItemPricingInfo(
-        number=item["number"],
-        base_unit_of_measure=item["baseUnitOfMeasure"],
-        unit_price=Decimal(item["unitPrice"]),
-        blocked=bool(item["blocked"]),
-        sales_units_of_measure={u["code"]: Decimal(u["qtyPerUnitOfMeasure"]) for u in units},
-    )
-
-
-def rate_entity(rate: erp.CurrencyExchangeRate, run_id: str) -> dict[str, Any]:
-    """An exchange rate against the local currency (rates between two foreign ones are skipped)."""
+def rate_record(rate: erp.CurrencyExchangeRate) -> tuple[str, Record]:
+    """Local currency per one unit of a foreign currency, from a starting date."""
     if rate.relational_currency_code:
         raise ValueError(f"{rate.currency_code}: rate relative to {rate.relational_currency_code}")
-    return {
-        "PartitionKey": f"{CURRENCY_PARTITION_PREFIX}{rate.currency_code}",
-        "RowKey": rate.starting_date.isoformat(),
-        "kind": "rate",
-        "currencyCode": rate.currency_code,
-        "startingDate": rate.starting_date.isoformat(),
-        # Local currency per one unit of the foreign currency.
-        "lcyPerUnit": str(rate.relational_exchange_rate_amount / rate.exchange_rate_amount),
-        "erpModifiedAt": rate.last_modified_date_time,
-        "runId": run_id,
-    }
+    lcy_per_unit = rate.relational_exchange_rate_amount / rate.exchange_rate_amount
+    return f"{rate.currency_code}|{rate.starting_date.isoformat()}", [
+        rate.currency_code,
+        rate.starting_date.isoformat(),
+        str(lcy_per_unit),
+    ]
 
 
-def customer_entity(customer: erp.Customer, run_id: str) -> dict[str, Any]:
-    """A customer's own facts (currency, blocked) from the standard ``customers`` entity."""
-    return {
-        "PartitionKey": customer.number,
-        "RowKey": CUSTOMER_ROW,
-        "kind": "customer",
-        "number": customer.number,
-        "displayName": customer.display_name,
-        "blocked": customer.blocked.strip(),
-        "currencyCode": customer.currency_code,
-        "erpModifiedAt": customer.last_modified_date_time,
-        "runId": run_id,
-    }
+def customer_record(customer: erp.Customer) -> tuple[str, Record]:
+    return customer.number, [customer.number, customer.currency_code, customer.blocked.strip()]
 
 
-def profile_entity(profile: erp.CustomerPricingProfile, run_id: str) -> dict[str, Any]:
-    """The pricing profile (price group, line discount rule) that BC v2.0 customers lack."""
-    return {
-        "PartitionKey": profile.customer_number,
-        "RowKey": PROFILE_ROW,
-        "kind": "profile",
-        "priceGroup": profile.customer_price_group,
-        "discountGroup": profile.customer_discount_group,
-        "currencyCode": profile.currency_code,
-        "allowLineDisc": profile.allow_line_disc,
-        "runId": run_id,
-    }
+def profile_record(profile: erp.CustomerPricingProfile) -> tuple[str, Record]:
+    return profile.customer_number, [
+        profile.customer_number,
+        profile.customer_price_group,
+        profile.customer_discount_group,
+        profile.currency_code,
+        profile.allow_line_disc,
+    ]
 
 
-def customer_from_rows(
-    customer: Mapping[str, Any], profile: Mapping[str, Any] | None
-) -> CustomerPricingContext:
-    """The domain customer; without a profile: no price group, line discounts allowed."""
-    profile = profile or {}
-    return CustomerPricingContext(
-        customer_no=customer["number"],
-        price_group=profile.get("priceGroup", ""),
-        discount_group=profile.get("discountGroup", ""),
-        currency_code=profile.get("currencyCode") or customer["currencyCode"],
-        allow_line_disc=bool(profile.get("allowLineDisc", True)),
-    )
+@dataclass(frozen=True)
+class Dataset:
+    """One ERP entity set copied by the publisher, and how one of its rows is recorded."""
+
+    name: str
+    entity_set: str
+    model: type[BaseModel]
+    custom_api: bool
+    record: Callable[[Any], tuple[str, Record]]
+
+
+DATASETS: tuple[Dataset, ...] = (
+    Dataset("items", "items", erp.Item, False, item_record),
+    Dataset("units", "itemUnitsOfMeasure", erp.ItemUnitOfMeasure, True, unit_record),
+    Dataset("lines", "priceListLines", erp.PriceListLine, True, line_record),
+    Dataset("rates", "currencyExchangeRates", erp.CurrencyExchangeRate, False, rate_record),
+    Dataset("customers", "customers", erp.Customer, False, customer_record),
+    Dataset(
+        "profiles", "customerPricingProfiles", erp.CustomerPricingProfile, True, profile_record
+    ),
+)
+DATASET_NAMES = tuple(d.name for d in DATASETS)
+
+
+def snapshot_partition(run_id: str, dataset: str) -> str:
+    return f"{run_id}|{dataset}"
