@@ -10,11 +10,12 @@ therefore never reads a table per line, and never calls the ERP.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -68,6 +69,14 @@ def _line(record: Record) -> PriceListLine:
     )
 
 
+def _parse_line(record: Record) -> PriceListLine | None:
+    try:
+        return _line(record)
+    except InvalidPriceListLine as error:
+        _log.warning("ignored price list line %s: %s", record[0], error)
+        return None
+
+
 class _Data:
     """Everything one load or refresh builds; swapped in whole after a full load."""
 
@@ -76,7 +85,6 @@ class _Data:
         self.items: dict[str, ItemPricingInfo] = {}
         self.customers: dict[str, CustomerPricingContext] = {}
         self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
-        self.item_rows: dict[str, Record] = {}
         self.units: dict[str, dict[str, Decimal]] = {}
         self.customer_rows: dict[str, Record] = {}
         self.profiles: dict[str, Record] = {}
@@ -88,14 +96,16 @@ class _Data:
             if record is None:
                 self.index.delete(key)
                 return
-            try:
-                self.index.upsert(_line(record))
-            except InvalidPriceListLine as error:
-                _log.warning("ignored price list line %s: %s", key, error)
+            line = _parse_line(record)
+            if line is not None:
+                self.index.upsert(line)
             return
         if dataset == "items":
-            self._set(self.item_rows, key, record)
-            self._rebuild_item(key)
+            if record is None:
+                self.items.pop(key, None)
+            else:
+                _, base_unit, unit_price, blocked = record
+                self._set_item(key, base_unit, Decimal(unit_price), bool(blocked))
         elif dataset == "units":
             number, code = key.split("|", 1)
             units = self.units.setdefault(number, {})
@@ -103,7 +113,9 @@ class _Data:
                 units.pop(code, None)
             else:
                 units[code] = Decimal(record[2])
-            self._rebuild_item(number)
+            item = self.items.get(number)
+            if item is not None:
+                self._set_item(number, item.base_unit_of_measure, item.unit_price, item.blocked)
         elif dataset == "customers":
             self._set(self.customer_rows, key, record)
             self._rebuild_customer(key)
@@ -114,15 +126,6 @@ class _Data:
             self._set(self.rate_rows, key, record)
             self._rebuild_rates(key.split("|", 1)[0])
 
-    def bulk_lines(self, records: Iterable[Record]) -> None:
-        lines = []
-        for record in records:
-            try:
-                lines.append(_line(record))
-            except InvalidPriceListLine as error:
-                _log.warning("ignored price list line %s: %s", record[0], error)
-        self.index.load(lines)
-
     @staticmethod
     def _set(rows: dict[str, Record], key: str, record: Record | None) -> None:
         if record is None:
@@ -130,18 +133,14 @@ class _Data:
         else:
             rows[key] = record
 
-    def _rebuild_item(self, number: str) -> None:
-        row = self.item_rows.get(number)
-        if row is None:
-            self.items.pop(number, None)
-            return
-        _, base_unit, unit_price, blocked = row
+    def _set_item(self, number: str, base_unit: str, unit_price: Decimal, blocked: bool) -> None:
+        """(Re)build an item from its own facts and the units known for it so far."""
         try:
             self.items[number] = ItemPricingInfo(
                 number=number,
                 base_unit_of_measure=base_unit,
-                unit_price=Decimal(unit_price),
-                blocked=bool(blocked),
+                unit_price=unit_price,
+                blocked=blocked,
                 sales_units_of_measure=self.units.get(number, {}),
             )
         except InvalidPricingInput as error:
@@ -264,7 +263,14 @@ class PriceBook:
             for dataset in price_data.DATASET_NAMES:
                 records = self._snapshot_records(snapshot.run_id, dataset)
                 if dataset == "lines":
-                    data.bulk_lines([record async for _, record in records])
+                    # Domain lines only: a million raw JSON records would double the memory.
+                    lines = []
+                    async for _, record in records:
+                        line = _parse_line(record)
+                        if line is not None:
+                            lines.append(line)
+                    data.index.load(lines)
+                    del lines
                 else:
                     async for key, record in records:
                         data.apply(dataset, key, record)
@@ -272,6 +278,10 @@ class PriceBook:
             if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at:
                 data.apply(row.partition_key, row.row_key, json.loads(row.entity["record"]))
         self._data, self._snapshot = data, snapshot
+        # Millions of long-lived, acyclic objects: keep the cyclic collector from walking
+        # them on every full collection (a pause that would land on some quote).
+        gc.collect()
+        gc.freeze()
         _log.info(
             "price book loaded: %s lines, %s items, %s customers in %.1fs",
             len(data.index),
