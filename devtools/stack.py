@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 TOPOLOGY = ROOT / "infra" / "servicebus-topology.json"
@@ -29,6 +31,8 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
+# Timers run once at `make run` so the demo has data at once instead of after a schedule.
+WARM_UP_FUNCTIONS = ("price_publish_full",)
 LOCAL_FUNCTION_KEY = "local-function-key"
 LOCAL_ADMIN_KEY = "local-admin-key"
 
@@ -99,6 +103,8 @@ class LocalStack:
             "ServiceBusConnection": servicebus_connection_string(self.ports.servicebus),
             "ERP_BASE_URL": f"http://127.0.0.1:{self.ports.erp}",
             "STOREFRONT_BASE_URL": f"http://127.0.0.1:{self.ports.storefront}",
+            # Business Central (the simulator) calls the runner's webhook route back.
+            "ERP_WEBHOOK_URL": f"http://127.0.0.1:{self.ports.runner}/api/erp/notifications",
             "LOCAL_FUNCTION_KEY": os.environ.get("LOCAL_FUNCTION_KEY", LOCAL_FUNCTION_KEY),
             "LOCAL_ADMIN_KEY": os.environ.get("LOCAL_ADMIN_KEY", LOCAL_ADMIN_KEY),
         }
@@ -171,6 +177,22 @@ class LocalStack:
         self.start_erp()
         self.start_storefront()
         self.start_runner()
+
+    def warm_up(self, functions: tuple[str, ...] = WARM_UP_FUNCTIONS) -> list[str]:
+        """Run the timers that fill the demo data (prices, ...) once, through the admin route.
+
+        Returns the names started; the runner answers 202 and runs them in the background.
+        """
+        admin = {"x-functions-key": self.settings()["LOCAL_ADMIN_KEY"]}
+        base = f"http://127.0.0.1:{self.ports.runner}/admin/functions"
+        listed = httpx.get(base, headers=admin, timeout=10).json()
+        names = {f.get("name") for f in listed} if isinstance(listed, list) else set(listed)
+        started = []
+        for name in functions:
+            if name in names:
+                httpx.post(f"{base}/{name}", json={"input": ""}, headers=admin, timeout=10)
+                started.append(name)
+        return started
 
     def stop(self) -> None:
         """Stop every started process by PID, newest first; escalate to SIGKILL if needed."""
@@ -280,6 +302,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"local stack failed to start: {error}", file=sys.stderr)
         stack.stop()
         return 1
+    warmed = stack.warm_up()
     keys = stack.settings()
     ports = stack.ports
     print(
@@ -292,7 +315,8 @@ def _run(args: argparse.Namespace) -> int:
         f"  Service Bus      127.0.0.1:{ports.servicebus} (UseDevelopmentEmulator=true)\n"
         f"  ERP simulator    http://127.0.0.1:{ports.erp}/_sim/stats\n"
         f"  Storefront sim   http://127.0.0.1:{ports.storefront}/_sim/received\n"
-        f"  Logs             {stack.log_dir}\n",
+        f"  Logs             {stack.log_dir}\n"
+        f"  Demo data        started: {', '.join(warmed) or 'nothing'}\n",
         flush=True,
     )
     try:
