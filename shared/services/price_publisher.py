@@ -194,6 +194,13 @@ async def _publish_delta(
         if page_newest is not None and (newest is None or page_newest > newest):
             newest = page_newest
         await held.renew(_LEASE)
+        _log.info(
+            "price delta %s: %s rows read, %s written, %s skipped so far",
+            dataset.name,
+            report.read,
+            report.written,
+            report.skipped,
+        )
     # Only now, with every page written, may the next delta start later.
     await sync_state.save_watermark(tables, job, newest)
     if dataset.name == "lines":
