@@ -27,6 +27,7 @@ class MessageBus:
     def __init__(self, client: ServiceBusClient) -> None:
         self._client = client
         self._senders: dict[str, ServiceBusSender] = {}
+        self._send_locks: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -45,6 +46,8 @@ class MessageBus:
                 if sender is None:
                     # get_queue_sender works for topics too: the address is the entity path.
                     sender = self._client.get_queue_sender(entity)
+                    await sender.__aenter__()
+                    self._send_locks[entity] = asyncio.Lock()
                     self._senders[entity] = sender
         return sender
 
@@ -74,7 +77,10 @@ class MessageBus:
         )
         sender = await self._sender(entity)
         try:
-            await sender.send_messages(message)
+            # One send at a time per link: the async client can write concurrent transfers
+            # out of delivery-id order, which a strict AMQP peer rejects as a session error.
+            async with self._send_locks[entity]:
+                await sender.send_messages(message)
         except ServiceBusError as error:
             raise BusSendFailed(f"send to {entity} failed: {error}") from error
 
