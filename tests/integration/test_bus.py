@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
+import pytest
 from azure.servicebus import ServiceBusClient
 
+from devtools.servicebus.testing import running_standin
+from devtools.stack import TOPOLOGY
 from shared.adapters.bus import MessageBus
 
 
-async def test_concurrent_sends_on_a_new_sender_all_arrive(servicebus_connection: str) -> None:
+@pytest.fixture(scope="module")
+def private_bus() -> Iterator[str]:
+    """A stand-in of its own: the session's runner consumes every product queue."""
+    with running_standin(TOPOLOGY) as standin:
+        yield standin.connection_string
+
+
+async def test_concurrent_sends_on_a_new_sender_all_arrive(private_bus: str) -> None:
     # The async client writes concurrent transfers out of order unless sends are serialised;
     # a strict AMQP peer then drops the connection and most sends fail.
-    bus = MessageBus.from_connection_string(servicebus_connection)
+    bus = MessageBus.from_connection_string(private_bus)
     try:
         await asyncio.gather(
             *(
@@ -24,7 +35,7 @@ async def test_concurrent_sends_on_a_new_sender_all_arrive(servicebus_connection
     finally:
         await bus.close()
     received = []
-    with ServiceBusClient.from_connection_string(servicebus_connection) as client:
+    with ServiceBusClient.from_connection_string(private_bus) as client:
         with client.get_queue_receiver("erp-notifications", max_wait_time=2) as receiver:
             while len(received) < 12:
                 batch = receiver.receive_messages(max_message_count=12, max_wait_time=2)
