@@ -35,13 +35,13 @@ async def test_concurrent_sends_on_a_new_sender_all_arrive(private_bus: str) -> 
     finally:
         await bus.close()
     received = []
-    with ServiceBusClient.from_connection_string(private_bus) as client:
-        with client.get_queue_receiver("erp-notifications", max_wait_time=2) as receiver:
-            while len(received) < 12:
-                batch = receiver.receive_messages(max_message_count=12, max_wait_time=2)
-                if not batch:
-                    break
-                for message in batch:
-                    received.append(json.loads(str(message))["n"])
-                    receiver.complete_message(message)
+    client = ServiceBusClient.from_connection_string(private_bus)
+    with client, client.get_queue_receiver("erp-notifications", max_wait_time=2) as receiver:
+        while len(received) < 12:
+            batch = receiver.receive_messages(max_message_count=12, max_wait_time=2)
+            if not batch:
+                break
+            for message in batch:
+                received.append(json.loads(str(message))["n"])
+                receiver.complete_message(message)
     assert sorted(received) == list(range(12))
