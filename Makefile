@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean infra-setup infra-check
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,8 +27,24 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: lint
+test: lint infra-setup
 	$(PY) -m pytest
 
+# Bicep checks (pycep-parser, checkov) live in their own virtualenv: checkov's pins would
+# clash with the app's. tests/infra runs them; infra-check is the same scan on its own.
+INFRA_VENV := .venv-infra
+
+infra-setup: $(INFRA_VENV)/.installed
+
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	@touch $@
+
+infra-check: infra-setup
+	$(INFRA_VENV)/bin/checkov --directory infra --framework bicep secrets --skip-download --compact --quiet
+
 clean:
-	rm -rf $(VENV) node_modules .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .run .pytest_cache .mypy_cache .ruff_cache

@@ -7,12 +7,12 @@ that forgets to choose is never anonymous.
 
 import azure.functions as func
 
-from functions import health, prices, selftest
+from functions import content, credit, erp_webhooks, health, inventory, orders, prices, selftest
 from shared.settings import get_settings
 
 get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for module in (health, selftest, prices):
+for module in (health, selftest, prices, inventory, erp_webhooks, credit, orders, content):
     app.register_functions(module.bp)

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
+
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
+from shared.services.credit_figures import CreditFiguresSource
+from shared.services.orders_context import figures_source
+from shared.services.orders_erp import LocationDirectory
 from shared.services.price_book import PriceBook
 from shared.settings import Settings, get_settings
 
@@ -31,9 +36,14 @@ class Services:
     price_book: PriceBook
     currencies: CurrencyTable
     campaign_policy: CampaignPolicy
+    credit_figures: CreditFiguresSource
+    erp_locations: LocationDirectory
+    # One pooled client for every storefront channel's catalog webhook.
+    storefront_http: httpx.AsyncClient
 
     async def close(self) -> None:
         await self.erp.aclose()
+        await self.storefront_http.aclose()
         await self.tables.close()
         await self.bus.close()
 
@@ -54,6 +64,15 @@ def erp_config(settings: Settings) -> ErpConfig:
         client_secret=settings.erp_client_secret,
         request_timeout_seconds=settings.erp_timeout_seconds,
         read_timeout_seconds=settings.erp_timeout_seconds,
+    )
+
+
+def storefront_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client for storefront webhooks: bounded timeouts, no redirects (signed bodies)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.storefront_timeout_seconds, connect=5.0),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        follow_redirects=False,
     )
 
 
@@ -90,6 +109,9 @@ def build_services(settings: Settings) -> Services:
         ),
         currencies=default_currency_table(settings.local_currency),
         campaign_policy=CampaignPolicy(settings.campaign_policy),
+        credit_figures=figures_source(settings),
+        erp_locations=LocationDirectory(),
+        storefront_http=storefront_client(settings),
     )
 
 

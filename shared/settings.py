@@ -9,6 +9,7 @@ the local stack, so a developer runs the product with no settings file at all.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -33,6 +34,7 @@ LOCAL_SERVICE_BUS = (
 NCRONTAB_PATTERN = r"^\S+( \S+){5}$"
 DEMO_CHANNEL_SECRETS = '{"web": "local-web-secret", "b2b-eu": "local-b2b-eu-secret"}'
 LOCAL_ERP_COMPANY_ID = "7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20"
+LOCAL_WEBHOOK_CLIENT_STATE = "local-erp-webhook-client-state"
 
 
 class SettingsError(RuntimeError):
@@ -122,6 +124,52 @@ class Settings(BaseSettings):
         "open-to-all", validation_alias=_alias("PRICING_CAMPAIGN_POLICY")
     )
 
+    # Credit check and order intake / booking.
+    credit_overdue_tolerance: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        allow_inf_nan=False,
+        validation_alias=_alias("CREDIT_OVERDUE_TOLERANCE"),
+    )
+    credit_stale_max_seconds: int = Field(
+        300, ge=0, le=86_400, validation_alias=_alias("CREDIT_STALE_MAX_SECONDS")
+    )
+    credit_erp_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, validation_alias=_alias("CREDIT_ERP_TIMEOUT_SECONDS")
+    )
+    order_idempotency_retention_hours: int = Field(
+        24, ge=1, le=24 * 30, validation_alias=_alias("ORDER_IDEMPOTENCY_RETENTION_HOURS")
+    )
+    order_intake_timeout_seconds: int = Field(
+        90, ge=10, le=600, validation_alias=_alias("ORDER_INTAKE_TIMEOUT_SECONDS")
+    )
+    order_booking_max_attempts: int = Field(
+        8, ge=1, le=50, validation_alias=_alias("ORDER_BOOKING_MAX_ATTEMPTS")
+    )
+    order_booking_retry_base_seconds: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_alias("ORDER_BOOKING_RETRY_BASE_SECONDS")
+    )
+    order_booking_retry_max_seconds: float = Field(
+        600.0, gt=0, le=86_400, validation_alias=_alias("ORDER_BOOKING_RETRY_MAX_SECONDS")
+    )
+    order_booking_claim_seconds: int = Field(
+        180, ge=5, le=3600, validation_alias=_alias("ORDER_BOOKING_CLAIM_SECONDS")
+    )
+    order_sweep_schedule: str = Field(
+        "30 * * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("ORDER_SWEEP_SCHEDULE")
+    )
+    order_purge_schedule: str = Field(
+        "0 20 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("ORDER_PURGE_SCHEDULE")
+    )
+
+    @model_validator(mode="after")
+    def _booking_backoff_ordered(self) -> Settings:
+        if self.order_booking_retry_max_seconds < self.order_booking_retry_base_seconds:
+            raise ValueError(
+                "ORDER_BOOKING_RETRY_MAX_SECONDS must be >= ORDER_BOOKING_RETRY_BASE_SECONDS"
+            )
+        return self
+
     # Storefront channels (JSON, see shared/channels.py) and their webhook signing secrets.
     channels_json: str = Field(DEMO_CHANNELS, validation_alias=_alias("CHANNELS"))
     channel_secrets: SecretStr = Field(
@@ -132,6 +180,93 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         validation_alias=_alias("STOREFRONT_BASE_URL"),
     )
+    storefront_timeout_seconds: float = Field(
+        30.0, gt=0, le=120, validation_alias=_alias("STOREFRONT_TIMEOUT_SECONDS")
+    )
+    # A storefront asking to wait longer than this (429 Retry-After) is retried next run.
+    storefront_max_retry_after_seconds: float = Field(
+        30.0, ge=0, le=300, validation_alias=_alias("STOREFRONT_MAX_RETRY_AFTER_SECONDS")
+    )
+
+    # Content sync (ERP items and content -> storefront channels).
+    content_delta_schedule: str = Field(
+        "0 */15 * * * *",
+        pattern=NCRONTAB_PATTERN,
+        validation_alias=_alias("CONTENT_DELTA_SCHEDULE"),
+    )
+    content_full_schedule: str = Field(
+        "0 0 3 * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("CONTENT_FULL_SCHEDULE")
+    )
+    # A run stops cleanly after this and the next run continues; well under functionTimeout.
+    content_run_budget_seconds: int = Field(
+        300, ge=10, le=480, validation_alias=_alias("CONTENT_RUN_BUDGET_SECONDS")
+    )
+    content_erp_page_size: int = Field(
+        5000, ge=1, le=20_000, validation_alias=_alias("CONTENT_ERP_PAGE_SIZE")
+    )
+    # Item numbers per `in (...)` filter when reading the other half of a product by number.
+    content_erp_lookup_size: int = Field(
+        100, ge=1, le=500, validation_alias=_alias("CONTENT_ERP_LOOKUP_SIZE")
+    )
+    content_batch_size: int = Field(
+        500, ge=1, le=1000, validation_alias=_alias("CONTENT_BATCH_SIZE")
+    )
+
+    # Stock: inventory events, availability, threshold alerts, reconciliation.
+    stock_low_stock_level: Decimal = Field(
+        Decimal(5), ge=0, allow_inf_nan=False, validation_alias=_alias("STOCK_LOW_STOCK_LEVEL")
+    )
+    stock_safety_stock: Decimal = Field(
+        Decimal(0), ge=0, allow_inf_nan=False, validation_alias=_alias("STOCK_SAFETY_STOCK")
+    )
+    stock_hold_timeout_seconds: int = Field(
+        120, ge=0, le=86_400, validation_alias=_alias("STOCK_HOLD_TIMEOUT_SECONDS")
+    )
+    stock_sweep_schedule: str = Field(
+        "15 * * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("STOCK_SWEEP_SCHEDULE")
+    )
+    stock_reconcile_schedule: str = Field(
+        "0 0 * * * *",
+        pattern=NCRONTAB_PATTERN,
+        validation_alias=_alias("STOCK_RECONCILE_SCHEDULE"),
+    )
+    availability_max_skus: int = Field(
+        100, ge=1, le=1000, validation_alias=_alias("AVAILABILITY_MAX_SKUS")
+    )
+
+    # Business Central webhooks (change notifications).
+    erp_webhook_url: str = Field(
+        "http://127.0.0.1:7071/api/erp/notifications",
+        pattern=r"^https?://",
+        validation_alias=_alias("ERP_WEBHOOK_URL"),
+    )
+    erp_webhook_client_state: SecretStr = Field(
+        SecretStr(LOCAL_WEBHOOK_CLIENT_STATE),
+        validation_alias=_alias("ERP_WEBHOOK_CLIENT_STATE"),
+    )
+    erp_webhook_resources: str = Field(
+        "itemAvailabilityByLocation,items,priceListLines",
+        pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$",
+        validation_alias=_alias("ERP_WEBHOOK_RESOURCES"),
+    )
+    erp_subscription_schedule: str = Field(
+        "0 10 * * * *",
+        pattern=NCRONTAB_PATTERN,
+        validation_alias=_alias("ERP_SUBSCRIPTION_SCHEDULE"),
+    )
+
+    @field_validator("erp_webhook_client_state")
+    @classmethod
+    def _client_state_fits(cls, value: SecretStr) -> SecretStr:
+        # Business Central keeps at most 2048 characters of clientState.
+        if not 16 <= len(value.get_secret_value()) <= 2048:
+            raise ValueError("must be 16 to 2048 characters long")
+        return value
+
+    @property
+    def erp_webhook_resource_list(self) -> tuple[str, ...]:
+        """The entity sets to subscribe to, in the configured order, without repeats."""
+        return tuple(dict.fromkeys(self.erp_webhook_resources.split(",")))
 
     @field_validator("channels_json")
     @classmethod
@@ -206,6 +341,17 @@ class Settings(BaseSettings):
         missing = set(self.channels) - set(json.loads(self.channel_secrets.get_secret_value()))
         if missing:
             raise ValueError(f"CHANNEL_SECRETS has no secret for channel(s) {sorted(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_safe_in_cloud(self) -> Settings:
+        # Defined after the checks above so their messages come first for a bad cloud config.
+        if self.app_env != "cloud":
+            return self
+        if self.erp_webhook_client_state.get_secret_value() == LOCAL_WEBHOOK_CLIENT_STATE:
+            raise ValueError("ERP_WEBHOOK_CLIENT_STATE must not be the local default in the cloud")
+        if not self.erp_webhook_url.startswith("https://"):
+            raise ValueError("ERP_WEBHOOK_URL must use https when APP_ENV=cloud")
         return self
 
 

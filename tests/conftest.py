@@ -60,7 +60,18 @@ def runner_url(
 ) -> str:
     """The function app served by the local runner against the session's stack."""
     if not local_stack.is_running("runner"):
-        local_stack.start_runner({"TABLE_PREFIX": "e2e"})
+        # Price and content syncs run only when a test asks (admin route), so a test can count ERP
+        # reads without a scheduled publish landing in its window.
+        never = "0 0 0 1 1 *"
+        local_stack.start_runner(
+            {
+                "TABLE_PREFIX": "e2e",
+                "PRICE_DELTA_SCHEDULE": never,
+                "PRICE_FULL_SCHEDULE": never,
+                "CONTENT_DELTA_SCHEDULE": never,
+                "CONTENT_FULL_SCHEDULE": never,
+            }
+        )
     return f"http://127.0.0.1:{local_stack.ports.runner}"
 
 

@@ -253,4 +253,8 @@ def test_a_malformed_setting_stops_start_up_naming_it() -> None:
 def test_make_run_warm_up_starts_the_demo_data_timers(
     local_stack: Any, runner_url: str
 ) -> None:
-    assert local_stack.warm_up() == ["price_publish_full"]
+    assert local_stack.warm_up() == [
+        "price_publish_full",
+        "stock_reconcile",
+        "content_sync_full",
+    ]

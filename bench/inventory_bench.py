@@ -1,0 +1,445 @@
+"""Inventory events through the real Service Bus stand-in, the runner and Azurite; prints figures.
+
+Starts Azurite and the Service Bus stand-in on free loopback ports, then for each trigger mode
+(batch: ``cardinality="many"``, up to 100 messages per call; single: one message per call,
+16 at a time) runs the function app in ``python -m devtools.runner`` and measures:
+
+- throughput: N events over K keys (a count first, then deltas; locally shuffled so some are
+  held for a gap; plus 10% redeliveries with new MessageIds, which the handler must recognise)
+  sent as fast as the client can, until every key's position shows its last sequence;
+- send-to-visible latency: single events sent one at a time at a steady rate, each timed
+  until its (sku, location) row in Table storage carries it (the availability route reads that
+  row with no cache, so this is when a storefront can see it), p50/p99;
+- Table operations per event: the same workload applied in process through the service with
+  a counting TableStore, in batches of 1 and of 100 messages, with the service's own rate and
+  call time (no broker, no runner), which separates the handler's cost from the host's;
+- availability route latency for a 10-SKU request (HTTP through the runner).
+
+Everything shares the machine's cores (Azurite, the stand-in, the runner and this script).
+The runner receives with the real azure-servicebus client, which keeps pulling for 200 ms
+after the first message to fill a batch; that wait is part of both latency figures.
+
+Run: .venv/bin/python -m bench.inventory_bench [--events 3000] [--keys 300] [--samples 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import httpx
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools.stack import LocalStack, StackPorts, free_port  # noqa: E402
+from functions import inventory  # noqa: E402
+from shared.adapters.tables import TableOperation, TableStore, chunk_operations  # noqa: E402
+from shared.services import stock_store  # noqa: E402
+from shared.services.inventory_events import (  # noqa: E402
+    InboundMessage,
+    apply_inventory_messages,
+)
+from shared.services.inventory_messages import INVENTORY_QUEUE  # noqa: E402
+from shared.services.inventory_policy import StockPolicy  # noqa: E402
+
+ADMIN_KEY = "bench-admin-key"
+FUNCTION_KEY = "bench-function-key"
+
+# ---- the function apps the runner serves (imported by the runner subprocess) ----------------
+
+batch_app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+batch_app.register_functions(inventory.bp)
+
+single_app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@single_app.function_name("inventory_events_single")
+@single_app.service_bus_queue_trigger(
+    arg_name="msg", queue_name=INVENTORY_QUEUE, connection="ServiceBusConnection"
+)
+async def _single(msg: func.ServiceBusMessage) -> None:
+    await inventory.apply_batch([msg])
+
+
+@single_app.function_name("availability")
+@single_app.route(route="availability", methods=["GET"])
+async def _availability(req: func.HttpRequest) -> func.HttpResponse:
+    return await inventory.answer_availability(req)
+
+
+# ---- workload ---------------------------------------------------------------------------------
+
+
+def _body(sku: str, sequence: int, kind: str, quantity: int, at: datetime) -> dict[str, Any]:
+    return {
+        "eventId": f"{sku}|MAIN|{sequence}",
+        "sku": sku,
+        "location": "MAIN",
+        "kind": kind,
+        "quantity": str(quantity),
+        "sequence": sequence,
+        "occurredAt": at.isoformat(),
+        "source": "wms",
+    }
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Messages in arrival order (MessageId, body) and each key's final sequence."""
+
+    messages: list[tuple[str, dict[str, Any]]]
+    final_sequence: dict[str, int]
+    redeliveries: int
+
+
+def workload(events: int, keys: int, seed: int, prefix: str) -> Workload:
+    rng = random.Random(seed)
+    per_key = max(2, events // keys)
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    skus = [f"{prefix}-{n:05d}/B#" for n in range(keys)]
+    ordered: list[dict[str, Any]] = []
+    for sequence in range(1, per_key + 1):
+        for sku in skus:
+            kind = "counted" if sequence == 1 else "adjusted"
+            quantity = 1000 if sequence == 1 else rng.choice([-2, -1, 1, 2])
+            ordered.append(
+                _body(sku, sequence, kind, quantity, start + timedelta(milliseconds=sequence))
+            )
+    # Producers and brokers do not keep perfect order: shuffle within windows of 50.
+    arrival: list[dict[str, Any]] = []
+    for index in range(0, len(ordered), 50):
+        window = ordered[index : index + 50]
+        rng.shuffle(window)
+        arrival.extend(window)
+    messages = [(str(body["eventId"]), body) for body in arrival]
+    redelivered = rng.sample(arrival, k=len(arrival) // 10)
+    for body in redelivered:
+        position = rng.randrange(len(messages) + 1)
+        messages.insert(position, (f"again-{uuid.uuid4().hex}", body))
+    return Workload(messages, dict.fromkeys(skus, per_key), len(redelivered))
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# ---- processes ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def runner(app: str, settings: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The runner subprocess serving ``app``; yields its base URL once READY."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **settings,
+        "RUNNER_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [
+        sys.executable, "-m", "devtools.runner", "--app", app, "--no-settings",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"runner did not start: {line!r}; see {log_path}")
+        yield line.split()[1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---- measurements ---------------------------------------------------------------------------
+
+
+async def _send_all(connection: str, messages: Iterable[tuple[str, dict[str, Any]]]) -> float:
+    started = time.perf_counter()
+    async with ServiceBusClient.from_connection_string(connection) as client:
+        sender = client.get_queue_sender(INVENTORY_QUEUE)
+        async with sender:
+            batch = await sender.create_message_batch()
+            for message_id, body in messages:
+                message = ServiceBusMessage(json.dumps(body), message_id=message_id)
+                try:
+                    batch.add_message(message)
+                except ValueError:
+                    await sender.send_messages(batch)
+                    batch = await sender.create_message_batch()
+                    batch.add_message(message)
+            if len(batch):
+                await sender.send_messages(batch)
+    return time.perf_counter() - started
+
+
+async def _all_applied(tables: TableStore, final: dict[str, int]) -> bool:
+    done = 0
+    async for row in tables.query(
+        stock_store.POSITIONS_TABLE,
+        "kind eq 'position'",
+        select=["PartitionKey", "RowKey", "lastSequence"],
+    ):
+        if final.get(row.partition_key) == row.entity.get("lastSequence"):
+            done += 1
+    return done == len(final)
+
+
+async def throughput(connection: str, tables: TableStore, load: Workload) -> dict[str, float]:
+    started = time.perf_counter()
+    send_seconds = await _send_all(connection, load.messages)
+    while not await _all_applied(tables, load.final_sequence):
+        if time.perf_counter() - started > 600:
+            raise RuntimeError("events were not all applied within 10 minutes")
+        await asyncio.sleep(0.2)
+    seconds = time.perf_counter() - started
+    return {
+        "messages": len(load.messages),
+        "seconds": seconds,
+        "per_second": len(load.messages) / seconds,
+        "send_seconds": send_seconds,
+    }
+
+
+async def latency(
+    connection: str, tables: TableStore, samples: int, rate: float, prefix: str
+) -> list[float]:
+    """Seconds from just before each send to the row carrying the event."""
+    results: list[float] = []
+    async with ServiceBusClient.from_connection_string(connection) as client:
+        sender = client.get_queue_sender(INVENTORY_QUEUE)
+        async with sender:
+            await sender.send_messages(ServiceBusMessage("warm-up: not json"))  # dead-lettered
+
+            async def one(n: int) -> None:
+                sku = f"{prefix}-lat-{n:05d}"
+                body = _body(sku, 1, "counted", n + 1, datetime.now(UTC))
+                started = time.perf_counter()
+                await sender.send_messages(
+                    ServiceBusMessage(json.dumps(body), message_id=body["eventId"])
+                )
+                while True:
+                    row = await tables.get(stock_store.POSITIONS_TABLE, sku, "MAIN")
+                    if row is not None and row.entity.get("lastSequence") == 1:
+                        results.append(time.perf_counter() - started)
+                        return
+                    if time.perf_counter() - started > 60:
+                        raise RuntimeError(f"{sku} never became visible")
+                    await asyncio.sleep(0.005)
+
+            tasks = []
+            for n in range(samples):
+                tasks.append(asyncio.create_task(one(n)))
+                await asyncio.sleep(1 / rate)
+            await asyncio.gather(*tasks)
+    return results
+
+
+def http_latency(base_url: str, skus: list[str], requests: int) -> list[float]:
+    timings = []
+    with httpx.Client(base_url=base_url, headers={"x-functions-key": FUNCTION_KEY}) as client:
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = client.get("/api/availability", params={"skus": ",".join(skus)})
+            timings.append(time.perf_counter() - started)
+            response.raise_for_status()
+    return timings
+
+
+class CountingTableStore(TableStore):
+    """Counts the requests the inventory service makes (one per call; one per chunk)."""
+
+    requests = 0
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return await super().get(*args, **kwargs)
+
+    async def create(self, *args: Any, **kwargs: Any) -> str:
+        self.requests += 1
+        return await super().create(*args, **kwargs)
+
+    async def upsert(self, *args: Any, **kwargs: Any) -> str:
+        self.requests += 1
+        return await super().upsert(*args, **kwargs)
+
+    async def update(self, *args: Any, **kwargs: Any) -> str:
+        self.requests += 1
+        return await super().update(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        self.requests += 1
+        await super().delete(*args, **kwargs)
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1  # the partitions here fit in one page
+        return super().query(*args, **kwargs)
+
+    async def transact(
+        self, table: str, operations: Iterable[TableOperation], concurrency: int = 1
+    ) -> int:
+        operations = list(operations)
+        self.requests += len(chunk_operations(operations))
+        return await super().transact(table, operations, concurrency)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """The service alone (no broker, no runner) on the same workload."""
+
+    requests_per_event: float
+    requests: int
+    events_per_second: float
+    call_ms: list[float]
+
+
+async def in_process(connection: str, load: Workload, batch_size: int, prefix: str) -> InProcess:
+    store = CountingTableStore.from_connection_string(connection, prefix=prefix)
+    assert isinstance(store, CountingTableStore)
+    bus = _NullBus()
+    policy = StockPolicy()
+    calls: list[float] = []
+    try:
+        messages = [InboundMessage(mid, json.dumps(body)) for mid, body in load.messages]
+        started = time.perf_counter()
+        for start in range(0, len(messages), batch_size):
+            call_started = time.perf_counter()
+            await apply_inventory_messages(store, bus, messages[start : start + batch_size], policy)
+            calls.append((time.perf_counter() - call_started) * 1000)
+        seconds = time.perf_counter() - started
+        return InProcess(
+            store.requests / len(messages), store.requests, len(messages) / seconds, calls
+        )
+    finally:
+        await store.close()
+
+
+class _NullBus:
+    async def send_json(self, entity: str, body: Any, **_: Any) -> None:
+        return None
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+async def _measure_mode(
+    mode: str, stack: LocalStack, args: argparse.Namespace, log_dir: Path
+) -> dict[str, Any]:
+    prefix = f"b{mode[:1]}{uuid.uuid4().hex[:6]}"
+    settings = {
+        **stack.settings(),
+        "TABLE_PREFIX": prefix,
+        "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
+        "LOCAL_ADMIN_KEY": ADMIN_KEY,
+        # Keep the timers quiet while measuring.
+        "STOCK_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "STOCK_RECONCILE_SCHEDULE": "0 0 0 1 1 *",
+    }
+    tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix=prefix)
+    load = workload(args.events, args.keys, args.seed, f"{mode}-tp")
+    app = f"bench.inventory_bench:{mode}_app"
+    try:
+        with runner(app, settings, log_dir / f"inventory-bench-runner-{mode}.log") as url:
+            flow = await throughput(settings["ServiceBusConnection"], tables, load)
+            delays = await latency(
+                settings["ServiceBusConnection"], tables, args.samples, args.rate, mode
+            )
+            skus = list(load.final_sequence)[:10]
+            http = http_latency(url, skus, 200)
+    finally:
+        await tables.close()
+    return {"load": load, "flow": flow, "latency": delays, "http": http}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    log_dir = ROOT / ".run"
+    log_dir.mkdir(exist_ok=True)
+    stack = LocalStack(ports=StackPorts.free(), log_dir=log_dir)
+    try:
+        stack.start_tables()
+        stack.start_servicebus()
+        results = {mode: await _measure_mode(mode, stack, args, log_dir) for mode in args.modes}
+        load = workload(args.events, args.keys, args.seed, "ops")
+        connection = stack.settings()["AzureWebJobsStorage"]
+        ops = {
+            size: await in_process(connection, load, size, f"ops{size}x{os.getpid()}")
+            for size in (1, 100)
+        }
+    finally:
+        stack.stop()
+    print(
+        f"\nInventory events: {args.events} events over {args.keys} keys "
+        f"(+{load.redeliveries} redeliveries), latency samples {args.samples} at {args.rate}/s"
+    )
+    print(f"{'figure':58} {'value':>24}")
+    for mode, result in results.items():
+        flow = result["flow"]
+        delays = [d * 1000 for d in result["latency"]]
+        http = [d * 1000 for d in result["http"]]
+        print(
+            f"{mode + ' mode: events/s (send until all applied)':58} "
+            f"{flow['per_second']:>15,.0f} ev/s  ({flow['messages']:,} in {flow['seconds']:.1f} s,"
+            f" send {flow['send_seconds']:.1f} s)"
+        )
+        p50, p99 = _percentile(delays, 0.5), _percentile(delays, 0.99)
+        print(f"{mode + ' mode: send -> visible, p50 / p99':58} {p50:>10.1f} ms / {p99:.1f} ms")
+        p50, p99 = _percentile(http, 0.5), _percentile(http, 0.99)
+        print(
+            f"{mode + ' mode: GET /api/availability (10 SKUs), p50 / p99':58} "
+            f"{p50:>10.1f} ms / {p99:.1f} ms"
+        )
+    for size, measured in ops.items():
+        print(
+            f"{f'table requests per event, batches of {size}':58} "
+            f"{measured.requests_per_event:>15.3f}       ({measured.requests:,} requests)"
+        )
+    for size, measured in ops.items():
+        p50, p99 = _percentile(measured.call_ms, 0.5), _percentile(measured.call_ms, 0.99)
+        print(
+            f"{f'service alone, batches of {size}: events/s; call p50 / p99':58} "
+            f"{measured.events_per_second:>15,.0f} ev/s  ({p50:.1f} ms / {p99:.1f} ms)"
+        )
+
+
+def main() -> None:
+    # SIGTERM ends like Ctrl-C, so the finally blocks stop every process this started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--keys", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0, help="latency sends per second")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--modes", nargs="+", default=["batch", "single"])
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

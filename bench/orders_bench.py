@@ -1,0 +1,307 @@
+"""Order intake latency, ERP calls per order and booking throughput (prints figures; not a test).
+
+Starts its own stack on free ports (Azurite, Service Bus stand-in, ERP simulator, the
+function app in the local runner with the booking trigger disabled), publishes prices, puts
+stock on hand, sets the simulator's latency to 50 ms per request, then:
+
+1. intake: POST /api/orders through the runner, one at a time, then 8 at a time
+   (p50/p99 of the HTTP round trip, each order 3 lines);
+2. booking: the real ``orders`` handler, 16 deliveries at a time (the host's
+   maxConcurrentCalls), until every accepted order is booked; orders per second;
+3. the ERP requests counted by the simulator, per accepted order, for each phase.
+
+    .venv/bin/python -m bench.orders_bench [--orders N] [--latency-ms N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from azure.servicebus.aio import ServiceBusClient
+
+from devtools.erp_sim.testing import custom_api, standard_api
+from devtools.stack import LocalStack, StackPorts
+from shared.adapters.bus import MessageBus
+from shared.adapters.erp.client import ErpClient
+from shared.adapters.tables import TableStore
+from shared.bootstrap import erp_config
+from shared.domain.orders import OrderStatus
+from shared.domain.pricing import CampaignPolicy, default_currency_table
+from shared.domain.stock import StockPosition
+from shared.services import price_publisher, stock_store
+from shared.services.orders_api import OrderRequest
+from shared.services.orders_booking import handle_booking_message
+from shared.services.orders_context import OrderContext, OrderSettings, figures_source
+from shared.services.orders_erp import LocationDirectory
+from shared.services.orders_intake import submit_order
+from shared.services.orders_messages import OrderMessage
+from shared.services.orders_store import load_order
+from shared.services.price_book import PriceBook
+from shared.settings import load_settings
+
+LINES_PER_ORDER = 3
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _erp_requests(erp_url: str) -> int:
+    stats = httpx.get(f"{erp_url}/_sim/stats", timeout=10).json()
+    return int(stats["total"])
+
+
+def _customers(erp_url: str, count: int) -> list[str]:
+    """Customers the ERP accepts orders for, given no credit limit so none runs out."""
+    rows = httpx.get(f"{custom_api(erp_url)}/customerCreditSummaries", timeout=30).json()["value"]
+    chosen = [
+        row["customerNumber"] for row in rows if row["blocked"] in ("_x0020_", "", " ", "Invoice")
+    ][:count]
+    customers = f"{standard_api(erp_url)}/customers"
+    for number in chosen:
+        row = httpx.get(customers, params={"$filter": f"number eq '{number}'"}, timeout=10)
+        record = row.json()["value"][0]
+        httpx.patch(
+            f"{customers}({record['id']})",
+            json={"creditLimit": 0},
+            headers={"If-Match": record["@odata.etag"]},
+            timeout=10,
+        ).raise_for_status()
+    return chosen
+
+
+async def _prepare(stack: LocalStack, prefix: str, erp_url: str) -> tuple[list[str], list[str]]:
+    settings = stack.settings()
+    tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix)
+    erp = ErpClient(erp_config(load_settings(ERP_BASE_URL=erp_url)))
+    try:
+        await price_publisher.publish(erp, tables, "full")
+        book = PriceBook(tables)
+        await book.ensure_current()
+        skus = [
+            number
+            for number, item in sorted(book.items.items())
+            if not item.blocked and number.startswith("IT-")
+        ][:30]
+        for sku in skus:
+            stored = await stock_store.load_position(tables, sku, "MAIN")
+            position = replace(StockPosition.new(sku, "MAIN"), on_hand=Decimal(1_000_000))
+            await stock_store.save_position(tables, stored, position)
+        customers = [c for c in _customers(erp_url, 8) if c in book.customers]
+    finally:
+        await erp.aclose()
+        await tables.close()
+    return skus, customers
+
+
+def _order_body(n: int, skus: list[str], customers: list[str]) -> dict[str, Any]:
+    return {
+        "customerId": customers[n % len(customers)],
+        "externalOrderId": f"bench-{n}",
+        "channel": "web",
+        "lines": [
+            {"sku": skus[(n * LINES_PER_ORDER + k) % len(skus)], "quantity": 1 + k}
+            for k in range(LINES_PER_ORDER)
+        ],
+    }
+
+
+async def _intake(
+    base_url: str, key: str, bodies: list[dict[str, Any]], parallel: int
+) -> tuple[list[float], list[str]]:
+    latencies: list[float] = []
+    accepted: list[str] = []
+    gate = asyncio.Semaphore(parallel)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"x-functions-key": key}, timeout=60
+    ) as client:
+
+        async def one(body: dict[str, Any]) -> None:
+            async with gate:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+                )
+                latencies.append(time.perf_counter() - started)
+            if response.status_code == 202:
+                accepted.append(response.json()["orderId"])
+            else:
+                print(f"  not accepted: {response.status_code} {response.text[:200]}")
+
+        await asyncio.gather(*(one(body) for body in bodies))
+    return latencies, accepted
+
+
+def _context(stack: LocalStack, prefix: str, erp_url: str) -> OrderContext:
+    """The order context over the stack, built the way the composition root builds it."""
+    settings = stack.settings()
+    app_settings = load_settings(ERP_BASE_URL=erp_url, CREDIT_OVERDUE_TOLERANCE="100000000")
+    tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix)
+    return OrderContext(
+        tables=tables,
+        bus=MessageBus.from_connection_string(settings["ServiceBusConnection"]),
+        erp=ErpClient(erp_config(app_settings)),
+        price_book=PriceBook(tables),
+        currencies=default_currency_table(app_settings.local_currency),
+        campaign_policy=CampaignPolicy(app_settings.campaign_policy),
+        settings=OrderSettings.from_settings(app_settings),
+        figures=figures_source(app_settings),
+        locations=LocationDirectory(),
+    )
+
+
+async def _close(ctx: OrderContext) -> None:
+    await ctx.erp.aclose()
+    await ctx.bus.close()
+    await ctx.tables.close()
+
+
+async def _intake_in_process(
+    stack: LocalStack, prefix: str, erp_url: str, bodies: list[dict[str, Any]]
+) -> tuple[list[float], list[str]]:
+    """The intake service alone (no HTTP, no runner), one order at a time."""
+    ctx = _context(stack, prefix, erp_url)
+    latencies: list[float] = []
+    accepted: list[str] = []
+    try:
+        for number, body in enumerate(bodies):
+            request = OrderRequest.model_validate(body)
+            started = time.perf_counter()
+            answer = await submit_order(ctx, uuid.uuid4().hex, body, request, None)
+            if number:  # the first one warms up this process's clients
+                latencies.append(time.perf_counter() - started)
+            if answer.status == 202:
+                accepted.append(json.loads(answer.body)["orderId"])
+    finally:
+        await _close(ctx)
+    return latencies, accepted
+
+
+async def _book_all(stack: LocalStack, prefix: str, erp_url: str, expected: int) -> float:
+    """Run the real handler over the queue, 16 at a time; seconds until all are booked."""
+    settings = stack.settings()
+    ctx = _context(stack, prefix, erp_url)
+    booked = 0
+    started = time.perf_counter()
+    try:
+        async with (
+            ServiceBusClient.from_connection_string(settings["ServiceBusConnection"]) as client,
+            client.get_queue_receiver("orders", prefetch_count=16) as receiver,
+        ):
+
+            async def settle(received: Any) -> bool:
+                message = OrderMessage.model_validate_json(str(received))
+                report = await handle_booking_message(
+                    ctx, message, (received.delivery_count or 0) + 1
+                )
+                await receiver.complete_message(received)
+                return str(report.outcome) == "booked"
+
+            while booked < expected:
+                batch = await receiver.receive_messages(max_message_count=16, max_wait_time=1)
+                booked += sum(await asyncio.gather(*(settle(m) for m in batch)))
+        return time.perf_counter() - started
+    finally:
+        await _close(ctx)
+
+
+async def _count_booked(stack: LocalStack, prefix: str, order_ids: list[str]) -> int:
+    tables = TableStore.from_connection_string(stack.settings()["AzureWebJobsStorage"], prefix)
+    try:
+        found = await asyncio.gather(*(load_order(tables, order_id) for order_id in order_ids))
+    finally:
+        await tables.close()
+    return sum(1 for s in found if s is not None and s.order.status is OrderStatus.BOOKED)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=150)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    args = parser.parse_args()
+    prefix = "bench" + uuid.uuid4().hex[:8]
+    stack = LocalStack(ports=StackPorts.free(), erp_items=200, erp_customers=50)
+    try:
+        stack.start_tables()
+        stack.start_servicebus()
+        stack.start_erp()
+        erp_url = f"http://127.0.0.1:{stack.ports.erp}"
+        skus, customers = asyncio.run(_prepare(stack, prefix, erp_url))
+        stack.start_runner(
+            {
+                "TABLE_PREFIX": prefix,
+                # Bookings wait in the queue so the intake is measured alone.
+                "AzureWebJobs.orders_book.Disabled": "true",
+                "AzureWebJobs.orders_sweep.Disabled": "true",
+                "CREDIT_OVERDUE_TOLERANCE": "100000000",
+            }
+        )
+        base_url = f"http://127.0.0.1:{stack.ports.runner}"
+        key = stack.settings()["LOCAL_FUNCTION_KEY"]
+        warm = [_order_body(n, skus, customers) for n in range(10)]
+        _, warm_accepted = asyncio.run(_intake(base_url, key, warm, 1))
+        httpx.post(f"{erp_url}/_sim/faults", json={"latencyMs": args.latency_ms}, timeout=10)
+
+        print(
+            f"orders bench: {args.orders} orders x {LINES_PER_ORDER} lines, "
+            f"ERP latency {args.latency_ms} ms, {len(customers)} customers, {len(skus)} skus"
+        )
+        results: dict[int, tuple[list[float], list[str]]] = {}
+        calls_before = _erp_requests(erp_url)
+        for parallel in (1, 8):
+            bodies = [
+                _order_body(n + parallel * 10_000, skus, customers) for n in range(args.orders)
+            ]
+            started = time.perf_counter()
+            results[parallel] = asyncio.run(_intake(base_url, key, bodies, parallel))
+            elapsed = time.perf_counter() - started
+            latencies, accepted = results[parallel]
+            print(
+                f"intake, {parallel} in flight: p50 {_percentile(latencies, 0.5) * 1000:.1f} ms,"
+                f" p99 {_percentile(latencies, 0.99) * 1000:.1f} ms,"
+                f" mean {statistics.mean(latencies) * 1000:.1f} ms,"
+                f" {len(accepted)}/{len(bodies)} accepted, {len(bodies) / elapsed:.1f} orders/s"
+            )
+        bodies = [_order_body(n + 90_000, skus, customers) for n in range(args.orders + 1)]
+        latencies, in_process = asyncio.run(_intake_in_process(stack, prefix, erp_url, bodies))
+        print(
+            f"intake service alone (no HTTP, no runner), 1 in flight:"
+            f" p50 {_percentile(latencies, 0.5) * 1000:.1f} ms,"
+            f" p99 {_percentile(latencies, 0.99) * 1000:.1f} ms,"
+            f" {len(in_process)}/{len(bodies)} accepted (the first one warms up)"
+        )
+        accepted_ids = [i for _, ids in results.values() for i in ids] + in_process
+        intake_calls = _erp_requests(erp_url) - calls_before
+        before_booking = _erp_requests(erp_url)
+        # The warm-up orders wait in the queue too; the handler books them with the rest.
+        queued = len(accepted_ids) + len(warm_accepted)
+        seconds = asyncio.run(_book_all(stack, prefix, erp_url, queued))
+        booking_calls = _erp_requests(erp_url) - before_booking
+        booked = asyncio.run(_count_booked(stack, prefix, accepted_ids + warm_accepted))
+        print(
+            f"booking: {booked}/{queued} booked in {seconds:.1f} s ="
+            f" {queued / seconds:.1f} orders/s (16 deliveries at a time,"
+            " ERP client limit 5 requests in flight)"
+        )
+        per_order_intake = intake_calls / len(accepted_ids)
+        per_order_booking = booking_calls / queued
+        print(
+            f"ERP requests per accepted order: intake {per_order_intake:.2f},"
+            f" booking {per_order_booking:.2f}, total {per_order_intake + per_order_booking:.2f}"
+        )
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

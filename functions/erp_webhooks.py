@@ -1,0 +1,104 @@
+"""Business Central webhooks: notification endpoint, processor, subscription timer."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from functions.http import HttpProblem, http_endpoint, json_response, validate
+from functions.messages import parse_message
+from shared.adapters.bus import BusSendFailed
+from shared.bootstrap import get_services
+from shared.services import inventory_subscriptions, inventory_webhooks
+from shared.services.lease import LeaseHeld
+from shared.settings import get_settings
+
+bp = func.Blueprint()
+_log = logging.getLogger(__name__)
+_MAX_TOKEN_LENGTH = 4096
+# Up to 1,000 notifications of a few hundred bytes each: far above the storefront body limit.
+_MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
+
+
+def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationBatch:
+    raw = req.get_body() or b""
+    if len(raw) > _MAX_NOTIFICATION_BYTES:
+        raise HttpProblem(413, "Body too large", "the notification body is too large")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HttpProblem(400, "Malformed JSON", "the body is not a JSON document") from None
+    return validate(data, inventory_webhooks.ErpNotificationBatch)
+
+
+@bp.function_name("erp_notifications")
+@bp.route(route="erp/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_endpoint
+async def receive(req: func.HttpRequest) -> func.HttpResponse:
+    """Answer the validation handshake, or queue the notifications and answer at once.
+
+    Anonymous at the Functions level (Business Central cannot send a function key); every
+    notification must carry our ``clientState``. Business Central retries only on 408, 429
+    and 5xx and drops the subscription on any other 4xx, so a failure we want retried is a
+    503, and only input that cannot be ours gets a 4xx.
+    """
+    token = req.params.get("validationToken")
+    if token is not None:
+        if not token or len(token) > _MAX_TOKEN_LENGTH or not token.isprintable():
+            raise HttpProblem(400, "Bad validation token", "the token is empty or malformed")
+        return func.HttpResponse(token, status_code=200, mimetype="text/plain")
+    batch = _notifications(req)
+    settings = get_settings()
+    try:
+        inventory_webhooks.check_client_state(
+            batch, settings.erp_webhook_client_state.get_secret_value()
+        )
+    except inventory_webhooks.ClientStateMismatch as error:
+        _log.warning("refused ERP notification: %s", error)
+        raise HttpProblem(401, "Unauthorized", "clientState does not match") from None
+    try:
+        queued = await inventory_webhooks.enqueue_notifications(get_services().bus, batch)
+    except BusSendFailed as error:
+        _log.warning("ERP notifications not queued, asking for a retry: %s", error)
+        raise HttpProblem(
+            503, "Try again", "notifications could not be queued", headers={"Retry-After": "5"}
+        ) from None
+    return json_response({"queued": queued}, status=202)
+
+
+@bp.function_name("erp_notification_process")
+@bp.service_bus_queue_trigger(
+    arg_name="msg",
+    queue_name=inventory_webhooks.NOTIFICATIONS_QUEUE,
+    connection="ServiceBusConnection",
+)
+async def process(msg: func.ServiceBusMessage) -> None:
+    """Read the changed records back and route them (stock -> snapshots, prices -> delta).
+
+    Safe to run twice: the read-back is absolute and the snapshot it emits is applied as a
+    correction that never overwrites newer events; a price delta run is idempotent.
+    """
+    notification = parse_message(msg, inventory_webhooks.ErpNotification)
+    services = get_services()
+    await inventory_webhooks.process_notification(
+        services.erp, services.bus, services.tables, notification
+    )
+
+
+@bp.function_name("erp_subscriptions")
+@bp.timer_trigger(arg_name="timer", schedule="%ERP_SUBSCRIPTION_SCHEDULE%", run_on_startup=False)
+async def maintain(timer: func.TimerRequest) -> None:
+    settings = get_settings()
+    services = get_services()
+    try:
+        await inventory_subscriptions.maintain_subscriptions(
+            services.erp,
+            services.tables,
+            settings.erp_webhook_url,
+            settings.erp_webhook_client_state.get_secret_value(),
+            settings.erp_webhook_resource_list,
+        )
+    except LeaseHeld as held:
+        _log.info("ERP subscription upkeep skipped: %s", held)

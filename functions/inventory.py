@@ -1,0 +1,114 @@
+"""Stock: inventory events (batches), availability, the gap sweep, reconciliation."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable
+
+import azure.functions as func
+
+from functions.http import HttpProblem, http_endpoint, json_response, validate
+from functions.messages import DeadLetter
+from shared.bootstrap import get_services
+from shared.services import inventory_availability, inventory_events, inventory_reconciliation
+from shared.services.inventory_messages import INVENTORY_QUEUE
+from shared.services.inventory_policy import StockPolicy
+from shared.services.lease import LeaseHeld
+from shared.settings import get_settings
+
+bp = func.Blueprint()
+_log = logging.getLogger(__name__)
+
+
+class BatchDeadLetter(DeadLetter):
+    """Dead-letter only the named messages of a batch; the host abandons (redelivers) the rest."""
+
+    def __init__(self, reason: str, description: str, message_ids: Iterable[str]) -> None:
+        super().__init__(reason, description)
+        self.message_ids = list(message_ids)
+
+
+@functools.cache
+def _policy() -> StockPolicy:
+    return StockPolicy.from_settings(get_settings())
+
+
+async def apply_batch(msgs: list[func.ServiceBusMessage]) -> None:
+    """Apply a batch of inventory events and ERP snapshots to the stock projection.
+
+    Safe to run twice: the position row is the dedup record written atomically with the
+    state, so a redelivered batch folds to duplicates and writes nothing; unpublished alerts
+    are retried from the outbox with the same MessageId. Good messages are applied before bad
+    ones are dead-lettered, so the rest of the batch is only redelivered as cheap no-ops.
+    """
+    services = get_services()
+    outcome = await inventory_events.apply_inventory_messages(
+        services.tables,
+        services.bus,
+        [
+            inventory_events.InboundMessage(str(msg.message_id or ""), msg.get_body())
+            for msg in msgs
+        ],
+        _policy(),
+    )
+    if outcome.rejected:
+        # The runner takes one reason per call: dead-letter the messages sharing the first
+        # reason now; others come back at once and get theirs on the next delivery.
+        reason = outcome.rejected[0].reason
+        same = [r for r in outcome.rejected if r.reason == reason]
+        description = "; ".join(f"{r.message_id}: {r.description}" for r in same)
+        raise BatchDeadLetter(reason, description, [r.message_id for r in same])
+
+
+@http_endpoint
+async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
+    """The availability answer (shared by the route below and the benchmark's app)."""
+    query = validate(dict(req.params), inventory_availability.AvailabilityQuery)
+    try:
+        request = inventory_availability.resolve(
+            query, _policy(), get_settings().availability_max_skus
+        )
+    except inventory_availability.InvalidAvailabilityQuery as error:
+        raise HttpProblem(
+            422,
+            "Invalid request",
+            error.detail,
+            violations=[{"rule": error.rule, "field": error.field, "detail": error.detail}],
+        ) from None
+    answer = await inventory_availability.availability(get_services().tables, request, _policy())
+    return json_response(answer)
+
+
+@bp.function_name("inventory_events")
+@bp.service_bus_queue_trigger(
+    arg_name="msgs",
+    queue_name=INVENTORY_QUEUE,
+    connection="ServiceBusConnection",
+    cardinality=func.Cardinality.MANY,
+)
+async def on_inventory_events(msgs: list[func.ServiceBusMessage]) -> None:
+    await apply_batch(msgs)
+
+
+@bp.function_name("availability")
+@bp.route(route="availability", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def availability(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer_availability(req)
+
+
+@bp.function_name("inventory_sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%STOCK_SWEEP_SCHEDULE%", run_on_startup=False)
+async def sweep(timer: func.TimerRequest) -> None:
+    services = get_services()
+    await inventory_events.sweep(services.tables, services.bus, _policy())
+
+
+@bp.function_name("stock_reconcile")
+@bp.timer_trigger(arg_name="timer", schedule="%STOCK_RECONCILE_SCHEDULE%", run_on_startup=False)
+async def reconcile(timer: func.TimerRequest) -> None:
+    services = get_services()
+    try:
+        await inventory_reconciliation.reconcile_stock(services.erp, services.tables, services.bus)
+    except LeaseHeld as held:
+        _log.info("stock reconciliation skipped: %s", held)

@@ -1,0 +1,175 @@
+"""Orders: intake and status (storefront), replay and cancel (admin), booking, sweeper."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+import azure.functions as func
+
+from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from functions.messages import DeadLetter, delivery_count_of, parse_message
+from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
+from shared.bootstrap import get_services
+from shared.domain.orders import OrderStatus, is_order_id
+from shared.services import orders_admin, orders_booking, orders_outbox
+from shared.services.lease import LeaseHeld
+from shared.services.orders_api import IdempotencyKeyHeader, OrderRequest, order_view
+from shared.services.orders_context import order_context
+from shared.services.orders_idempotency import KeyInProgress, KeyReused
+from shared.services.orders_intake import IntakeUnavailable, submit_order
+from shared.services.orders_messages import ORDERS_QUEUE, OrderMessage
+from shared.services.orders_store import load_order
+
+bp = func.Blueprint()
+_log = logging.getLogger(__name__)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _order_id(req: func.HttpRequest) -> str:
+    order_id = str(req.route_params.get("orderId") or "")
+    if not is_order_id(order_id):
+        raise HttpProblem(404, "Not found", f"no order {order_id}")
+    return order_id
+
+
+@bp.function_name("orders_submit")
+@bp.route(route="orders", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@http_endpoint
+async def submit(req: func.HttpRequest) -> func.HttpResponse:
+    key = req.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        raise HttpProblem(
+            400,
+            "Idempotency-Key required",
+            "send an Idempotency-Key header so a retried submission cannot order twice",
+        )
+    header = validate({"Idempotency-Key": key}, IdempotencyKeyHeader)
+    request = parse_body(req, OrderRequest)
+    raw = json.loads(req.get_body(), parse_float=Decimal)  # parse_body proved it is JSON
+    try:
+        answer = await submit_order(
+            order_context(get_services()), header.key, raw, request, get_correlation_id()
+        )
+    except KeyReused:
+        raise HttpProblem(
+            409,
+            "Idempotency-Key reused",
+            "this Idempotency-Key was first used with a different body",
+        ) from None
+    except KeyInProgress as busy:
+        raise HttpProblem(
+            409,
+            "Request in progress",
+            "the first request with this Idempotency-Key has not finished yet",
+            headers={"Retry-After": str(busy.retry_after_seconds)},
+        ) from None
+    except IntakeUnavailable as unavailable:
+        raise HttpProblem(
+            503,
+            "Order cannot be decided now",
+            unavailable.detail,
+            headers={"Retry-After": str(unavailable.retry_after_seconds)},
+        ) from None
+    return func.HttpResponse(
+        answer.body,
+        status_code=answer.status,
+        mimetype=answer.content_type,
+        headers=answer.headers,
+    )
+
+
+@bp.function_name("orders_get")
+@bp.route(route="orders/{orderId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_endpoint
+async def get_order(req: func.HttpRequest) -> func.HttpResponse:
+    order_id = _order_id(req)
+    stored = await load_order(get_services().tables, order_id)
+    # A pending order is an intake still deciding: not an order yet.
+    if stored is None or stored.order.status is OrderStatus.PENDING:
+        raise HttpProblem(404, "Not found", f"no order {order_id}")
+    return json_response(order_view(stored.order))
+
+
+def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
+    return json_response(
+        {
+            "orderId": result.order.order_id,
+            "status": str(result.order.status),
+            "changed": result.changed,
+            "detail": result.detail,
+        },
+        status=202 if result.changed else 200,
+    )
+
+
+@bp.function_name("orders_replay")
+@bp.route(route="ops/orders/{orderId}/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_endpoint
+async def replay(req: func.HttpRequest) -> func.HttpResponse:
+    order_id = _order_id(req)
+    try:
+        result = await orders_admin.replay_order(
+            order_context(get_services()), order_id, get_correlation_id()
+        )
+    except orders_booking.UnknownOrder:
+        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
+    except orders_admin.NotAllowed as refused:
+        raise HttpProblem(409, "Not replayable", str(refused)) from None
+    return _admin_answer(result)
+
+
+@bp.function_name("orders_cancel")
+@bp.route(route="ops/orders/{orderId}/cancel", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_endpoint
+async def cancel(req: func.HttpRequest) -> func.HttpResponse:
+    order_id = _order_id(req)
+    try:
+        result = await orders_admin.cancel_order(
+            order_context(get_services()),
+            order_id,
+            "cancelled by an operator",
+            get_correlation_id(),
+        )
+    except orders_booking.UnknownOrder:
+        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
+    except orders_admin.NotAllowed as refused:
+        raise HttpProblem(409, "Not cancellable", str(refused)) from None
+    return _admin_answer(result)
+
+
+@bp.function_name("orders_book")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name=ORDERS_QUEUE, connection="ServiceBusConnection"
+)
+async def book(msg: func.ServiceBusMessage) -> None:
+    message = parse_message(msg, OrderMessage)
+    with correlation_scope(msg.correlation_id or message.order_id):
+        try:
+            report = await orders_booking.handle_booking_message(
+                order_context(get_services()), message, delivery_count_of(msg)
+            )
+        except orders_booking.UnknownOrder:
+            raise DeadLetter("UnknownOrder", f"no order {message.order_id}") from None
+        except orders_booking.BookingFailed as failed:
+            raise DeadLetter(failed.reason, failed.description) from None
+    _log.info("order %s: %s (%s)", report.order_id, report.outcome, report.detail)
+
+
+@bp.function_name("orders_sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%ORDER_SWEEP_SCHEDULE%", run_on_startup=False)
+async def sweep(timer: func.TimerRequest) -> None:
+    try:
+        report = await orders_outbox.sweep(order_context(get_services()))
+    except LeaseHeld as held:
+        _log.info("order sweep skipped: %s", held)
+        return
+    _log.info("order sweep: %s", report)
+
+
+@bp.function_name("orders_purge_keys")
+@bp.timer_trigger(arg_name="timer", schedule="%ORDER_PURGE_SCHEDULE%", run_on_startup=False)
+async def purge_keys(timer: func.TimerRequest) -> None:
+    purged = await orders_outbox.purge_idempotency_keys(order_context(get_services()))
+    _log.info("purged %s expired Idempotency-Keys", purged)

@@ -1,0 +1,94 @@
+"""Orders: intake rules, the order's life cycle and booking decisions.
+
+Pure domain code: no I/O. How the layers above use it:
+
+1. Intake gathers facts (price book, ERP credit figures, pending credit, stock positions)
+   and calls `evaluate_order`; violations are answered 422, all at once.
+2. An acceptable order is stored `pending` with its `stock_holds`, then the holds are taken
+   (`shared.domain.stock.reserve`, `shared.domain.credit.hold_credit`) and `accept`ed.
+3. The ``orders`` handler calls `decide` for each message, then `claim_booking`,
+   `record_booked` / `schedule_retry` (delays from `BookingRetryPolicy`) / `record_failed`,
+   each written with the order row's ETag.
+4. Replays call `request_replay`; the sweeper calls `abandon` for intakes that never
+   finished.
+"""
+
+from .allocation import AllocationResult, LineAllocation, LineDemand, Shortage, allocate
+from .booking import BookingDecision, Disposition, decide
+from .evaluation import (
+    Evaluation,
+    OrderFacts,
+    PricingData,
+    RequestedLine,
+    credit_violations,
+    evaluate_order,
+)
+from .ids import PREFIX, InvalidOrderId, is_order_id, new_order_id
+from .model import (
+    BookingClaim,
+    HistoryEntry,
+    HistoryEvent,
+    InvalidTransition,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StockHold,
+    abandon,
+    accept,
+    cancel,
+    claim_booking,
+    mark_holds_released,
+    mark_settled,
+    record_booked,
+    record_failed,
+    reject,
+    release_claim,
+    request_replay,
+    schedule_retry,
+)
+from .retry import BookingRetryPolicy
+from .violations import OrderRule, OrderViolation
+
+__all__ = [
+    "PREFIX",
+    "AllocationResult",
+    "BookingClaim",
+    "BookingDecision",
+    "BookingRetryPolicy",
+    "Disposition",
+    "Evaluation",
+    "HistoryEntry",
+    "HistoryEvent",
+    "InvalidOrderId",
+    "InvalidTransition",
+    "LineAllocation",
+    "LineDemand",
+    "Order",
+    "OrderFacts",
+    "OrderLine",
+    "OrderRule",
+    "OrderStatus",
+    "OrderViolation",
+    "PricingData",
+    "RequestedLine",
+    "Shortage",
+    "StockHold",
+    "abandon",
+    "accept",
+    "allocate",
+    "cancel",
+    "claim_booking",
+    "credit_violations",
+    "decide",
+    "evaluate_order",
+    "is_order_id",
+    "mark_holds_released",
+    "mark_settled",
+    "new_order_id",
+    "record_booked",
+    "record_failed",
+    "reject",
+    "release_claim",
+    "request_replay",
+    "schedule_retry",
+]

@@ -1,0 +1,156 @@
+"""Available to sell per item for a storefront channel, answered from the stock projection.
+
+No ERP call on this path: the projection is kept current by inventory events (seconds) and
+healed by reconciliation (hourly). An item/location no event, notification or reconciliation
+has touched yet has no position: it is answered as available 0 with no locations (and
+``asOf`` null), never by a live ERP read; reconciliation seeds every ERP row into the
+projection on its first run, so this only happens for items the ERP itself has no stock row for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from shared.adapters.tables import TableStore
+from shared.domain.stock import (
+    ChannelAllocation,
+    StockPosition,
+    UnknownChannel,
+    channel_availability,
+    set_safety_stock,
+)
+from shared.services.inventory_policy import StockPolicy
+from shared.services.stock_store import positions_of
+
+_LOOKUP_CONCURRENCY = 16
+_MAX_SKU_LENGTH = 100
+
+
+class AvailabilityQuery(BaseModel):
+    """``?skus=A,B&channel=web``: SKUs comma-separated (URL-encoded), channel optional."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    skus: list[str] = Field(min_length=1)
+    channel: str | None = None
+
+    @field_validator("skus", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",")]
+        if not any(parts):
+            raise PydanticCustomError("missing_skus", "give at least one SKU")
+        if any(not part for part in parts):
+            raise PydanticCustomError("empty_sku", "a SKU between two commas is empty")
+        for part in parts:
+            if len(part) > _MAX_SKU_LENGTH or not part.isprintable():
+                raise PydanticCustomError(
+                    "invalid_sku",
+                    "SKU {sku!r} is longer than 100 characters or has control characters",
+                    {"sku": part[:120]},
+                )
+        # Same SKU twice is one question; keep the caller's order.
+        return list(dict.fromkeys(parts))
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # `channel=` (empty) means no channel, as if the parameter were left out.
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class InvalidAvailabilityQuery(ValueError):
+    """The query names too many SKUs or an unknown channel; ``field`` says which parameter."""
+
+    def __init__(self, field: str, rule: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.rule = rule
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class AvailabilityRequest:
+    skus: tuple[str, ...]
+    allocation: ChannelAllocation
+
+
+def resolve(query: AvailabilityQuery, policy: StockPolicy, max_skus: int) -> AvailabilityRequest:
+    """Apply the configured limits; raise ``InvalidAvailabilityQuery`` naming the parameter."""
+    if len(query.skus) > max_skus:
+        raise InvalidAvailabilityQuery(
+            "skus", "too-many-skus", f"at most {max_skus} SKUs per request, got {len(query.skus)}"
+        )
+    if query.channel is None:
+        allocation = ChannelAllocation("*", None)
+    else:
+        try:
+            allocation = policy.channel(query.channel)
+        except UnknownChannel:
+            raise InvalidAvailabilityQuery(
+                "channel", "unknown-channel", f"channel {query.channel!r} is not configured"
+            ) from None
+    return AvailabilityRequest(tuple(query.skus), allocation)
+
+
+def _as_of(positions: Sequence[StockPosition]) -> datetime | None:
+    moments = [
+        moment
+        for position in positions
+        for moment in (position.last_event_at, position.reconciled_as_of)
+        if moment is not None
+    ]
+    return max(moments, default=None)
+
+
+async def _one(
+    tables: TableStore, sku: str, allocation: ChannelAllocation, policy: StockPolicy
+) -> dict[str, Any]:
+    stored = await positions_of(tables, sku)
+    positions = [
+        set_safety_stock(entry.position, policy.safety_stock)
+        if entry.position.safety_stock != policy.safety_stock
+        else entry.position
+        for entry in stored
+    ]
+    answer = channel_availability(sku, positions, allocation)
+    allowed = [p for p in positions if allocation.allows(p.location)]
+    as_of = _as_of(allowed)
+    return {
+        "sku": sku,
+        "available": answer.available,
+        "locations": [
+            {
+                "location": line.location,
+                "available": line.available,
+                "onHand": line.on_hand,
+                "reserved": line.reserved,
+                "safetyStock": line.safety_stock,
+            }
+            for line in answer.locations
+        ],
+        "asOf": as_of.isoformat().replace("+00:00", "Z") if as_of else None,
+    }
+
+
+async def availability(
+    tables: TableStore, request: AvailabilityRequest, policy: StockPolicy
+) -> dict[str, Any]:
+    """The contract's ``{"items": [...]}`` for the request, in the order the SKUs were asked."""
+    gate = asyncio.Semaphore(_LOOKUP_CONCURRENCY)
+
+    async def guarded(sku: str) -> dict[str, Any]:
+        async with gate:
+            return await _one(tables, sku, request.allocation, policy)
+
+    items = await asyncio.gather(*(guarded(sku) for sku in request.skus))
+    return {"items": list(items)}

@@ -1,0 +1,371 @@
+"""Stock end to end through the runner: Service Bus, webhooks, reconciliation, availability.
+
+This module runs its own function app, Service Bus stand-in and ERP simulator (small) on
+free ports, sharing only the session's Azurite (with its own table prefix): it changes ERP
+data, runs reconciliation over every ERP row and reads dead-letter queues, none of which may
+leak into the shared stack other tests use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+
+from devtools.erp_sim.testing import custom_api
+from devtools.stack import LocalStack, StackPorts
+from shared.settings import LOCAL_WEBHOOK_CLIENT_STATE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(azurite_connection: str) -> Iterator[LocalStack]:
+    private = LocalStack(ports=StackPorts.free(), erp_items=30, erp_customers=5)
+    try:
+        private.start_servicebus()
+        private.start_erp()
+        private.start_runner(
+            {
+                "AzureWebJobsStorage": azurite_connection,
+                "TABLE_PREFIX": "inv" + uuid.uuid4().hex[:8],
+                "STOCK_LOW_STOCK_LEVEL": "5",
+            }
+        )
+        yield private
+    finally:
+        private.stop()
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> Iterator[httpx.Client]:
+    keys = stack.settings()
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{stack.ports.runner}",
+        headers={"x-functions-key": keys["LOCAL_FUNCTION_KEY"]},
+        timeout=20,
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def admin(stack: LocalStack) -> dict[str, str]:
+    return {"x-functions-key": stack.settings()["LOCAL_ADMIN_KEY"]}
+
+
+@pytest.fixture(scope="module")
+def bus(stack: LocalStack) -> Iterator[ServiceBusClient]:
+    connection = stack.settings()["ServiceBusConnection"]
+    with ServiceBusClient.from_connection_string(connection, retry_total=0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def erp_url(stack: LocalStack) -> str:
+    return f"http://127.0.0.1:{stack.ports.erp}"
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s (last: {result!r})")
+        time.sleep(0.2)
+
+
+def _event(
+    sku: str, sequence: int, kind: str, quantity: str, location: str = "MAIN"
+) -> dict[str, Any]:
+    return {
+        "eventId": f"{sku}|{location}|{sequence}",
+        "sku": sku,
+        "location": location,
+        "kind": kind,
+        "quantity": quantity,
+        "sequence": sequence,
+        "occurredAt": (datetime.now(UTC) - timedelta(seconds=60 - sequence)).isoformat(),
+        "source": "wms",
+    }
+
+
+def _send(
+    bus: ServiceBusClient, *bodies: dict[str, Any] | str, message_id: str | None = None
+) -> None:
+    with bus.get_queue_sender("inventory-events") as sender:
+        for body in bodies:
+            if isinstance(body, str):
+                sender.send_messages(
+                    ServiceBusMessage(body, message_id=message_id or uuid.uuid4().hex)
+                )
+            else:
+                sender.send_messages(
+                    ServiceBusMessage(json.dumps(body), message_id=message_id or body["eventId"])
+                )
+
+
+def _availability(
+    api: httpx.Client, skus: list[str], channel: str | None = "web"
+) -> httpx.Response:
+    query = "skus=" + ",".join(quote(sku, safe="") for sku in skus)
+    if channel is not None:
+        query += f"&channel={quote(channel)}"
+    return api.get(f"/api/availability?{query}")
+
+
+def _available(api: httpx.Client, sku: str, channel: str = "web") -> dict[str, Any]:
+    response = _availability(api, [sku], channel)
+    assert response.status_code == 200, response.text
+    return dict(response.json()["items"][0])
+
+
+def _sku() -> str:
+    return f"E2E/{uuid.uuid4().hex[:6]}#Ü?"
+
+
+def test_events_flow_into_availability_per_channel(
+    api: httpx.Client, bus: ServiceBusClient
+) -> None:
+    sku = _sku()
+    _send(
+        bus,
+        _event(sku, 1, "counted", "12", "MAIN"),
+        _event(sku, 2, "reserved", "2", "MAIN"),
+        _event(sku, 1, "counted", "5.5", "WEST"),
+    )
+    web = _eventually(lambda: (a := _available(api, sku))["available"] == "15.5" and a)
+    assert web["sku"] == sku and web["asOf"]
+    assert web["locations"] == [
+        {
+            "location": "MAIN",
+            "available": "10",
+            "onHand": "12",
+            "reserved": "2",
+            "safetyStock": "0",
+        },
+        {
+            "location": "WEST",
+            "available": "5.5",
+            "onHand": "5.5",
+            "reserved": "0",
+            "safetyStock": "0",
+        },
+    ]
+    b2b = _available(api, sku, "b2b-eu")  # sells from MAIN and EAST only
+    assert b2b["available"] == "10" and [line["location"] for line in b2b["locations"]] == ["MAIN"]
+
+
+def test_duplicates_and_reordering_through_the_bus(
+    api: httpx.Client, bus: ServiceBusClient
+) -> None:
+    sku = _sku()
+    events = [_event(sku, n, "adjusted", "1") for n in range(2, 6)]
+    _send(bus, *reversed(events))  # 5, 4, 3, 2: all wait for sequence 1
+    # Redeliveries as a producer would resend them after the broker's dedup window.
+    for copy in events[:2]:
+        _send(bus, copy, message_id=f"resend-{uuid.uuid4().hex}")
+    _send(bus, _event(sku, 1, "counted", "10"))
+    _eventually(lambda: _available(api, sku)["available"] == "14")
+    time.sleep(1.0)  # anything still in flight would now show as a double count
+    assert _available(api, sku)["available"] == "14"
+
+
+def test_unknown_items_are_zero_and_many_skus_keep_their_order(api: httpx.Client) -> None:
+    skus = [f"NOPE-{n}" for n in range(3)] + ["ÅSA 2/B", "EF\\67", "CD?45"]
+    response = _availability(api, skus)
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [item["sku"] for item in items] == skus
+    assert all(item["available"] == "0" and item["locations"] == [] for item in items)
+    assert all(item["asOf"] is None for item in items)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("", "skus"),
+        ("skus=", "skus"),
+        ("skus=A,,B", "skus"),
+        ("skus=" + ",".join(f"S{n}" for n in range(101)), "skus"),
+        ("skus=A&channel=no-such-channel", "channel"),
+    ],
+)
+def test_bad_availability_queries_name_the_field(api: httpx.Client, query: str, field: str) -> None:
+    response = api.get(f"/api/availability?{query}")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [v["field"] for v in response.json()["violations"]] == [field]
+
+
+def test_availability_needs_a_function_key(stack: LocalStack) -> None:
+    response = httpx.get(f"http://127.0.0.1:{stack.ports.runner}/api/availability?skus=A")
+    assert response.status_code == 401
+
+
+def _dead_letters(bus: ServiceBusClient, wanted: set[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    deadline = time.monotonic() + 30
+    with bus.get_queue_receiver(
+        "inventory-events", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1
+    ) as receiver:
+        while wanted - set(found) and time.monotonic() < deadline:
+            for message in receiver.receive_messages(max_message_count=20, max_wait_time=1):
+                found[str(message.message_id)] = message
+                receiver.complete_message(message)
+    return found
+
+
+def test_poison_messages_are_dead_lettered_at_once_with_a_reason(
+    api: httpx.Client, bus: ServiceBusClient
+) -> None:
+    sku = _sku()
+    garbage_id, negative_id = f"garbage-{uuid.uuid4().hex}", f"negative-{uuid.uuid4().hex}"
+    _send(bus, "{this is not json", message_id=garbage_id)
+    negative = {**_event(sku, 2, "counted", "-3"), "eventId": negative_id}
+    _send(bus, _event(sku, 1, "counted", "9"), negative)
+    found = _dead_letters(bus, {garbage_id, negative_id})
+    assert found[garbage_id].dead_letter_reason == "unparseable"
+    assert found[negative_id].dead_letter_reason == "negative-count"
+    assert found[negative_id].delivery_count <= 2  # at once, not after ten tries
+    _eventually(lambda: _available(api, sku)["available"] == "9")
+
+
+def test_selling_out_publishes_a_stock_alert(api: httpx.Client, bus: ServiceBusClient) -> None:
+    sku = _sku()
+    _send(bus, _event(sku, 1, "counted", "3"))
+    _eventually(lambda: _available(api, sku)["available"] == "3")
+    _send(bus, _event(sku, 2, "adjusted", "-3"))
+    alerts: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    with bus.get_subscription_receiver("stock-alerts", "storefront", max_wait_time=1) as receiver:
+        while time.monotonic() < deadline and not any(
+            a["level"] == "out-of-stock" and a["scope"] == "location" for a in alerts
+        ):
+            for message in receiver.receive_messages(max_message_count=50, max_wait_time=1):
+                body = json.loads(b"".join(message.body))
+                if body["sku"] == sku:
+                    alerts.append(body)
+                receiver.complete_message(message)
+    out = [a for a in alerts if a["level"] == "out-of-stock"]
+    assert {(a["scope"], a.get("location") or a.get("channel")) for a in out} == {
+        ("location", "MAIN"),
+        ("channel", "web"),
+        ("channel", "b2b-eu"),
+    }
+
+
+def test_webhook_handshake_and_client_state(stack: LocalStack) -> None:
+    url = f"http://127.0.0.1:{stack.ports.runner}/api/erp/notifications"
+    handshake = httpx.post(url, params={"validationToken": "tok-123_abc"})
+    assert handshake.status_code == 200 and handshake.text == "tok-123_abc"
+    assert handshake.headers["content-type"].startswith("text/plain")
+    forged = {
+        "value": [
+            {
+                "subscriptionId": "x",
+                "clientState": "guess",
+                "resource": "api/v2.0/companies(x)/items",
+                "changeType": "updated",
+                "lastModifiedDateTime": datetime.now(UTC).isoformat(),
+            }
+        ]
+    }
+    assert httpx.post(url, json=forged).status_code == 401
+
+
+def _erp_row(erp_url: str, item: str | None = None) -> dict[str, Any]:
+    params = {"$filter": f"itemNumber eq '{item}'"} if item else {}
+    rows = httpx.get(f"{custom_api(erp_url)}/itemAvailabilityByLocation", params=params).json()[
+        "value"
+    ]
+    return next(r for r in rows if r["inventory"] > 20)
+
+
+def _patch(erp_url: str, row: dict[str, Any], inventory: int) -> dict[str, Any]:
+    response = httpx.patch(
+        f"{custom_api(erp_url)}/itemAvailabilityByLocation({row['id']})",
+        json={"inventory": inventory},
+        headers={"If-Match": row["@odata.etag"]},
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _location_line(api: httpx.Client, sku: str, location: str) -> dict[str, Any] | None:
+    lines = _available(api, sku)["locations"]
+    return next((line for line in lines if line["location"] == location), None)
+
+
+def test_an_erp_change_notification_flows_into_availability(
+    api: httpx.Client, admin: dict[str, str], erp_url: str, stack: LocalStack
+) -> None:
+    run = api.post("/admin/functions/erp_subscriptions", json={}, headers=admin)
+    assert run.status_code == 202
+    webhook = stack.settings()["ERP_WEBHOOK_URL"]
+
+    def ours() -> list[dict[str, Any]]:
+        listed = httpx.get(f"{erp_url}/v2.0/local/sandbox/api/v2.0/subscriptions").json()["value"]
+        return [s for s in listed if s["notificationUrl"] == webhook]
+
+    subscriptions = _eventually(lambda: len(ours()) == 3 and ours())
+    assert {s["clientState"] for s in subscriptions} == {LOCAL_WEBHOOK_CLIENT_STATE}
+    availability_sub = next(s for s in subscriptions if s["resource"].endswith("ByLocation"))
+    handshake = httpx.post(
+        f"{erp_url}/_sim/notify",
+        json={"subscriptionId": availability_sub["subscriptionId"], "handshake": True},
+    ).json()
+    assert handshake["deliveries"][0]["outcome"] == "validated"
+
+    row = _patch(erp_url, _erp_row(erp_url), 777)
+    sent = httpx.post(
+        f"{erp_url}/_sim/notify",
+        json={
+            "subscriptionId": availability_sub["subscriptionId"],
+            "changeType": "updated",
+            "entityId": row["id"],
+        },
+    ).json()
+    assert sent["deliveries"][0]["status"] == 202
+    line = _eventually(
+        lambda: (
+            (found := _location_line(api, row["itemNumber"], row["locationCode"]))
+            and found["onHand"] == "777"
+            and found
+        )
+    )
+    assert line["reserved"] == str(row["reservedQuantity"])
+
+
+def test_a_lost_event_is_healed_by_reconciliation(
+    api: httpx.Client, admin: dict[str, str], erp_url: str
+) -> None:
+    row = _erp_row(erp_url, "IT-000001")
+    item, location = row["itemNumber"], row["locationCode"]
+    api.post("/admin/functions/stock_reconcile", json={}, headers=admin)
+    _eventually(
+        lambda: (
+            (found := _location_line(api, item, location))
+            and found["onHand"] == str(row["inventory"])
+        )
+    )
+    # The ERP's stock changes, and the event (and notification) for it is lost.
+    _patch(erp_url, row, row["inventory"] + 9)
+    time.sleep(0.1)  # the next run must read after the change
+    assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).status_code == 202
+    _eventually(
+        lambda: (
+            (found := _location_line(api, item, location))
+            and found["onHand"] == str(row["inventory"] + 9)
+        ),
+        timeout=60,
+    )

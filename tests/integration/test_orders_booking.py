@@ -1,0 +1,268 @@
+"""Booking exactly once on real parts: duplicates, lost answers, races, outages, replays."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.erp_sim.testing import standard_api
+from shared.domain.orders import OrderStatus
+from shared.services.credit_holds import load_pending
+from shared.services.orders_admin import NotAllowed, cancel_order, replay_order
+from shared.services.orders_booking import (
+    BookingFailed,
+    Outcome,
+    UnknownOrder,
+    handle_booking_message,
+)
+from shared.services.orders_context import utc_now
+from shared.services.orders_messages import OrderMessage
+from shared.services.orders_store import load_order
+from tests.integration import test_orders_harness as fixtures
+from tests.integration.test_orders_harness import (
+    Harness,
+    drain,
+    erp_orders,
+    set_faults,
+)
+
+sim = fixtures.sim
+standin = fixtures.standin
+price_prefix = fixtures.price_prefix
+harness = fixtures.harness
+
+SKU = "IT-000001"
+
+
+async def _accepted(harness: Harness, customer: str = "C00001", quantity: int = 1) -> str:
+    await harness.stock(SKU, MAIN=50)
+    answer = await harness.submit(
+        {
+            "customerId": customer,
+            "externalOrderId": "shop-b",
+            "channel": "web",
+            "lines": [{"sku": SKU, "quantity": quantity}],
+        }
+    )
+    assert answer.status == 202, answer.body
+    return str(json.loads(answer.body)["orderId"])
+
+
+async def _status(harness: Harness, order_id: str) -> Any:
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None
+    return stored.order
+
+
+def _settled(harness: Harness, order_id: str) -> Any:
+    async def check() -> bool:
+        return bool((await _status(harness, order_id)).settled)
+
+    return check
+
+
+async def test_the_same_message_twice_books_once(harness: Harness) -> None:
+    order_id = await _accepted(harness)
+    message = OrderMessage(order_id=order_id)
+    first = await handle_booking_message(harness.ctx, message, 1)
+    second = await handle_booking_message(harness.ctx, message, 2)
+    assert (first.outcome, second.outcome) == (Outcome.BOOKED, Outcome.SKIPPED)
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+async def test_two_instances_with_copies_of_one_message_book_once(harness: Harness) -> None:
+    order_id = await _accepted(harness)
+    message = OrderMessage(order_id=order_id)
+    set_faults(harness.sim, latencyMs=300)  # widen the window in which both could create
+    try:
+        reports = await asyncio.gather(
+            handle_booking_message(harness.ctx, message, 1),
+            handle_booking_message(harness.ctx, message, 1),
+        )
+    finally:
+        set_faults(harness.sim)
+    assert sorted(r.outcome for r in reports) == [Outcome.BOOKED, Outcome.DEFERRED]
+    assert len(erp_orders(harness.sim, order_id)) == 1
+    # The deferring copy left a look-again for when the claim ends; it finds nothing to do.
+    outcomes = await harness.deliver(until=lambda: _no_orders_messages(harness), timeout=20)
+    assert Outcome.SKIPPED in [o.outcome for o in outcomes if not isinstance(o, str)]
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+async def _no_orders_messages(harness: Harness) -> bool:
+    counts = harness.queue("orders")
+    return counts.get("active", 0) + counts.get("scheduled", 0) + counts.get("locked", 0) == 0
+
+
+async def test_an_erp_answer_lost_after_the_create_books_once(harness: Harness) -> None:
+    for mode in ("500", "close"):
+        order_id = await _accepted(harness)
+        set_faults(harness.sim, dropResponseAfterCommit=1, dropMode=mode)
+        try:
+            report = await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+        finally:
+            set_faults(harness.sim)
+        assert report.outcome is Outcome.BOOKED
+        assert report.detail == "found_after_ambiguous_create"
+        assert len(erp_orders(harness.sim, order_id)) == 1
+        order = await _status(harness, order_id)
+        assert order.status is OrderStatus.BOOKED and order.claims == 1
+
+
+async def test_an_outage_is_retried_with_backoff_and_the_order_books_when_it_ends(
+    harness: Harness,
+) -> None:
+    order_id = await _accepted(harness)
+    set_faults(harness.sim, outage=True)
+    try:
+        report = await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+    finally:
+        set_faults(harness.sim)
+    assert report.outcome is Outcome.RETRY_SCHEDULED
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.ACCEPTED and order.attempt == 2 and order.claim is None
+    assert str(order.history[-1].event) == "booking-retry-scheduled"
+    # The scheduled copy (attempt 2) arrives after its backoff and books the order.
+    await harness.deliver(until=_settled(harness, order_id))
+    assert len(erp_orders(harness.sim, order_id)) == 1
+    events = [str(h.event) for h in (await _status(harness, order_id)).history]
+    assert events == [
+        "accepted",
+        "booking-started",
+        "booking-retry-scheduled",
+        "booking-started",
+        "booked",
+    ]
+
+
+async def test_after_the_retry_budget_the_order_fails_and_a_replay_books_it_once(
+    harness: Harness,
+) -> None:
+    await drain(harness.bus_connection, "order-status", "storefront")
+    order_id = await _accepted(harness, quantity=2)
+    set_faults(harness.sim, outage=True)
+    try:
+
+        async def failed() -> bool:
+            return (await _status(harness, order_id)).status is OrderStatus.FAILED
+
+        outcomes = await harness.deliver(until=failed, timeout=30)
+    finally:
+        set_faults(harness.sim)
+    assert any(isinstance(o, str) and "dead-lettered" in o for o in outcomes)
+    order = await _status(harness, order_id)
+    assert "gave up after attempt 3" in (order.failure_reason or "")
+    assert erp_orders(harness.sim, order_id) == []
+    # A failed order keeps what it holds, so the replay books what was promised.
+    assert order_id in (await harness.reservations(SKU))["MAIN"]
+    assert order_id in (await load_pending(harness.ctx.tables, "C00001")).pending.holds
+    events = await drain(harness.bus_connection, "order-status", "storefront")
+    assert [json.loads(str(e))["status"] for e in events] == ["failed"]
+
+    replayed = await replay_order(harness.ctx, order_id, "ops-1")
+    again = await replay_order(harness.ctx, order_id, "ops-2")
+    assert replayed.changed and not again.changed
+    assert replayed.order.generation == 1
+    await harness.deliver(until=_settled(harness, order_id))
+    assert len(erp_orders(harness.sim, order_id)) == 1
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.BOOKED
+    assert order_id not in (await harness.reservations(SKU))["MAIN"]
+    assert not (await replay_order(harness.ctx, order_id, "ops-3")).changed
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+async def test_an_order_the_erp_refuses_fails_at_once_and_a_cancel_gives_its_holds_back(
+    harness: Harness,
+) -> None:
+    customer = "C00008"
+    order_id = await _accepted(harness, customer=customer)
+    url = f"{standard_api(harness.sim)}/customers"
+    row = httpx.get(url, params={"$filter": f"number eq '{customer}'"}, timeout=10).json()
+    record = row["value"][0]
+    target = f"{url}({record['id']})"
+
+    def block(value: str) -> None:
+        current = httpx.get(target, timeout=10).json()
+        response = httpx.patch(
+            target,
+            json={"blocked": value},
+            headers={"If-Match": current["@odata.etag"]},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    block("All")  # blocked in the ERP after this product accepted the order
+    try:
+        with pytest.raises(BookingFailed) as failed:
+            await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+        assert failed.value.reason == "ErpRejected"
+    finally:
+        block(" ")
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.FAILED and "blocked" in (order.failure_reason or "")
+    assert order.attempt == 1  # refused, not retried
+    with pytest.raises(UnknownOrder):
+        await replay_order(harness.ctx, "ORD-01JD7Q0000000000000000YYYY", None)
+    cancelled = await cancel_order(harness.ctx, order_id, "customer blocked", "ops")
+    assert cancelled.changed and cancelled.order.status is OrderStatus.REJECTED
+    assert order_id not in (await harness.reservations(SKU))["MAIN"]
+    assert order_id not in (await load_pending(harness.ctx.tables, customer)).pending.holds
+    assert not (await cancel_order(harness.ctx, order_id, "again", "ops")).changed
+    with pytest.raises(NotAllowed):  # a cancelled order cannot be replayed
+        await replay_order(harness.ctx, order_id, None)
+
+
+async def test_a_message_for_an_unknown_order_is_dead_lettered(harness: Harness) -> None:
+    with pytest.raises(UnknownOrder):
+        await handle_booking_message(
+            harness.ctx, OrderMessage(order_id="ORD-01JD7Q0000000000000000ZZZZ"), 1
+        )
+
+
+async def test_an_accepted_order_whose_message_was_lost_can_be_replayed(
+    harness: Harness,
+) -> None:
+    order_id = await _accepted(harness)
+    recent = await replay_order(harness.ctx, order_id, "ops")
+    assert not recent.changed and recent.detail == "already queued for booking"
+    # Later than any retry could take: the broker lost (expired) the message.
+    later = harness.ctx.settings.stuck_after + timedelta(seconds=1)
+    harness.ctx.clock = lambda: utc_now() + later
+    try:
+        replayed = await replay_order(harness.ctx, order_id, "ops")
+    finally:
+        harness.ctx.clock = utc_now
+    assert replayed.changed and replayed.order.generation == 1
+    # The first message (generation 0) is stale now; the replayed one books the order.
+    stale = await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+    assert stale.outcome is Outcome.SKIPPED
+    await harness.deliver(until=_settled(harness, order_id))
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+class _BrokenLocations:
+    async def id_of(self, erp: Any, code: str) -> None:
+        raise RuntimeError("a bug, not the ERP")
+
+
+async def test_a_message_that_keeps_failing_fails_its_order_before_the_broker_gives_up(
+    harness: Harness,
+) -> None:
+    order_id = await _accepted(harness)
+    harness.ctx.locations = _BrokenLocations()  # type: ignore[assignment]
+    message = OrderMessage(order_id=order_id)
+    with pytest.raises(RuntimeError):
+        await handle_booking_message(harness.ctx, message, 1)  # abandoned: comes back
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.ACCEPTED and order.claim is None  # claim given back
+    with pytest.raises(BookingFailed) as failed:
+        await handle_booking_message(harness.ctx, message, 9)
+    assert failed.value.reason == "BookingKeptFailing"
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.FAILED and "a bug" in (order.failure_reason or "")
