@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.adapters.tables import TableStore
 from shared.domain.stock import ThresholdCrossing
-from shared.services.inventory_bus import JsonSender, send_one
+from shared.services.inventory_bus import JsonSender
 from shared.services.stock_store import POSITIONS_TABLE
 
 ALERTS_TOPIC = "stock-alerts"
@@ -102,8 +102,7 @@ async def publish_alerts(
 
 
 async def _publish_one(bus: JsonSender, tables: TableStore, alert: PendingAlert) -> None:
-    await send_one(
-        bus,
+    await bus.send_json(
         ALERTS_TOPIC,
         alert.body,
         message_id=alert.alert_id,

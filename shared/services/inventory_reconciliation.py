@@ -35,7 +35,7 @@ from shared.adapters.erp.odata import Api
 from shared.adapters.tables import TableStore
 from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
 from shared.services import lease, sync_state
-from shared.services.inventory_bus import JsonSender, send_one
+from shared.services.inventory_bus import JsonSender
 from shared.services.inventory_messages import INVENTORY_QUEUE, ErpStockSnapshot, stock_snapshot
 from shared.services.stock_store import positions_of
 
@@ -232,8 +232,7 @@ def _compare_row(
 
 async def _send(bus: JsonSender, snapshots: Sequence[ErpStockSnapshot]) -> None:
     for snapshot in snapshots:
-        await send_one(
-            bus,
+        await bus.send_json(
             INVENTORY_QUEUE,
             snapshot.to_message(),
             message_id=snapshot.event_id,

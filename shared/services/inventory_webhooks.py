@@ -31,7 +31,7 @@ from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api, guid_key, string_key
 from shared.adapters.tables import TableStore
 from shared.services import price_publisher
-from shared.services.inventory_bus import JsonSender, send_one
+from shared.services.inventory_bus import JsonSender
 from shared.services.inventory_messages import (
     INVENTORY_QUEUE,
     ErpStockSnapshot,
@@ -105,8 +105,7 @@ def check_client_state(batch: ErpNotificationBatch, expected: str) -> None:
 async def enqueue_notifications(bus: JsonSender, batch: ErpNotificationBatch) -> int:
     """Queue each notification for the processor; ``BusSendFailed`` if one was not accepted."""
     for notification in batch.value:
-        await send_one(
-            bus,
+        await bus.send_json(
             NOTIFICATIONS_QUEUE,
             notification.to_message(),
             message_id=notification.message_id,
@@ -246,8 +245,7 @@ async def process_notification(
     if ref.entity_set == AVAILABILITY_SET:
         outcome.snapshots, outcome.note = await read_back_availability(erp, notification, ref)
         for snapshot in outcome.snapshots:
-            await send_one(
-                bus,
+            await bus.send_json(
                 INVENTORY_QUEUE,
                 snapshot.to_message(),
                 message_id=snapshot.event_id,

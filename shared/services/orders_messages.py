@@ -10,9 +10,6 @@ attempt (the outbox) reuses its id, so the broker drops it when the first send h
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,20 +33,6 @@ class OrderMessage(BaseModel):
     attempt: int = Field(1, ge=1, le=10_000)
 
 
-# The SDK's async sender is not safe for concurrent sends (azure-sdk-for-python issue
-# 35618: concurrent sends on one sender fail with "'NoneType' object has no attribute
-# 'client_ready_async'", reproduced here with 16 at once), and MessageBus shares one sender
-# per entity. Until the adapter serialises its senders, this module sends one at a time per
-# bus and entity.
-_locks: weakref.WeakKeyDictionary[MessageBus, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
-
-
-async def _send(bus: MessageBus, entity: str, body: Mapping[str, Any], **options: Any) -> None:
-    lock = _locks.setdefault(bus, {}).setdefault(entity, asyncio.Lock())
-    async with lock:
-        await bus.send_json(entity, body, **options)
-
-
 def booking_message_id(order_id: str, generation: int, attempt: int) -> str:
     if generation == 0 and attempt == 1:
         return order_id
@@ -68,8 +51,7 @@ async def send_booking_message(
 ) -> None:
     """Queue (or schedule) booking attempt `attempt`; ``BusSendFailed`` if not confirmed."""
     body = OrderMessage(order_id=order_id, generation=generation, attempt=attempt)
-    await _send(
-        bus,
+    await bus.send_json(
         ORDERS_QUEUE,
         body.model_dump(mode="json", by_alias=True),
         message_id=message_id or booking_message_id(order_id, generation, attempt),
@@ -104,8 +86,7 @@ def status_event(order: Order, occurred_at: datetime) -> dict[str, Any]:
 
 async def publish_status(bus: MessageBus, order: Order, occurred_at: datetime) -> None:
     """Tell storefronts; MessageId per (order, status, generation) lets them drop repeats."""
-    await _send(
-        bus,
+    await bus.send_json(
         STATUS_TOPIC,
         status_event(order, occurred_at),
         message_id=f"{order.order_id}:{order.status}:{order.generation}",

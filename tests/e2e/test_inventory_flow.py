@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQ
 from devtools.erp_sim.testing import custom_api
 from devtools.stack import LocalStack, StackPorts
 from shared.settings import LOCAL_WEBHOOK_CLIENT_STATE
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -43,45 +44,6 @@ def stack(azurite_connection: str) -> Iterator[LocalStack]:
         yield private
     finally:
         private.stop()
-
-
-@pytest.fixture(scope="module")
-def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    keys = stack.settings()
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{stack.ports.runner}",
-        headers={"x-functions-key": keys["LOCAL_FUNCTION_KEY"]},
-        timeout=20,
-    ) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(stack: LocalStack) -> dict[str, str]:
-    return {"x-functions-key": stack.settings()["LOCAL_ADMIN_KEY"]}
-
-
-@pytest.fixture(scope="module")
-def bus(stack: LocalStack) -> Iterator[ServiceBusClient]:
-    connection = stack.settings()["ServiceBusConnection"]
-    with ServiceBusClient.from_connection_string(connection, retry_total=0) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def erp_url(stack: LocalStack) -> str:
-    return f"http://127.0.0.1:{stack.ports.erp}"
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s (last: {result!r})")
-        time.sleep(0.2)
 
 
 def _event(
@@ -143,7 +105,7 @@ def test_events_flow_into_availability_per_channel(
         _event(sku, 2, "reserved", "2", "MAIN"),
         _event(sku, 1, "counted", "5.5", "WEST"),
     )
-    web = _eventually(lambda: (a := _available(api, sku))["available"] == "15.5" and a)
+    web = eventually(lambda: (a := _available(api, sku))["available"] == "15.5" and a)
     assert web["sku"] == sku and web["asOf"]
     assert web["locations"] == [
         {
@@ -175,7 +137,7 @@ def test_duplicates_and_reordering_through_the_bus(
     for copy in events[:2]:
         _send(bus, copy, message_id=f"resend-{uuid.uuid4().hex}")
     _send(bus, _event(sku, 1, "counted", "10"))
-    _eventually(lambda: _available(api, sku)["available"] == "14")
+    eventually(lambda: _available(api, sku)["available"] == "14")
     time.sleep(1.0)  # anything still in flight would now show as a double count
     assert _available(api, sku)["available"] == "14"
 
@@ -237,13 +199,13 @@ def test_poison_messages_are_dead_lettered_at_once_with_a_reason(
     assert found[garbage_id].dead_letter_reason == "unparseable"
     assert found[negative_id].dead_letter_reason == "negative-count"
     assert found[negative_id].delivery_count <= 2  # at once, not after ten tries
-    _eventually(lambda: _available(api, sku)["available"] == "9")
+    eventually(lambda: _available(api, sku)["available"] == "9")
 
 
 def test_selling_out_publishes_a_stock_alert(api: httpx.Client, bus: ServiceBusClient) -> None:
     sku = _sku()
     _send(bus, _event(sku, 1, "counted", "3"))
-    _eventually(lambda: _available(api, sku)["available"] == "3")
+    eventually(lambda: _available(api, sku)["available"] == "3")
     _send(bus, _event(sku, 2, "adjusted", "-3"))
     alerts: list[dict[str, Any]] = []
     deadline = time.monotonic() + 30
@@ -317,7 +279,7 @@ def test_an_erp_change_notification_flows_into_availability(
         listed = httpx.get(f"{erp_url}/v2.0/local/sandbox/api/v2.0/subscriptions").json()["value"]
         return [s for s in listed if s["notificationUrl"] == webhook]
 
-    subscriptions = _eventually(lambda: len(ours()) == 3 and ours())
+    subscriptions = eventually(lambda: len(ours()) == 3 and ours())
     assert {s["clientState"] for s in subscriptions} == {LOCAL_WEBHOOK_CLIENT_STATE}
     availability_sub = next(s for s in subscriptions if s["resource"].endswith("ByLocation"))
     handshake = httpx.post(
@@ -336,7 +298,7 @@ def test_an_erp_change_notification_flows_into_availability(
         },
     ).json()
     assert sent["deliveries"][0]["status"] == 202
-    line = _eventually(
+    line = eventually(
         lambda: (
             (found := _location_line(api, row["itemNumber"], row["locationCode"]))
             and found["onHand"] == "777"
@@ -352,7 +314,7 @@ def test_a_lost_event_is_healed_by_reconciliation(
     row = _erp_row(erp_url, "IT-000001")
     item, location = row["itemNumber"], row["locationCode"]
     api.post("/admin/functions/stock_reconcile", json={}, headers=admin)
-    _eventually(
+    eventually(
         lambda: (
             (found := _location_line(api, item, location))
             and found["onHand"] == str(row["inventory"])
@@ -362,7 +324,7 @@ def test_a_lost_event_is_healed_by_reconciliation(
     _patch(erp_url, row, row["inventory"] + 9)
     time.sleep(0.1)  # the next run must read after the change
     assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).status_code == 202
-    _eventually(
+    eventually(
         lambda: (
             (found := _location_line(api, item, location))
             and found["onHand"] == str(row["inventory"] + 9)

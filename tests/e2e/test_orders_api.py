@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +25,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQ
 
 from devtools.erp_sim.testing import custom_api, standard_api
 from devtools.stack import LocalStack, StackPorts
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -54,45 +54,6 @@ def stack(azurite_connection: str) -> Iterator[LocalStack]:
         yield private
     finally:
         private.stop()
-
-
-@pytest.fixture(scope="module")
-def erp_url(stack: LocalStack) -> str:
-    return f"http://127.0.0.1:{stack.ports.erp}"
-
-
-@pytest.fixture(scope="module")
-def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    keys = stack.settings()
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{stack.ports.runner}",
-        headers={"x-functions-key": keys["LOCAL_FUNCTION_KEY"]},
-        timeout=30,
-    ) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(stack: LocalStack) -> dict[str, str]:
-    return {"x-functions-key": stack.settings()["LOCAL_ADMIN_KEY"]}
-
-
-@pytest.fixture(scope="module")
-def bus(stack: LocalStack) -> Iterator[ServiceBusClient]:
-    connection = stack.settings()["ServiceBusConnection"]
-    with ServiceBusClient.from_connection_string(connection, retry_total=0) as client:
-        yield client
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
 
 
 _sequences: dict[tuple[str, str], int] = {}
@@ -128,7 +89,7 @@ def _on_hand(api: httpx.Client, sku: str, location: str) -> Decimal | None:
 def _stock(api: httpx.Client, bus: ServiceBusClient, sku: str, **locations: int) -> None:
     for location, quantity in locations.items():
         _count_stock(bus, sku, location, quantity)
-        _eventually(lambda: _on_hand(api, sku, location) == quantity)  # noqa: B023
+        eventually(lambda: _on_hand(api, sku, location) == quantity)  # noqa: B023
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +98,7 @@ def published(api: httpx.Client, admin: dict[str, str]) -> None:
     response = api.post("/admin/functions/price_publish_full", json={"input": ""}, headers=admin)
     assert response.status_code == 202
     body = {"customerId": CUSTOMER, "lines": [{"sku": "IT-000001", "quantity": 1}]}
-    _eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
+    eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
 
 
 def _order(lines: list[dict[str, Any]], customer: str = CUSTOMER, **extra: Any) -> dict[str, Any]:
@@ -167,7 +128,7 @@ def _get(api: httpx.Client, order_id: str) -> dict[str, Any]:
 
 
 def _wait_status(api: httpx.Client, order_id: str, status: str, timeout: float = 40) -> Any:
-    return _eventually(lambda: (o := _get(api, order_id))["status"] == status and o, timeout)
+    return eventually(lambda: (o := _get(api, order_id))["status"] == status and o, timeout)
 
 
 def _erp_orders(erp_url: str, order_id: str) -> list[dict[str, Any]]:
@@ -190,7 +151,7 @@ def _wait_erp_recovered(api: httpx.Client) -> None:
         answer = api.post("/api/credit/check", json={"customerId": CUSTOMER, "amount": "0"})
         return answer.status_code == 200 and answer.json()["stale"] is False
 
-    _eventually(live, timeout=60)
+    eventually(live, timeout=60)
 
 
 def _dead_letters(bus: ServiceBusClient, order_id: str) -> list[Any]:
@@ -231,7 +192,7 @@ def test_an_order_is_accepted_booked_and_shown_with_its_history(
     assert [h["event"] for h in order["history"]] == ["accepted", "booking-started", "booked"]
     assert all(h["correlationId"] == "e2e-corr-1" and h["at"] for h in order["history"])
     # Booked: this product's reservation is released (the ERP's own takes over).
-    _eventually(lambda: _get(api, order_id).get("status") == "booked")
+    eventually(lambda: _get(api, order_id).get("status") == "booked")
     with bus.get_subscription_receiver("order-status", "storefront") as receiver:
         events = [json.loads(str(m)) for m in receiver.receive_messages(50, max_wait_time=3)]
         for message in receiver.receive_messages(50, max_wait_time=0.5):
@@ -398,7 +359,7 @@ def test_an_outage_is_retried_then_dead_lettered_and_a_replay_books_once(
     assert "gave up after attempt 3" in failed["lastError"]
     events = [h["event"] for h in failed["history"]]
     assert events.count("booking-retry-scheduled") == 2 and events[-1] == "failed"
-    dead = _eventually(lambda: _dead_letters(bus, order_id))
+    dead = eventually(lambda: _dead_letters(bus, order_id))
     assert dead[0].dead_letter_reason == "BookingRetriesExhausted"
     assert _erp_orders(erp_url, order_id) == []
 
@@ -438,7 +399,7 @@ def test_an_erp_refusal_fails_at_once_and_poison_messages_are_dead_lettered(
         block(" ")
     assert "refused" in failed["lastError"]
     assert [h["event"] for h in failed["history"]].count("booking-started") == 1
-    dead = _eventually(lambda: _dead_letters(bus, order_id))
+    dead = eventually(lambda: _dead_letters(bus, order_id))
     assert dead[0].dead_letter_reason == "ErpRejected"
     cancel = api.post(f"/api/ops/orders/{order_id}/cancel", headers=admin)
     assert cancel.status_code == 202 and cancel.json()["status"] == "rejected"
@@ -461,7 +422,7 @@ def test_an_erp_refusal_fails_at_once_and_poison_messages_are_dead_lettered(
                 dlq.complete_message(message)
         return {"poison-1", "poison-2", "poison-3"} <= set(reasons)
 
-    _eventually(collect)
+    eventually(collect)
     assert reasons["poison-1"] == "InvalidJson"
     assert reasons["poison-2"] == "InvalidMessage"
     assert reasons["poison-3"] == "UnknownOrder"

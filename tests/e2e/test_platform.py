@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +21,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQ
 
 from devtools.stack import ROOT, free_port
 from shared.adapters.tables import TableStore
+from tests.waiting import eventually
 
 SECRET_MARKERS = ("AccountKey", "SharedAccessKey", "local-admin-key", "local-function-key")
 
@@ -36,17 +36,6 @@ def client(runner_url: str) -> Iterator[httpx.Client]:
 def bus(servicebus_connection: str) -> Iterator[ServiceBusClient]:
     with ServiceBusClient.from_connection_string(servicebus_connection, retry_total=0) as sb:
         yield sb
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
 
 
 def _probe(client: httpx.Client, admin: str, fail_deliveries: int = 0) -> str:
@@ -134,7 +123,7 @@ def test_probe_flows_from_http_through_the_bus_into_a_table(
     )
     assert response.status_code == 202
     assert response.headers["x-correlation-id"] == correlation_id
-    result = _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    result = eventually(lambda: _result(client, app_keys["admin"], probe_id))
     assert result["deliveryCount"] == 1
     assert result["correlationId"] == correlation_id
 
@@ -143,7 +132,7 @@ def test_a_failed_first_delivery_is_redelivered_with_count_two(
     client: httpx.Client, app_keys: dict[str, str]
 ) -> None:
     probe_id = _probe(client, app_keys["admin"], fail_deliveries=1)
-    result = _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    result = eventually(lambda: _result(client, app_keys["admin"], probe_id))
     assert result["deliveryCount"] == 2
 
 
@@ -154,13 +143,13 @@ def test_a_duplicate_message_leaves_exactly_one_entity(
     azurite_connection: str,
 ) -> None:
     probe_id = _probe(client, app_keys["admin"])
-    _eventually(lambda: _result(client, app_keys["admin"], probe_id))
+    eventually(lambda: _result(client, app_keys["admin"], probe_id))
     # The same probe again under another MessageId: duplicate detection cannot catch it, so
     # only the handler's idempotency stands between it and a second entity.
     body = {"probeId": probe_id, "failDeliveries": 0, "sentAt": "2026-01-01T00:00:00Z"}
     with bus.get_queue_sender("selftest") as sender:
         sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=str(uuid.uuid4())))
-    _eventually(lambda: not _active_messages(bus))
+    eventually(lambda: not _active_messages(bus))
 
     async def rows(store: TableStore) -> int:
         return len([r async for r in store.partition("SelfTestProbes", probe_id)])
@@ -191,7 +180,7 @@ def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(
     client: httpx.Client, app_keys: dict[str, str], bus: ServiceBusClient
 ) -> None:
     probe_id = _probe(client, app_keys["admin"], fail_deliveries=100)
-    dead = _eventually(lambda: _dead_letters(bus, probe_id), timeout=30)
+    dead = eventually(lambda: _dead_letters(bus, probe_id), timeout=30)
     assert dead[0].dead_letter_reason == "MaxDeliveryCountExceeded"
     assert _result(client, app_keys["admin"], probe_id) is None
 
@@ -202,7 +191,7 @@ def test_a_malformed_message_is_dead_lettered_at_once_with_its_reason(
     message_id = str(uuid.uuid4())
     with bus.get_queue_sender("selftest") as sender:
         sender.send_messages(ServiceBusMessage(b'{"probeId": 42}', message_id=message_id))
-    dead = _eventually(lambda: _dead_letters(bus, message_id), timeout=20)
+    dead = eventually(lambda: _dead_letters(bus, message_id), timeout=20)
     assert dead[0].dead_letter_reason == "InvalidMessage"
     assert "probeId" in (dead[0].dead_letter_error_description or "")
     assert dead[0].delivery_count <= 1
@@ -222,7 +211,7 @@ def test_a_timer_runs_on_demand_through_the_admin_route(
         headers={"x-functions-key": app_keys["admin"]},
     )
     assert response.status_code == 202
-    _eventually(lambda: _with_store(azurite_connection, last_run) not in (None, before))
+    eventually(lambda: _with_store(azurite_connection, last_run) not in (None, before))
     listing = client.get("/admin/functions", headers={"x-functions-key": app_keys["admin"]})
     assert listing.status_code == 200
     assert "heartbeat" in listing.text and "selftest_consume" in listing.text
@@ -250,9 +239,7 @@ def test_a_malformed_setting_stops_start_up_naming_it() -> None:
     assert "ERP_BASE_URL" in completed.stdout + completed.stderr
 
 
-def test_make_run_warm_up_starts_the_demo_data_timers(
-    local_stack: Any, runner_url: str
-) -> None:
+def test_make_run_warm_up_starts_the_demo_data_timers(local_stack: Any, runner_url: str) -> None:
     assert local_stack.warm_up() == [
         "price_publish_full",
         "stock_reconcile",
