@@ -111,6 +111,9 @@ param maximumInstanceCount int = 40
 ])
 param storageSkuName string = 'Standard_ZRS'
 
+@description('Default message time-to-live of every Service Bus entity (ISO 8601). The topology file keeps the emulator\'s one-hour cap; this is what Azure gets.')
+param serviceBusMessageTimeToLive string = 'P14D'
+
 @description('App settings to add or override without editing this file (schedules, thresholds). Never put secrets here: add them to Key Vault and reference them.')
 param appSettingOverrides object = {}
 
@@ -144,6 +147,7 @@ module serviceBus 'modules/servicebus.bicep' = {
   params: {
     location: location
     name: 'sb-${baseName}-${suffix}'
+    messageTimeToLive: serviceBusMessageTimeToLive
     tags: tags
   }
 }

@@ -6,6 +6,9 @@ param namespaceName string
 @description('The topic as written in servicebus-topology.json: Name, Properties, Subscriptions.')
 param topic object
 
+@description('Overrides the file\'s DefaultMessageTimeToLive (ISO 8601); empty keeps the file value.')
+param messageTimeToLive string = ''
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: namespaceName
 }
@@ -14,7 +17,7 @@ resource serviceBusTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   parent: namespace
   name: topic.Name
   properties: {
-    defaultMessageTimeToLive: topic.Properties.DefaultMessageTimeToLive
+    defaultMessageTimeToLive: empty(messageTimeToLive) ? topic.Properties.DefaultMessageTimeToLive : messageTimeToLive
     requiresDuplicateDetection: topic.Properties.RequiresDuplicateDetection
     duplicateDetectionHistoryTimeWindow: topic.Properties.DuplicateDetectionHistoryTimeWindow
   }
@@ -26,7 +29,7 @@ resource subscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@202
   properties: {
     lockDuration: subscription.Properties.LockDuration
     maxDeliveryCount: subscription.Properties.MaxDeliveryCount
-    defaultMessageTimeToLive: subscription.Properties.DefaultMessageTimeToLive
+    defaultMessageTimeToLive: empty(messageTimeToLive) ? subscription.Properties.DefaultMessageTimeToLive : messageTimeToLive
     deadLetteringOnMessageExpiration: subscription.Properties.DeadLetteringOnMessageExpiration
     requiresSession: subscription.Properties.RequiresSession
     forwardTo: empty(subscription.Properties.ForwardTo) ? null : subscription.Properties.ForwardTo

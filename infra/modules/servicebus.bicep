@@ -14,6 +14,12 @@ param name string
 @description('Tags applied to every resource.')
 param tags object = {}
 
+// The topology file is also the emulator's config, and the emulator caps message time-to-live at
+// one hour. In Azure an hour is too short: an ERP outage over a weekend would expire waiting
+// orders into the dead-letter queue. Empty keeps the file's value.
+@description('Default message time-to-live of every queue, topic and subscription (ISO 8601), overriding the topology file; empty keeps the file value.')
+param messageTimeToLive string = 'P14D'
+
 var topology = loadJsonContent('../servicebus-topology.json', '$.UserConfig.Namespaces[0]')
 
 // Standard is the cheapest tier with topics and duplicate detection (the orders queue needs it).
@@ -40,7 +46,7 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [for queue
   properties: {
     lockDuration: queue.Properties.LockDuration
     maxDeliveryCount: queue.Properties.MaxDeliveryCount
-    defaultMessageTimeToLive: queue.Properties.DefaultMessageTimeToLive
+    defaultMessageTimeToLive: empty(messageTimeToLive) ? queue.Properties.DefaultMessageTimeToLive : messageTimeToLive
     deadLetteringOnMessageExpiration: queue.Properties.DeadLetteringOnMessageExpiration
     requiresDuplicateDetection: queue.Properties.RequiresDuplicateDetection
     duplicateDetectionHistoryTimeWindow: queue.Properties.DuplicateDetectionHistoryTimeWindow
@@ -56,6 +62,7 @@ module topics 'servicebus-topic.bicep' = [for topic in topology.Topics: {
   params: {
     namespaceName: namespace.name
     topic: topic
+    messageTimeToLive: messageTimeToLive
   }
 }]
 

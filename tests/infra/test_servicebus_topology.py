@@ -174,3 +174,16 @@ def test_topic_subscription_entities_carry_their_lock_settings(
         "Properties",
         "LockDuration",
     ]
+
+
+def test_azure_gets_a_production_message_time_to_live(templates: dict[str, Template]) -> None:
+    # The file holds the emulator's one-hour cap; Azure must not expire waiting orders that fast.
+    main = templates["main.bicep"]
+    default = main.parameter_default("serviceBusMessageTimeToLive")
+    assert parse_iso_duration(default) >= timedelta(days=7)
+    for path in ENTITY_FILES:
+        text = (INFRA / path).read_text()
+        uses = re.findall(r"defaultMessageTimeToLive: (.+)", text)
+        assert uses, path
+        for use in uses:
+            assert use.startswith("empty(messageTimeToLive) ?"), f"{path}: {use}"
