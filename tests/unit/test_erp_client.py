@@ -205,3 +205,29 @@ async def test_success_with_a_non_json_body_is_a_contract_error() -> None:
     async with make_client(recorder) as client:
         with pytest.raises(ErpContractError, match="customerFinancialDetails"):
             await client.get_customer_financial_details(UUID(int=5))
+
+
+@pytest.mark.parametrize(
+    ("entity_set", "prefix"),
+    [
+        ("items", f"api/v2.0/companies({COMPANY_ID})"),
+        ("itemAvailabilityByLocation", f"api/contoso/commerceSync/v1.0/companies({COMPANY_ID})"),
+        ("priceListLines", f"api/contoso/commerceSync/v1.0/companies({COMPANY_ID})"),
+    ],
+)
+async def test_a_subscription_names_the_api_its_entity_set_is_on(
+    entity_set: str, prefix: str
+) -> None:
+    subscription = {
+        "@odata.etag": 'W/"1"',
+        "subscriptionId": "s1",
+        "notificationUrl": "https://example.invalid/hook",
+        "resource": f"{prefix}/{entity_set}",
+        "clientState": "c" * 16,
+    }
+    recorder = Recorder(json_response(subscription, status=201))
+    async with make_client(recorder) as client:
+        await client.create_subscription(entity_set, "https://example.invalid/hook", "c" * 16)
+    sent = decode_json(recorder.requests[0].content)
+    assert sent["resource"] == f"{prefix}/{entity_set}"
+    assert recorder.requests[0].url.path.endswith("/api/v2.0/subscriptions")

@@ -66,6 +66,18 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 # Keeps a live multi-SKU lookup's URL short; BC has no documented filter length limit.
 _MAX_NUMBERS_PER_FILTER = 20
 
+# The partner's custom API pages (everything else is Microsoft's v2.0 API).
+CUSTOM_ENTITY_SETS = frozenset(
+    {
+        "priceListLines",
+        "itemUnitsOfMeasure",
+        "itemAvailabilityByLocation",
+        "itemContent",
+        "customerCreditSummaries",
+        "customerPricingProfiles",
+    }
+)
+
 
 class ErpClient:
     """Async Business Central client honouring BC's limits by construction."""
@@ -581,12 +593,19 @@ class ErpClient:
         notification_url: str,
         client_state: str | None = None,
         *,
+        api: Api | None = None,
         correlation_id: str | None = None,
     ) -> Subscription:
-        """Subscribe to changes of one entity set of the company (BC validates the URL first)."""
+        """Subscribe to changes of one entity set of the company (BC validates the URL first).
+
+        The resource path names the API the set belongs to; by default the one this client
+        reads it from (a custom page such as ``itemAvailabilityByLocation`` is not on v2.0).
+        """
+        if api is None:
+            api = Api.CUSTOM if entity_set in CUSTOM_ENTITY_SETS else Api.STANDARD
         payload = SubscriptionCreate(
             notification_url=notification_url,
-            resource=self.urls.subscription_resource(entity_set),
+            resource=self.urls.subscription_resource(entity_set, api),
             client_state=client_state,
         )
         return await self._send_for(

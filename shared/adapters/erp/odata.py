@@ -98,7 +98,11 @@ class ErpUrls:
             f"{quote(config.api_group, safe='')}/{quote(config.api_version, safe='')}"
         )
         self._custom = f"{custom_api}/{company}"
-        self._company_id = config.company_id
+        # Subscription resources are paths below the environment, without the host.
+        self._resources = {
+            Api.STANDARD: f"api/v2.0/{company}",
+            Api.CUSTOM: custom_api.removeprefix(root + "/") + f"/{company}",
+        }
         origin = urlsplit(config.base_url)
         self.origin = (origin.scheme, origin.netloc.lower())
 
@@ -120,9 +124,10 @@ class ErpUrls:
         query = query_string(params)
         return f"{url}?{query}" if query else url
 
-    def subscription_resource(self, entity_set: str) -> str:
-        """The ``resource`` a webhook subscription names: ``api/v2.0/companies(id)/items``."""
-        return f"api/v2.0/companies({self._company_id})/{entity_set}"
+    def subscription_resource(self, entity_set: str, api: Api = Api.STANDARD) -> str:
+        """The ``resource`` a webhook subscription names: ``api/v2.0/companies(id)/items``, or
+        ``api/{publisher}/{group}/{version}/companies(id)/{set}`` for a custom API page."""
+        return f"{self._resources[api]}/{entity_set}"
 
     def is_same_origin(self, url: str) -> bool:
         """True when ``url`` points at the configured ERP, so a nextLink cannot leak the token."""
