@@ -22,16 +22,9 @@ from shared.domain.orders import Order
 _LOCATION_REFRESH_SECONDS = 60.0
 
 
-class OrderLinePayload(SalesOrderLineCreate):
-    """A v2.0 ``salesOrderLine`` with its unit of measure (a writable field in BC)."""
-
-    unit_of_measure_code: str | None = Field(default=None, max_length=10)
-
-
 class OrderPayload(SalesOrderCreate):
     """A v2.0 ``salesOrder`` deep insert with ship-to fields."""
 
-    sales_order_lines: list[OrderLinePayload] = Field(min_length=1)  # type: ignore[assignment]
     ship_to_name: str | None = Field(default=None, max_length=100)
     ship_to_contact: str | None = Field(default=None, max_length=100)
     ship_to_address_line1: str | None = Field(default=None, max_length=100)
@@ -69,12 +62,12 @@ async def sales_order_payload(
     order: Order, erp: ErpClient, locations: LocationDirectory
 ) -> OrderPayload:
     """The deep-insert body for `order` (reads the location directory on first use)."""
-    lines: list[OrderLinePayload] = []
+    lines: list[SalesOrderLineCreate] = []
     for line in order.lines:
         split = len(line.allocations) > 1
         for part in line.allocations:
             lines.append(
-                OrderLinePayload(
+                SalesOrderLineCreate(
                     line_object_number=line.sku,
                     quantity=part.quantity,
                     unit_of_measure_code=line.unit_of_measure,

@@ -303,6 +303,8 @@ class SalesOrderLineCreate(PayloadModel):
     line_type: str = "Item"
     line_object_number: str = Field(min_length=1)
     quantity: Decimal = Field(gt=0)
+    # BC falls back to the item's sales unit when this is left out.
+    unit_of_measure_code: str | None = Field(default=None, max_length=10)
     unit_price: Decimal | None = None
     discount_percent: Decimal | None = None
     item_variant_id: UUID | None = None
@@ -341,6 +343,7 @@ class SalesQuoteLineCreate(PayloadModel):
     line_type: str = "Item"
     line_object_number: str = Field(min_length=1)
     quantity: Decimal = Field(gt=0)
+    unit_of_measure_code: str | None = Field(default=None, max_length=10)
     unit_price: Decimal | None = None
     discount_percent: Decimal | None = None
 
