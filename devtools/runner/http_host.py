@@ -58,6 +58,10 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# Kestrel, which fronts the Functions host, refuses request lines over 8 KiB with 414.
+MAX_REQUEST_TARGET = 8192
+
+
 def _json_reply(status: int, document: Any) -> _Reply:
     return _Reply(status, json.dumps(document).encode("utf-8"), (("content-type", JSON),))
 
@@ -142,6 +146,11 @@ class HostHttpApp:
 
     async def _dispatch(self, request: Request) -> _Reply:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        target_length = len(raw_path) + 1 + len(request.scope.get("query_string") or b"")
+        if target_length > MAX_REQUEST_TARGET:
+            return _problem(
+                414, "URI Too Long", f"the URL is longer than {MAX_REQUEST_TARGET} bytes"
+            )
         path = raw_path.decode("latin-1").split("?", 1)[0]
         segments = [s for s in path.split("/") if s]
         if segments and segments[0].lower() == "admin":

@@ -106,6 +106,14 @@ async def test_optional_route_parameter_may_be_left_out(client: httpx.AsyncClien
     assert with_name.json() == {"name": "report.pdf"}
 
 
+async def test_a_url_longer_than_the_host_accepts_is_414(client: httpx.AsyncClient) -> None:
+    just_fits = await client.get("/api/items/SKU1", params={"q": "x" * 8000}, headers=FN)
+    too_long = await client.get("/api/items/SKU1", params={"q": "x" * 9000}, headers=FN)
+    assert just_fits.status_code == 200
+    assert too_long.status_code == 414
+    assert too_long.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/no/such/route", headers=FN)).status_code == 404
     assert (await client.get("/api", headers=FN)).status_code == 404
