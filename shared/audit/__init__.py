@@ -1,0 +1,1 @@
+"""The three-layer integration audit: data baseline, connectivity, logic consistency."""
