@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint bench clean infra-setup infra-check
+.PHONY: setup run test lint bench clean infra-setup infra-check browser-setup openapi
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,7 +27,7 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: lint infra-setup
+test: lint infra-setup browser-setup
 	$(PY) -m pytest
 
 # Bicep checks (pycep-parser, checkov) live in their own virtualenv: checkov's pins would
@@ -46,5 +46,14 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 infra-check: infra-setup
 	$(INFRA_VENV)/bin/checkov --directory infra --framework bicep secrets --skip-download --compact --quiet
 
+# The committed API contract, regenerated from the app (tests/unit/test_openapi.py checks it).
+openapi: setup
+	$(PY) -m functions.openapi > docs/openapi.json
+
+# The operations-page test drives Debian's Chromium (Playwright never downloads a browser here).
+browser-setup:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium; }
+
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) node_modules .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .run .pytest_cache .mypy_cache .ruff_cache test-artifacts

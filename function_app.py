@@ -7,12 +7,32 @@ that forgets to choose is never anonymous.
 
 import azure.functions as func
 
-from functions import content, credit, erp_webhooks, health, inventory, orders, prices, selftest
+from functions import (
+    audit,
+    content,
+    credit,
+    erp_webhooks,
+    health,
+    impact,
+    inventory,
+    openapi,
+    operations,
+    orders,
+    prices,
+    selftest,
+)
 from shared.settings import get_settings
+from shared.telemetry.setup import configure_telemetry
 
-get_settings()
+# Telemetry after the settings it reads: off unless a connection string is set (or the
+# Functions worker configured it; see shared/telemetry/setup.py).
+configure_telemetry(get_settings())
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for module in (health, selftest, prices, inventory, erp_webhooks, credit, orders, content):
+for module in (health, selftest, prices, inventory, erp_webhooks, credit, orders, content, openapi):
     app.register_functions(module.bp)
+app.register_functions(impact.bp)
+app.register_functions(audit.bp)
+# Operations last: its overview lists the timers the modules above registered.
+app.register_functions(operations.bp)

@@ -359,8 +359,9 @@ async def _measure_mode(
         "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
         "LOCAL_ADMIN_KEY": ADMIN_KEY,
         # Keep the timers quiet while measuring.
-        "STOCK_SWEEP_SCHEDULE": "0 0 0 1 1 *",
-        "STOCK_RECONCILE_SCHEDULE": "0 0 0 1 1 *",
+        "SYNC_POLICY": json.dumps(
+            {"stock": {"paused": True}, "housekeeping": {"stockSweep": {"paused": True}}}
+        ),
     }
     tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix=prefix)
     load = workload(args.events, args.keys, args.seed, f"{mode}-tp")

@@ -311,6 +311,8 @@ def _run(args: argparse.Namespace) -> int:
         f"  Admin routes     http://127.0.0.1:{ports.runner}/admin/functions"
         f"   (x-functions-key: {keys['LOCAL_ADMIN_KEY']})\n"
         f"  Function key     {keys['LOCAL_FUNCTION_KEY']}\n"
+        f"  Operations page  http://127.0.0.1:{ports.runner}/api/ops/dashboard"
+        f"?code={keys['LOCAL_ADMIN_KEY']}\n"
         f"  Azurite tables   http://127.0.0.1:{ports.tables}/{AZURITE_ACCOUNT}\n"
         f"  Service Bus      127.0.0.1:{ports.servicebus} (UseDevelopmentEmulator=true)\n"
         f"  ERP simulator    http://127.0.0.1:{ports.erp}/_sim/stats\n"

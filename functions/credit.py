@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, parse_body
+from functions.http import HttpProblem, http_endpoint, model_response, parse_body
+from functions.openapi import Reply, documented, problem
 from shared.bootstrap import get_services
-from shared.services.credit_check import CreditCheckRequest, CurrencyNotConvertible, check_credit
+from shared.services.credit_check import (
+    CreditAnswer,
+    CreditCheckRequest,
+    CurrencyNotConvertible,
+    check_credit,
+)
 from shared.services.credit_figures import CreditUnavailable, CustomerNotFound
 from shared.services.orders_context import order_context
 
@@ -15,6 +21,18 @@ bp = func.Blueprint()
 
 @bp.function_name("credit_check")
 @bp.route(route="credit/check", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "May this customer take on this amount, and why (not)",
+    tag="credit",
+    description="Live ERP figures plus this product's accepted but unbooked orders.",
+    body=CreditCheckRequest,
+    replies={
+        200: Reply("The decision, the figures behind it and the reasons.", CreditAnswer),
+        404: problem("No such customer."),
+        422: problem("Invalid request, or no exchange rate to convert the amount exactly."),
+        503: problem("The ERP is down and no recent figures are known.", **{"Retry-After": "s"}),
+    },
+)
 @http_endpoint
 async def check(req: func.HttpRequest) -> func.HttpResponse:
     request = parse_body(req, CreditCheckRequest)
@@ -42,4 +60,4 @@ async def check(req: func.HttpRequest) -> func.HttpResponse:
                 }
             ],
         ) from None
-    return json_response(answer)
+    return model_response(CreditAnswer, answer)

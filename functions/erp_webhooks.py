@@ -7,17 +7,20 @@ import logging
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, validate
+from functions.http import HttpProblem, http_endpoint, model_response, validate
 from functions.messages import parse_message
+from functions.openapi import TEXT, Reply, documented, problem
+from functions.timer_runs import recorded_timer
+from functions.tracing import traced_message
 from shared.adapters.bus import BusSendFailed
 from shared.bootstrap import get_services
+from shared.policy import policy_schedule
 from shared.services import inventory_subscriptions, inventory_webhooks
-from shared.services.lease import LeaseHeld
 from shared.settings import get_settings
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
-_MAX_TOKEN_LENGTH = 4096
+_MAX_TOKEN_LENGTH = inventory_webhooks.MAX_VALIDATION_TOKEN_LENGTH
 # Up to 1,000 notifications of a few hundred bytes each: far above the storefront body limit.
 _MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
 
@@ -35,6 +38,33 @@ def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationB
 
 @bp.function_name("erp_notifications")
 @bp.route(route="erp/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@documented(
+    "Business Central webhook: the validation handshake, or change notifications",
+    tag="erp",
+    description=(
+        "Handshake: Business Central POSTs with `?validationToken=...` and no body; the token "
+        'is echoed as text/plain within 5 seconds. Notifications: `{"value": [...]}`, each '
+        "carrying the subscription's clientState; they are queued and answered 202 at once. "
+        "Business Central retries on 408, 429 and 5xx only, so a retryable failure is a 503."
+    ),
+    params=inventory_webhooks.ValidationHandshake,
+    body=inventory_webhooks.ErpNotificationBatch,
+    body_required=False,
+    body_bytes=_MAX_NOTIFICATION_BYTES,
+    json_only=False,
+    replies={
+        200: Reply(
+            "The validationToken, echoed.",
+            media_type=TEXT,
+            schema={"type": "string", "maxLength": inventory_webhooks.MAX_VALIDATION_TOKEN_LENGTH},
+        ),
+        202: Reply("The notifications were queued.", inventory_webhooks.NotificationsQueued),
+        400: problem("A malformed validation token, or a body that is not JSON."),
+        401: problem("A notification does not carry this subscription's clientState."),
+        422: problem("The body is not a notification batch."),
+        503: problem("The notifications could not be queued; retry.", **{"Retry-After": "s"}),
+    },
+)
 @http_endpoint
 async def receive(req: func.HttpRequest) -> func.HttpResponse:
     """Answer the validation handshake, or queue the notifications and answer at once.
@@ -65,7 +95,7 @@ async def receive(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpProblem(
             503, "Try again", "notifications could not be queued", headers={"Retry-After": "5"}
         ) from None
-    return json_response({"queued": queued}, status=202)
+    return model_response(inventory_webhooks.NotificationsQueued, {"queued": queued}, status=202)
 
 
 @bp.function_name("erp_notification_process")
@@ -74,6 +104,7 @@ async def receive(req: func.HttpRequest) -> func.HttpResponse:
     queue_name=inventory_webhooks.NOTIFICATIONS_QUEUE,
     connection="ServiceBusConnection",
 )
+@traced_message(inventory_webhooks.NOTIFICATIONS_QUEUE)
 async def process(msg: func.ServiceBusMessage) -> None:
     """Read the changed records back and route them (stock -> snapshots, prices -> delta).
 
@@ -88,17 +119,18 @@ async def process(msg: func.ServiceBusMessage) -> None:
 
 
 @bp.function_name("erp_subscriptions")
-@bp.timer_trigger(arg_name="timer", schedule="%ERP_SUBSCRIPTION_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("erp_subscriptions"), run_on_startup=False
+)
+@recorded_timer("erp_subscriptions")
 async def maintain(timer: func.TimerRequest) -> None:
     settings = get_settings()
     services = get_services()
-    try:
-        await inventory_subscriptions.maintain_subscriptions(
-            services.erp,
-            services.tables,
-            settings.erp_webhook_url,
-            settings.erp_webhook_client_state.get_secret_value(),
-            settings.erp_webhook_resource_list,
-        )
-    except LeaseHeld as held:
-        _log.info("ERP subscription upkeep skipped: %s", held)
+    # LeaseHeld propagates to recorded_timer, which records the run as skipped.
+    await inventory_subscriptions.maintain_subscriptions(
+        services.erp,
+        services.tables,
+        settings.erp_webhook_url,
+        settings.erp_webhook_client_state.get_secret_value(),
+        settings.erp_webhook_resource_list,
+    )

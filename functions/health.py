@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import http_endpoint, json_response
+from functions.http import http_endpoint, model_response
+from functions.openapi import Reply, documented
 from shared.bootstrap import get_services
 from shared.services import health, selftest
 
@@ -13,6 +14,15 @@ bp = func.Blueprint()
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@documented(
+    "Can this instance reach its dependencies",
+    tag="operations",
+    description="Names and outcomes only; no connection strings, keys or settings.",
+    replies={
+        200: Reply("ok, or degraded (an optional dependency is down).", health.HealthAnswer),
+        503: Reply("down: a required dependency is unreachable.", health.HealthAnswer),
+    },
+)
 @http_endpoint
 async def health_check(req: func.HttpRequest) -> func.HttpResponse:
     services = get_services()
@@ -27,4 +37,6 @@ async def health_check(req: func.HttpRequest) -> func.HttpResponse:
         {"tables": tables, "serviceBus": service_bus},
         required=frozenset({"tables", "serviceBus"}),
     )
-    return json_response(report.as_dict(), status=503 if report.status == "down" else 200)
+    return model_response(
+        health.HealthAnswer, report.as_dict(), status=503 if report.status == "down" else 200
+    )

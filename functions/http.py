@@ -18,7 +18,10 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from functions.tracing import http_span
 from shared.adapters.erp.correlation import correlation_scope
+from shared.services.http_contract import WireModel, problem_body
+from shared.telemetry.spans import record_http_status
 
 MAX_BODY_BYTES = 256 * 1024
 CORRELATION_HEADER = "x-correlation-id"
@@ -62,13 +65,25 @@ def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> func.HttpResponse:
     """A JSON answer; Decimals are written as decimal strings, never floats."""
-    if isinstance(body, BaseModel):
+    if isinstance(body, WireModel):
+        text = body.wire_json()
+    elif isinstance(body, BaseModel):
         text = body.model_dump_json(by_alias=True)
     else:
         text = json.dumps(body, default=_json_default, separators=(",", ":"))
     return func.HttpResponse(
         text, status_code=status, mimetype="application/json", headers=dict(headers or {})
     )
+
+
+def model_response(
+    model: type[WireModel],
+    body: Mapping[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> func.HttpResponse:
+    """A JSON answer built through its response model, so the documented schema is what is sent."""
+    return json_response(model.model_validate(body), status, headers)
 
 
 def problem_response(problem: HttpProblem) -> func.HttpResponse:
@@ -80,9 +95,8 @@ def problem_response(problem: HttpProblem) -> func.HttpResponse:
     }
     if problem.violations is not None:
         body["violations"] = problem.violations
-    text = json.dumps(body, default=_json_default)
     return func.HttpResponse(
-        text,
+        problem_body(body),
         status_code=problem.status,
         mimetype="application/problem+json",
         headers=problem.headers,
@@ -155,16 +169,18 @@ def http_endpoint(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         correlation_id = correlation_id_of(req)
-        with correlation_scope(correlation_id):
+        with correlation_scope(correlation_id), http_span(req, correlation_id) as span:
             try:
                 response = await handler(req)
             except HttpProblem as problem:
                 response = problem_response(problem)
-            except Exception:
+            except Exception as error:
                 _log.exception("unhandled error in %s", handler.__name__)
+                span.record_exception(error)
                 response = problem_response(
                     HttpProblem(500, "Internal error", f"correlation id {correlation_id}")
                 )
+            record_http_status(span, response.status_code)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 

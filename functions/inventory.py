@@ -8,13 +8,16 @@ from collections.abc import Iterable
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, validate
+from functions.http import HttpProblem, http_endpoint, model_response, validate
 from functions.messages import DeadLetter
+from functions.openapi import Reply, documented, problem
+from functions.timer_runs import recorded_timer
+from functions.tracing import traced_batch
 from shared.bootstrap import get_services
+from shared.policy import policy_schedule
 from shared.services import inventory_availability, inventory_events, inventory_reconciliation
 from shared.services.inventory_messages import INVENTORY_QUEUE
 from shared.services.inventory_policy import StockPolicy
-from shared.services.lease import LeaseHeld
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -77,7 +80,7 @@ async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
             violations=[{"rule": error.rule, "field": error.field, "detail": error.detail}],
         ) from None
     answer = await inventory_availability.availability(get_services().tables, request, _policy())
-    return json_response(answer)
+    return model_response(inventory_availability.AvailabilityAnswer, answer)
 
 
 @bp.function_name("inventory_events")
@@ -87,28 +90,43 @@ async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
     connection="ServiceBusConnection",
     cardinality=func.Cardinality.MANY,
 )
+@traced_batch(INVENTORY_QUEUE)
 async def on_inventory_events(msgs: list[func.ServiceBusMessage]) -> None:
     await apply_batch(msgs)
 
 
 @bp.function_name("availability")
 @bp.route(route="availability", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "Available to sell per item for a channel",
+    tag="stock",
+    description="From the event-driven stock projection; no ERP call.",
+    params=inventory_availability.AvailabilityQuery,
+    replies={
+        200: Reply("One entry per asked SKU.", inventory_availability.AvailabilityAnswer),
+        422: problem("Invalid query, too many SKUs or an unknown channel."),
+    },
+)
 async def availability(req: func.HttpRequest) -> func.HttpResponse:
     return await answer_availability(req)
 
 
 @bp.function_name("inventory_sweep")
-@bp.timer_trigger(arg_name="timer", schedule="%STOCK_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("inventory_sweep"), run_on_startup=False
+)
+@recorded_timer("inventory_sweep")
 async def sweep(timer: func.TimerRequest) -> None:
     services = get_services()
     await inventory_events.sweep(services.tables, services.bus, _policy())
 
 
 @bp.function_name("stock_reconcile")
-@bp.timer_trigger(arg_name="timer", schedule="%STOCK_RECONCILE_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("stock_reconcile"), run_on_startup=False
+)
+@recorded_timer("stock_reconcile")
 async def reconcile(timer: func.TimerRequest) -> None:
     services = get_services()
-    try:
-        await inventory_reconciliation.reconcile_stock(services.erp, services.tables, services.bus)
-    except LeaseHeld as held:
-        _log.info("stock reconciliation skipped: %s", held)
+    # LeaseHeld propagates to recorded_timer, which records the run as skipped.
+    await inventory_reconciliation.reconcile_stock(services.erp, services.tables, services.bus)

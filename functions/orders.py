@@ -8,14 +8,25 @@ from decimal import Decimal
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from functions.http import HttpProblem, http_endpoint, model_response, parse_body, validate
 from functions.messages import DeadLetter, delivery_count_of, parse_message
+from functions.openapi import Reply, documented, problem
+from functions.timer_runs import recorded_timer
+from functions.tracing import traced_message
 from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
 from shared.bootstrap import get_services
 from shared.domain.orders import OrderStatus, is_order_id
+from shared.policy import policy_schedule
 from shared.services import orders_admin, orders_booking, orders_outbox
-from shared.services.lease import LeaseHeld
-from shared.services.orders_api import IdempotencyKeyHeader, OrderRequest, order_view
+from shared.services.orders_api import (
+    IdempotencyKeyHeader,
+    OrderAccepted,
+    OrderAdminAnswer,
+    OrderIdPath,
+    OrderRequest,
+    OrderView,
+    order_view,
+)
 from shared.services.orders_context import order_context
 from shared.services.orders_idempotency import KeyInProgress, KeyReused
 from shared.services.orders_intake import IntakeUnavailable, submit_order
@@ -36,6 +47,31 @@ def _order_id(req: func.HttpRequest) -> str:
 
 @bp.function_name("orders_submit")
 @bp.route(route="orders", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "Submit an order the ERP is sure to accept",
+    tag="orders",
+    description=(
+        "Every ERP rule is checked now (customer, items, prices, credit, stock after "
+        "reservations); accepted orders are booked in the ERP within seconds. The same "
+        "Idempotency-Key with the same body returns the first answer."
+    ),
+    headers=IdempotencyKeyHeader,
+    body=OrderRequest,
+    replies={
+        202: Reply(
+            "Accepted: stock and credit are held until the ERP books it.",
+            OrderAccepted,
+            headers={"Idempotent-Replayed": "true when this is the key's first answer again"},
+        ),
+        400: problem("No Idempotency-Key header, or a body that is not JSON."),
+        409: problem("The key was used with another body, or its first request is running."),
+        422: problem(
+            "Invalid request, or rejected: violations list every broken rule; nothing held.",
+            **{"Idempotent-Replayed": "true when this is the key's first answer again"},
+        ),
+        503: problem("The order cannot be decided now (ERP down).", **{"Retry-After": "s"}),
+    },
+)
 @http_endpoint
 async def submit(req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get(IDEMPOTENCY_HEADER)
@@ -82,6 +118,12 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("orders_get")
 @bp.route(route="orders/{orderId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "An order's status and history",
+    tag="orders",
+    params=OrderIdPath,
+    replies={200: Reply("The order.", OrderView), 404: problem("No such order.")},
+)
 @http_endpoint
 async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
@@ -89,11 +131,12 @@ async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     # A pending order is an intake still deciding: not an order yet.
     if stored is None or stored.order.status is OrderStatus.PENDING:
         raise HttpProblem(404, "Not found", f"no order {order_id}")
-    return json_response(order_view(stored.order))
+    return model_response(OrderView, order_view(stored.order))
 
 
 def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
-    return json_response(
+    return model_response(
+        OrderAdminAnswer,
         {
             "orderId": result.order.order_id,
             "status": str(result.order.status),
@@ -106,6 +149,17 @@ def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
 
 @bp.function_name("orders_replay")
 @bp.route(route="ops/orders/{orderId}/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Send a failed or stuck order to booking again",
+    tag="operations",
+    params=OrderIdPath,
+    replies={
+        200: Reply("Nothing to do (already booked or queued).", OrderAdminAnswer),
+        202: Reply("Sent to booking again.", OrderAdminAnswer),
+        404: problem("No such order."),
+        409: problem("The order's status does not allow a replay."),
+    },
+)
 @http_endpoint
 async def replay(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
@@ -122,6 +176,17 @@ async def replay(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("orders_cancel")
 @bp.route(route="ops/orders/{orderId}/cancel", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Cancel an order the ERP has not booked, releasing its holds",
+    tag="operations",
+    params=OrderIdPath,
+    replies={
+        200: Reply("Nothing to do (already cancelled).", OrderAdminAnswer),
+        202: Reply("Cancelled; its holds were released.", OrderAdminAnswer),
+        404: problem("No such order."),
+        409: problem("The order's status does not allow a cancel."),
+    },
+)
 @http_endpoint
 async def cancel(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
@@ -143,6 +208,7 @@ async def cancel(req: func.HttpRequest) -> func.HttpResponse:
 @bp.service_bus_queue_trigger(
     arg_name="msg", queue_name=ORDERS_QUEUE, connection="ServiceBusConnection"
 )
+@traced_message(ORDERS_QUEUE)
 async def book(msg: func.ServiceBusMessage) -> None:
     message = parse_message(msg, OrderMessage)
     with correlation_scope(msg.correlation_id or message.order_id):
@@ -158,18 +224,19 @@ async def book(msg: func.ServiceBusMessage) -> None:
 
 
 @bp.function_name("orders_sweep")
-@bp.timer_trigger(arg_name="timer", schedule="%ORDER_SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(arg_name="timer", schedule=policy_schedule("orders_sweep"), run_on_startup=False)
+@recorded_timer("orders_sweep")
 async def sweep(timer: func.TimerRequest) -> None:
-    try:
-        report = await orders_outbox.sweep(order_context(get_services()))
-    except LeaseHeld as held:
-        _log.info("order sweep skipped: %s", held)
-        return
+    # LeaseHeld propagates to recorded_timer, which records the run as skipped.
+    report = await orders_outbox.sweep(order_context(get_services()))
     _log.info("order sweep: %s", report)
 
 
 @bp.function_name("orders_purge_keys")
-@bp.timer_trigger(arg_name="timer", schedule="%ORDER_PURGE_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("orders_purge_keys"), run_on_startup=False
+)
+@recorded_timer("orders_purge_keys")
 async def purge_keys(timer: func.TimerRequest) -> None:
     purged = await orders_outbox.purge_idempotency_keys(order_context(get_services()))
     _log.info("purged %s expired Idempotency-Keys", purged)

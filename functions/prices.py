@@ -6,11 +6,14 @@ import logging
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from functions.http import HttpProblem, http_endpoint, model_response, parse_body, validate
+from functions.openapi import Reply, documented, problem
+from functions.timer_runs import recorded_timer
 from shared.bootstrap import Services, get_services
 from shared.domain.pricing import QuoteRejected
+from shared.policy import policy_schedule
 from shared.services import price_publisher, quotes
-from shared.services.lease import LeaseHeld
+from shared.services.quotes_api import QuoteAnswer, SinglePriceAnswer
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -47,14 +50,35 @@ async def _quote(services: Services, request: quotes.QuoteRequest) -> dict[str, 
 
 @bp.function_name("prices_quote")
 @bp.route(route="prices/quote", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "Customer prices for up to 500 lines, from published data",
+    tag="prices",
+    description="No ERP call: `stale` and `dataAsOf` say how current the published data is.",
+    body=quotes.QuoteRequest,
+    replies={
+        200: Reply("The priced lines and total.", QuoteAnswer),
+        404: problem("No such customer."),
+        422: problem("Invalid request, or lines that cannot be priced (violations name them)."),
+    },
+)
 @http_endpoint
 async def quote(req: func.HttpRequest) -> func.HttpResponse:
     request = parse_body(req, quotes.QuoteRequest)
-    return json_response(await _quote(get_services(), request))
+    return model_response(QuoteAnswer, await _quote(get_services(), request))
 
 
 @bp.function_name("prices_single")
 @bp.route(route="prices/{sku}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@documented(
+    "One customer price",
+    tag="prices",
+    params=quotes.SingleQuoteQuery,
+    replies={
+        200: Reply("The quote's fields and its one line.", SinglePriceAnswer),
+        404: problem("No such customer."),
+        422: problem("Invalid request, or the item cannot be priced."),
+    },
+)
 @http_endpoint
 async def single_price(req: func.HttpRequest) -> func.HttpResponse:
     query = validate({**dict(req.params), **dict(req.route_params)}, quotes.SingleQuoteQuery)
@@ -70,25 +94,29 @@ async def single_price(req: func.HttpRequest) -> func.HttpResponse:
     )
     answer = await _quote(get_services(), request)
     line = answer.pop("lines")[0]
-    return json_response({**answer, **line})
+    return model_response(SinglePriceAnswer, {**answer, **line})
 
 
 async def _publish(mode: price_publisher.Mode) -> None:
     services = get_services()
-    try:
-        await price_publisher.publish(services.erp, services.tables, mode)
-    except LeaseHeld as held:
-        # Another run is working: this one has nothing to do (not a failure).
-        _log.info("price publish (%s) skipped: %s", mode, held)
+    # LeaseHeld (another run is working: nothing to do, not a failure) propagates to
+    # recorded_timer, which records the run as skipped.
+    await price_publisher.publish(services.erp, services.tables, mode)
 
 
 @bp.function_name("price_publish_delta")
-@bp.timer_trigger(arg_name="timer", schedule="%PRICE_DELTA_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("price_publish_delta"), run_on_startup=False
+)
+@recorded_timer("price_publish_delta")
 async def publish_delta(timer: func.TimerRequest) -> None:
     await _publish("delta")
 
 
 @bp.function_name("price_publish_full")
-@bp.timer_trigger(arg_name="timer", schedule="%PRICE_FULL_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(
+    arg_name="timer", schedule=policy_schedule("price_publish_full"), run_on_startup=False
+)
+@recorded_timer("price_publish_full")
 async def publish_full(timer: func.TimerRequest) -> None:
     await _publish("full")

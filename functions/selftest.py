@@ -6,11 +6,22 @@ import logging
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, json_response, parse_body, validate
+from functions.http import (
+    HttpProblem,
+    http_endpoint,
+    json_response,
+    model_response,
+    parse_body,
+    validate,
+)
 from functions.messages import delivery_count_of, parse_message
+from functions.openapi import Reply, documented, problem
+from functions.timer_runs import recorded_timer
+from functions.tracing import traced_message
 from shared.adapters.erp.correlation import get_correlation_id
 from shared.bootstrap import get_services
-from shared.services import selftest
+from shared.policy import policy_schedule
+from shared.services import erp_usage, selftest
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -18,32 +29,46 @@ _log = logging.getLogger(__name__)
 
 @bp.function_name("selftest_start")
 @bp.route(route="ops/selftest", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Start a synthetic probe through Service Bus",
+    tag="operations",
+    body=selftest.ProbeRequest,
+    replies={202: Reply("The probe message as sent.", selftest.ProbeMessage)},
+)
 @http_endpoint
 async def start(req: func.HttpRequest) -> func.HttpResponse:
     request = parse_body(req, selftest.ProbeRequest)
     message = await selftest.start_probe(
         get_services().bus, request, get_correlation_id() or request.probe_id
     )
-    return json_response(message.model_dump(mode="json", by_alias=True), status=202)
+    return json_response(message, status=202)
 
 
 @bp.function_name("selftest_result")
 @bp.route(route="ops/selftest/{probeId}", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "A probe's recorded result",
+    tag="operations",
+    params=selftest.ProbePath,
+    replies={
+        200: Reply("The probe was delivered and recorded.", selftest.ProbeResult),
+        404: problem("Not recorded (yet)."),
+    },
+)
 @http_endpoint
 async def result(req: func.HttpRequest) -> func.HttpResponse:
-    probe_id = validate(
-        {"probeId": req.route_params.get("probeId")}, selftest.ProbeRequest
-    ).probe_id
+    probe_id = validate({"probeId": req.route_params.get("probeId")}, selftest.ProbePath).probe_id
     found = await selftest.probe_result(get_services().tables, probe_id)
     if found is None:
         raise HttpProblem(404, "Not found", f"probe {probe_id} has not been recorded (yet)")
-    return json_response(found)
+    return model_response(selftest.ProbeResult, found)
 
 
 @bp.function_name("selftest_consume")
 @bp.service_bus_queue_trigger(
     arg_name="msg", queue_name=selftest.QUEUE, connection="ServiceBusConnection"
 )
+@traced_message(selftest.QUEUE)
 async def consume(msg: func.ServiceBusMessage) -> None:
     probe = parse_message(msg, selftest.ProbeMessage)
     recorded = await selftest.record_probe(
@@ -54,6 +79,11 @@ async def consume(msg: func.ServiceBusMessage) -> None:
 
 
 @bp.function_name("heartbeat")
-@bp.timer_trigger(arg_name="timer", schedule="%HEARTBEAT_SCHEDULE%", run_on_startup=False)
+@bp.timer_trigger(arg_name="timer", schedule=policy_schedule("heartbeat"), run_on_startup=False)
+@recorded_timer("heartbeat")
 async def heartbeat(timer: func.TimerRequest) -> None:
-    await selftest.beat(get_services().tables, "heartbeat", bool(timer.past_due))
+    services = get_services()
+    await selftest.beat(services.tables, "heartbeat", bool(timer.past_due))
+    # Every instance beats every few minutes: the cheapest place to persist its ERP usage
+    # (one table write, no ERP call) for the audit's budget share.
+    await erp_usage.recorder_for(services.erp).record(services.tables)

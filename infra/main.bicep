@@ -82,6 +82,9 @@ param soldCurrencies string = 'USD,EUR'
 ])
 param pricingCampaignPolicy string = 'open-to-all'
 
+@description('JSON deep-merged over the shipped sync policy (shared/sync_policy.json); empty = as shipped.')
+param syncPolicy string = ''
+
 // Hosting.
 @description('Instances kept warm for the HTTP functions; 0 allows scale to zero (and cold starts).')
 @minValue(0)
@@ -196,6 +199,9 @@ module access 'modules/access.bicep' = {
 var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  // The Python worker configures the Azure Monitor OpenTelemetry distro (it must be in
+  // requirements.txt) and makes the host's trace context current for each invocation.
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
   AzureWebJobsStorage__accountName: storage.outputs.name
   ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
   APP_ENV: 'cloud'
@@ -213,15 +219,12 @@ var appSettings = {
   // Static tokens are for a developer's shell; Azure uses client credentials.
   ERP_STATIC_TOKEN: ''
   ERP_TIMEOUT_SECONDS: '10'
-  HEARTBEAT_SCHEDULE: '0 */5 * * * *'
-  PRICE_DELTA_SCHEDULE: '0 */5 * * * *'
-  PRICE_FULL_SCHEDULE: '0 30 2 * * *'
-  PRICE_STALE_AFTER_SECONDS: '900'
+  // Deep-merged over shared/sync_policy.json (timer schedules, staleness bounds); '' = as shipped.
+  SYNC_POLICY: syncPolicy
   LOCAL_CURRENCY: localCurrency
   SOLD_CURRENCIES: soldCurrencies
   PRICING_CAMPAIGN_POLICY: pricingCampaignPolicy
   CREDIT_OVERDUE_TOLERANCE: '0'
-  CREDIT_STALE_MAX_SECONDS: '300'
   CREDIT_ERP_TIMEOUT_SECONDS: '5'
   ORDER_IDEMPOTENCY_RETENTION_HOURS: '24'
   ORDER_INTAKE_TIMEOUT_SECONDS: '90'
@@ -229,15 +232,11 @@ var appSettings = {
   ORDER_BOOKING_RETRY_BASE_SECONDS: '15'
   ORDER_BOOKING_RETRY_MAX_SECONDS: '600'
   ORDER_BOOKING_CLAIM_SECONDS: '180'
-  ORDER_SWEEP_SCHEDULE: '30 * * * * *'
-  ORDER_PURGE_SCHEDULE: '0 20 * * * *'
   CHANNELS: channels
   CHANNEL_SECRETS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.channelSecretsUri})'
   STOREFRONT_BASE_URL: storefrontBaseUrl
   STOREFRONT_TIMEOUT_SECONDS: '30'
   STOREFRONT_MAX_RETRY_AFTER_SECONDS: '30'
-  CONTENT_DELTA_SCHEDULE: '0 */15 * * * *'
-  CONTENT_FULL_SCHEDULE: '0 0 3 * * *'
   CONTENT_RUN_BUDGET_SECONDS: '300'
   CONTENT_ERP_PAGE_SIZE: '5000'
   CONTENT_ERP_LOOKUP_SIZE: '100'
@@ -245,13 +244,10 @@ var appSettings = {
   STOCK_LOW_STOCK_LEVEL: '5'
   STOCK_SAFETY_STOCK: '0'
   STOCK_HOLD_TIMEOUT_SECONDS: '120'
-  STOCK_SWEEP_SCHEDULE: '15 * * * * *'
-  STOCK_RECONCILE_SCHEDULE: '0 0 * * * *'
   AVAILABILITY_MAX_SKUS: '100'
   ERP_WEBHOOK_URL: 'https://${functionApp.outputs.defaultHostName}/api/erp/notifications'
   ERP_WEBHOOK_CLIENT_STATE: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.erpWebhookClientStateUri})'
   ERP_WEBHOOK_RESOURCES: 'itemAvailabilityByLocation,items,priceListLines'
-  ERP_SUBSCRIPTION_SCHEDULE: '0 10 * * * *'
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {

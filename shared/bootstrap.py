@@ -8,16 +8,18 @@ their own ``Services`` with ``build_services`` instead of using the process-wide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
+from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.bus import MessageBus
+from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
+from shared.policy import policy_for
 from shared.services.credit_figures import CreditFiguresSource
 from shared.services.orders_context import figures_source
 from shared.services.orders_erp import LocationDirectory
@@ -40,6 +42,8 @@ class Services:
     erp_locations: LocationDirectory
     # One pooled client for every storefront channel's catalog webhook.
     storefront_http: httpx.AsyncClient
+    # Peek, count and replay of dead-lettered messages (the bus's client; closed with it).
+    dead_letters: DeadLetterQueues
 
     async def close(self) -> None:
         await self.erp.aclose()
@@ -94,24 +98,27 @@ def build_services(settings: Settings) -> Services:
         tables = TableStore.from_connection_string(
             settings.storage_connection, settings.table_prefix
         )
+    # One Service Bus connection per process, shared by the senders and the dead-letter tools.
     if settings.service_bus_namespace:
-        bus = MessageBus.from_namespace(settings.service_bus_namespace, _azure_credential())
+        sb_client = ServiceBusClient(settings.service_bus_namespace, _azure_credential())
     else:
         assert settings.service_bus_connection is not None
-        bus = MessageBus.from_connection_string(settings.service_bus_connection)
+        sb_client = ServiceBusClient.from_connection_string(settings.service_bus_connection)
+    bus = MessageBus(sb_client)
     return Services(
         settings=settings,
         tables=tables,
         bus=bus,
         erp=ErpClient(erp_config(settings)),
         price_book=PriceBook(
-            tables, stale_after=timedelta(seconds=settings.price_stale_after_seconds)
+            tables, stale_after=policy_for(settings.sync_policy).prices.freshness_objective
         ),
         currencies=default_currency_table(settings.local_currency),
         campaign_policy=CampaignPolicy(settings.campaign_policy),
         credit_figures=figures_source(settings),
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
+        dead_letters=DeadLetterQueues(sb_client),
     )
 
 

@@ -24,14 +24,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.channels import DEMO_CHANNELS, Channels, parse_channels
+from shared.policy import PolicyError, load_policy
 
 LOCAL_STORAGE = "UseDevelopmentStorage=true"
 LOCAL_SERVICE_BUS = (
     "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=RootManageSharedAccessKey;"
     "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
 )
-# Six space-separated fields: second minute hour day month day-of-week.
-NCRONTAB_PATTERN = r"^\S+( \S+){5}$"
 DEMO_CHANNEL_SECRETS = '{"web": "local-web-secret", "b2b-eu": "local-b2b-eu-secret"}'
 LOCAL_ERP_COMPANY_ID = "7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20"
 LOCAL_WEBHOOK_CLIENT_STATE = "local-erp-webhook-client-state"
@@ -98,22 +97,20 @@ class Settings(BaseSettings):
         10.0, gt=0, le=120, validation_alias=_alias("ERP_TIMEOUT_SECONDS")
     )
 
-    # Timer schedules (six-field NCRONTAB, read by the host through %SETTING% placeholders).
-    heartbeat_schedule: str = Field(
-        "0 */5 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("HEARTBEAT_SCHEDULE")
-    )
+    # The sync policy override: JSON deep-merged over shared/sync_policy.json (see
+    # shared/policy.py). Timer schedules and staleness bounds come from the policy.
+    sync_policy: str = Field("", validation_alias=_alias("SYNC_POLICY"))
 
-    price_delta_schedule: str = Field(
-        "0 */5 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("PRICE_DELTA_SCHEDULE")
-    )
-    price_full_schedule: str = Field(
-        "0 30 2 * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("PRICE_FULL_SCHEDULE")
-    )
+    @field_validator("sync_policy")
+    @classmethod
+    def _policy_loads(cls, value: str) -> str:
+        try:
+            load_policy(value)
+        except PolicyError as error:
+            raise ValueError(str(error)) from None
+        return value
 
     # Pricing.
-    price_stale_after_seconds: int = Field(
-        900, ge=60, validation_alias=_alias("PRICE_STALE_AFTER_SECONDS")
-    )
     local_currency: str = Field(
         "USD", pattern=r"^[A-Z]{3}$", validation_alias=_alias("LOCAL_CURRENCY")
     )
@@ -130,9 +127,6 @@ class Settings(BaseSettings):
         ge=0,
         allow_inf_nan=False,
         validation_alias=_alias("CREDIT_OVERDUE_TOLERANCE"),
-    )
-    credit_stale_max_seconds: int = Field(
-        300, ge=0, le=86_400, validation_alias=_alias("CREDIT_STALE_MAX_SECONDS")
     )
     credit_erp_timeout_seconds: float = Field(
         5.0, gt=0, le=60, validation_alias=_alias("CREDIT_ERP_TIMEOUT_SECONDS")
@@ -154,12 +148,6 @@ class Settings(BaseSettings):
     )
     order_booking_claim_seconds: int = Field(
         180, ge=5, le=3600, validation_alias=_alias("ORDER_BOOKING_CLAIM_SECONDS")
-    )
-    order_sweep_schedule: str = Field(
-        "30 * * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("ORDER_SWEEP_SCHEDULE")
-    )
-    order_purge_schedule: str = Field(
-        "0 20 * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("ORDER_PURGE_SCHEDULE")
     )
 
     @model_validator(mode="after")
@@ -189,14 +177,6 @@ class Settings(BaseSettings):
     )
 
     # Content sync (ERP items and content -> storefront channels).
-    content_delta_schedule: str = Field(
-        "0 */15 * * * *",
-        pattern=NCRONTAB_PATTERN,
-        validation_alias=_alias("CONTENT_DELTA_SCHEDULE"),
-    )
-    content_full_schedule: str = Field(
-        "0 0 3 * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("CONTENT_FULL_SCHEDULE")
-    )
     # A run stops cleanly after this and the next run continues; well under functionTimeout.
     content_run_budget_seconds: int = Field(
         300, ge=10, le=480, validation_alias=_alias("CONTENT_RUN_BUDGET_SECONDS")
@@ -222,14 +202,6 @@ class Settings(BaseSettings):
     stock_hold_timeout_seconds: int = Field(
         120, ge=0, le=86_400, validation_alias=_alias("STOCK_HOLD_TIMEOUT_SECONDS")
     )
-    stock_sweep_schedule: str = Field(
-        "15 * * * * *", pattern=NCRONTAB_PATTERN, validation_alias=_alias("STOCK_SWEEP_SCHEDULE")
-    )
-    stock_reconcile_schedule: str = Field(
-        "0 0 * * * *",
-        pattern=NCRONTAB_PATTERN,
-        validation_alias=_alias("STOCK_RECONCILE_SCHEDULE"),
-    )
     availability_max_skus: int = Field(
         100, ge=1, le=1000, validation_alias=_alias("AVAILABILITY_MAX_SKUS")
     )
@@ -249,10 +221,14 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$",
         validation_alias=_alias("ERP_WEBHOOK_RESOURCES"),
     )
-    erp_subscription_schedule: str = Field(
-        "0 10 * * * *",
-        pattern=NCRONTAB_PATTERN,
-        validation_alias=_alias("ERP_SUBSCRIPTION_SCHEDULE"),
+
+    # Telemetry (shared/telemetry): off without a connection string. In Azure the Python
+    # worker configures the Azure Monitor distro itself when the second setting is true.
+    applicationinsights_connection_string: str = Field(
+        "", validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
+    worker_configures_telemetry: bool = Field(
+        False, validation_alias=_alias("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY")
     )
 
     @field_validator("erp_webhook_client_state")

@@ -7,6 +7,7 @@ alone (what ``make test`` runs) sets up and tears down everything, and a develop
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -61,17 +62,9 @@ def runner_url(
     """The function app served by the local runner against the session's stack."""
     if not local_stack.is_running("runner"):
         # Price and content syncs run only when a test asks (admin route), so a test can count ERP
-        # reads without a scheduled publish landing in its window.
-        never = "0 0 0 1 1 *"
-        local_stack.start_runner(
-            {
-                "TABLE_PREFIX": "e2e",
-                "PRICE_DELTA_SCHEDULE": never,
-                "PRICE_FULL_SCHEDULE": never,
-                "CONTENT_DELTA_SCHEDULE": never,
-                "CONTENT_FULL_SCHEDULE": never,
-            }
-        )
+        # reads without a scheduled publish landing in its window (paused in the sync policy).
+        paused = {"prices": {"paused": True}, "content": {"paused": True}}
+        local_stack.start_runner({"TABLE_PREFIX": "e2e", "SYNC_POLICY": json.dumps(paused)})
     return f"http://127.0.0.1:{local_stack.ports.runner}"
 
 

@@ -15,6 +15,10 @@ from typing import Any
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
+from opentelemetry.trace import Status, StatusCode
+
+from shared.telemetry.propagation import inject_into_properties
+from shared.telemetry.spans import producer_span
 
 
 class BusSendFailed(RuntimeError):
@@ -63,26 +67,30 @@ class MessageBus:
         scheduled_at: datetime | None = None,
     ) -> None:
         """Send one JSON message; ``BusSendFailed`` when the broker did not confirm it."""
-        application_properties: dict[str | bytes, Any] = {
-            k: v for k, v in (properties or {}).items()
-        }
-        message = ServiceBusMessage(
-            json.dumps(body, default=str, separators=(",", ":")),
-            message_id=message_id,
-            correlation_id=correlation_id,
-            subject=subject,
-            content_type="application/json",
-            application_properties=application_properties,
-            scheduled_enqueue_time_utc=scheduled_at,
-        )
-        sender = await self._sender(entity)
-        try:
-            # One send at a time per link: the async client can write concurrent transfers
-            # out of delivery-id order, which a strict AMQP peer rejects as a session error.
-            async with self._send_locks[entity]:
-                await sender.send_messages(message)
-        except ServiceBusError as error:
-            raise BusSendFailed(f"send to {entity} failed: {error}") from error
+        with producer_span(entity, message_id, correlation_id) as span:
+            application_properties: dict[str | bytes, Any] = {
+                k: v for k, v in (properties or {}).items()
+            }
+            # The receiver continues this trace (the producer span is the parent).
+            inject_into_properties(application_properties)
+            message = ServiceBusMessage(
+                json.dumps(body, default=str, separators=(",", ":")),
+                message_id=message_id,
+                correlation_id=correlation_id,
+                subject=subject,
+                content_type="application/json",
+                application_properties=application_properties,
+                scheduled_enqueue_time_utc=scheduled_at,
+            )
+            sender = await self._sender(entity)
+            try:
+                # One send at a time per link: the async client can write concurrent transfers
+                # out of delivery-id order, which a strict AMQP peer rejects as a session error.
+                async with self._send_locks[entity]:
+                    await sender.send_messages(message)
+            except ServiceBusError as error:
+                span.set_status(Status(StatusCode.ERROR, "send not confirmed"))
+                raise BusSendFailed(f"send to {entity} failed: {error}") from error
 
     async def peek_count(self, entity: str, max_count: int = 1) -> int:
         """Peek without consuming: proves the namespace and the entity answer (health)."""

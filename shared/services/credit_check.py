@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.domain.credit import CreditAssessment, assess_credit, to_lcy
 from shared.services.credit_figures import FiguresReading
 from shared.services.credit_holds import load_pending
+from shared.services.http_contract import DecimalString, Timestamp, WireModel
 from shared.services.orders_context import OrderContext
 
 _CENT = Decimal("0.01")
@@ -38,7 +39,20 @@ def _plain_amount(value: Decimal) -> Decimal:
     return value
 
 
-Amount = Annotated[Decimal, AfterValidator(_plain_amount)]
+Amount = Annotated[
+    Decimal,
+    AfterValidator(_plain_amount),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": int(MAX_AMOUNT)},
+                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
+            ],
+            "description": "At most 5 decimals; a decimal string keeps it exact.",
+        },
+        mode="validation",
+    ),
+]
 
 
 class CreditCheckRequest(BaseModel):
@@ -121,3 +135,28 @@ def credit_answer(
     if reading.erp_error:
         answer["staleReason"] = reading.erp_error
     return answer
+
+
+class CreditAnswer(WireModel):
+    """200 of ``POST /api/credit/check``; money in the local currency (LCY) unless named."""
+
+    customer_id: str
+    approved: bool
+    credit_limit: DecimalString
+    balance: DecimalString
+    open_orders_amount: DecimalString
+    pending_amount: DecimalString
+    available_credit: DecimalString | None = Field(
+        description="null when the credit limit is unlimited (Business Central's 0)."
+    )
+    unlimited_credit: bool
+    overdue_amount: DecimalString
+    blocked: str = Field(description="Business Central's Blocked value; empty when not blocked.")
+    reasons: list[Literal["blocked", "over-limit", "overdue"]]
+    stale: bool
+    as_of: Timestamp
+    stale_reason: str | None = None
+    amount: DecimalString
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    amount_lcy: DecimalString
+    local_currency: str = Field(pattern=r"^[A-Z]{3}$")

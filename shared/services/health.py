@@ -12,6 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import Field
+
+from shared.services.http_contract import WireModel
+
 Probe = Callable[[], Awaitable[None]]
 Status = Literal["ok", "down"]
 
@@ -65,3 +69,16 @@ async def check(
         "down" if down & required else "degraded" if down else "ok"
     )
     return HealthReport(overall, list(results))
+
+
+class DependencyAnswer(WireModel):
+    status: Status
+    latency_ms: int = Field(ge=0)
+    detail: str = Field(description="Why it is down (an error class name); empty when ok.")
+
+
+class HealthAnswer(WireModel):
+    """200 (ok, degraded) or 503 (down) of ``GET /api/health``: names and outcomes only."""
+
+    status: Literal["ok", "degraded", "down"]
+    dependencies: dict[str, DependencyAnswer]

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -26,11 +26,13 @@ from shared.domain.stock import (
     channel_availability,
     set_safety_stock,
 )
+from shared.services.http_contract import DecimalString, Timestamp, WireModel
 from shared.services.inventory_policy import StockPolicy
 from shared.services.stock_store import positions_of
 
 _LOOKUP_CONCURRENCY = 16
 _MAX_SKU_LENGTH = 100
+MAX_SKUS_CAP = 1000
 
 
 class AvailabilityQuery(BaseModel):
@@ -38,8 +40,13 @@ class AvailabilityQuery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    skus: list[str] = Field(min_length=1)
-    channel: str | None = None
+    # The hard cap is the setting's upper bound; AVAILABILITY_MAX_SKUS (resolve) is the real one.
+    skus: list[Annotated[str, Field(min_length=1, max_length=_MAX_SKU_LENGTH)]] = Field(
+        min_length=1,
+        max_length=MAX_SKUS_CAP,
+        description="Comma-separated SKUs; at most AVAILABILITY_MAX_SKUS (default 100).",
+    )
+    channel: str | None = Field(None, max_length=40, description="A storefront channel name.")
 
     @field_validator("skus", mode="before")
     @classmethod
@@ -51,6 +58,11 @@ class AvailabilityQuery(BaseModel):
             raise PydanticCustomError("missing_skus", "give at least one SKU")
         if any(not part for part in parts):
             raise PydanticCustomError("empty_sku", "a SKU between two commas is empty")
+        if len(parts) > MAX_SKUS_CAP:
+            # Counted before repeats are folded: the contract bounds what is sent.
+            raise PydanticCustomError(
+                "too_many_skus", "at most {cap} SKUs per request", {"cap": MAX_SKUS_CAP}
+            )
         for part in parts:
             if len(part) > _MAX_SKU_LENGTH or not part.isprintable():
                 raise PydanticCustomError(
@@ -154,3 +166,24 @@ async def availability(
 
     items = await asyncio.gather(*(guarded(sku) for sku in request.skus))
     return {"items": list(items)}
+
+
+class LocationAvailability(WireModel):
+    location: str
+    available: DecimalString
+    on_hand: DecimalString
+    reserved: DecimalString
+    safety_stock: DecimalString
+
+
+class ItemAvailability(WireModel):
+    sku: str
+    available: DecimalString
+    locations: list[LocationAvailability]
+    as_of: Timestamp | None = Field(description="The newest event or reconciliation behind it.")
+
+
+class AvailabilityAnswer(WireModel):
+    """200 of ``GET /api/availability``, items in the order the SKUs were asked."""
+
+    items: list[ItemAvailability]

@@ -1,12 +1,13 @@
 """Reconciliation: compare the stock projection with Business Central and correct the drift.
 
-Hourly (configurable), under a lease so two runs never overlap. Pages through
-``itemAvailabilityByLocation``; per page, reads each item's partition once and compares every
-row with the domain's ``reconcile``, taking the time the ERP answered the page as the snapshot
-time. A drifted key gets an ERP snapshot on ``inventory-events`` (the one path every stock
-change takes), where the handler reconciles again against the position as it is then: an
-event that arrived meanwhile and is newer than the read wins, and events older than the read
-that are still on their way are recognised as included. So the run never blindly overwrites.
+Every ``stock.reconcileInterval`` of the sync policy (hourly as shipped), under a lease so two
+runs never overlap. Pages through ``itemAvailabilityByLocation``; per page, reads each item's
+partition once and compares every row with the domain's ``reconcile``, taking the time the ERP
+answered the page as the snapshot time. A drifted key gets an ERP snapshot on
+``inventory-events`` (the one path every stock change takes), where the handler reconciles
+again against the position as it is then: an event that arrived meanwhile and is newer than the
+read wins, and events older than the read that are still on their way are recognised as
+included. So the run never blindly overwrites.
 
 What drifted is recorded, not silent: the run record (``SyncRuns``, job
 ``stock-reconciliation``) keeps the counts, the summed and the largest drift; the first
@@ -34,10 +35,12 @@ from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api
 from shared.adapters.tables import TableStore
 from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
+from shared.policy import get_policy
 from shared.services import lease, sync_state
 from shared.services.inventory_bus import JsonSender
 from shared.services.inventory_messages import INVENTORY_QUEUE, ErpStockSnapshot, stock_snapshot
 from shared.services.stock_store import positions_of
+from shared.telemetry import metrics
 
 JOB = "stock-reconciliation"
 DRIFT_TABLE = "StockDrift"
@@ -86,6 +89,7 @@ class ReconciliationReport:
             self.seeded += 1
         else:
             self.drifted += 1
+            metrics.drift_found(drift.size)
             self.on_hand_drift_total += abs(drift.on_hand_drift)
             self.reserved_drift_total += abs(drift.reserved_drift)
             if self.largest is None or drift.size > self.largest.size:
@@ -124,9 +128,16 @@ async def reconcile_stock(
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     max_drift_rows: int = DEFAULT_MAX_DRIFT_ROWS,
+    reconcile_interval: timedelta | None = None,
 ) -> ReconciliationReport:
-    """One reconciliation run; ``LeaseHeld`` if another is in progress."""
-    held = await lease.acquire(tables, JOB, _LEASE)
+    """One reconciliation run; ``LeaseHeld`` if another is in progress.
+
+    The lease never outlasts the policy's reconcile interval, so a run that died holding it
+    cannot make the next scheduled run skip.
+    """
+    interval = reconcile_interval or get_policy().stock.reconcile_interval
+    lease_for = min(_LEASE, interval)
+    held = await lease.acquire(tables, JOB, lease_for)
     record = sync_state.RunRecord(JOB)
     report = ReconciliationReport(record.run_id)
     try:
@@ -136,7 +147,7 @@ async def reconcile_stock(
         async for page in pages:
             # The page reflects the ERP as of its answer; later events must not be undone.
             as_of = datetime.now(UTC)
-            await held.renew(_LEASE)
+            await held.renew(lease_for)
             corrections = await _compare_page(tables, page, as_of, report, max_drift_rows)
             await _send(bus, corrections)
             report.corrections_sent += len(corrections)

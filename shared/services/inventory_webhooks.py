@@ -31,6 +31,7 @@ from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api, guid_key, string_key
 from shared.adapters.tables import TableStore
 from shared.services import price_publisher
+from shared.services.http_contract import WireModel
 from shared.services.inventory_bus import JsonSender
 from shared.services.inventory_messages import (
     INVENTORY_QUEUE,
@@ -43,6 +44,7 @@ NOTIFICATIONS_QUEUE = "erp-notifications"
 AVAILABILITY_SET = "itemAvailabilityByLocation"
 PRICE_SETS = frozenset({"items", "priceListLines", "itemUnitsOfMeasure"})
 _MAX_NOTIFICATIONS = 1000
+MAX_VALIDATION_TOKEN_LENGTH = 4096
 _log = logging.getLogger(__name__)
 
 
@@ -84,6 +86,22 @@ class ErpNotificationBatch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     value: list[ErpNotification] = Field(min_length=1, max_length=_MAX_NOTIFICATIONS)
+
+
+class ValidationHandshake(BaseModel):
+    """``?validationToken=``: Business Central proving the URL; the token is echoed as text."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    validation_token: str | None = Field(
+        None, alias="validationToken", min_length=1, max_length=MAX_VALIDATION_TOKEN_LENGTH
+    )
+
+
+class NotificationsQueued(WireModel):
+    """202 of ``POST /api/erp/notifications``: how many notifications were queued."""
+
+    queued: int = Field(ge=0)
 
 
 class ClientStateMismatch(PermissionError):

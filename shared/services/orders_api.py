@@ -9,29 +9,53 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.domain.orders import Order, OrderLine, OrderViolation
+from shared.services.http_contract import (
+    DecimalString,
+    Timestamp,
+    Violation,
+    WireModel,
+    WireQuantity,
+)
 from shared.services.quotes import CurrencyCode, Quantity, Sku, UnitCode
 
 MAX_ORDER_LINES = 200
 IDEMPOTENCY_KEY_MAX = 255
 # Business Central's Code[20] for customer numbers.
 CUSTOMER_NUMBER_MAX = 20
+MAX_UNIT_PRICE = Decimal("999999999999")
+ORDER_ID_PATTERN = r"^ORD-[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 def _price(value: Decimal) -> Decimal:
     if not value.is_finite() or value < 0:
         raise ValueError("must be a finite decimal >= 0")
+    if value > MAX_UNIT_PRICE:
+        raise ValueError(f"must be at most {MAX_UNIT_PRICE}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -5:
         raise ValueError("must have at most 5 decimals")
     return value
 
 
-UnitPrice = Annotated[Decimal, AfterValidator(_price)]
+UnitPrice = Annotated[
+    Decimal,
+    AfterValidator(_price),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": int(MAX_UNIT_PRICE)},
+                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
+            ],
+            "description": "At most 5 decimals; a decimal string keeps it exact.",
+        },
+        mode="validation",
+    ),
+]
 
 
 class _Contract(BaseModel):
@@ -200,3 +224,80 @@ def order_view(order: Order) -> dict[str, Any]:
     if order.violations:
         body["violations"] = [violation.as_contract() for violation in order.violations]
     return body
+
+
+class OrderIdPath(_Contract):
+    """The ``{orderId}`` of the order routes (anything else is answered 404)."""
+
+    order_id: str = Field(alias="orderId", max_length=30, pattern=ORDER_ID_PATTERN)
+
+
+class AllocationAnswer(WireModel):
+    location: str
+    quantity: WireQuantity
+
+
+class OrderLineAnswer(WireModel):
+    sku: str
+    quantity: WireQuantity
+    unit_of_measure: str
+    unit_price: DecimalString
+    line_discount_percent: DecimalString
+    line_amount: DecimalString
+    allocations: list[AllocationAnswer]
+    expected_unit_price: DecimalString | None = None
+
+
+class _OrderFigures(WireModel):
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    external_order_id: str
+    channel: str
+    customer_id: str
+    currency: str
+    total_amount: DecimalString
+    lines: list[OrderLineAnswer]
+
+
+class OrderLinks(WireModel):
+    self_: str = Field(alias="self")
+
+
+class OrderAccepted(_OrderFigures):
+    """202 of ``POST /api/orders`` (replayed as is for the same Idempotency-Key)."""
+
+    status: Literal["accepted"]
+    accepted_at: Timestamp
+    credit_stale: bool
+    prices_as_of: Timestamp | None
+    links: OrderLinks
+
+
+class HistoryEntry(WireModel):
+    at: Timestamp
+    event: str = Field(examples=["accepted", "booking-started", "booked"])
+    detail: str
+    correlation_id: str | None
+    attempt: int | None = None
+
+
+class OrderView(_OrderFigures):
+    """200 of ``GET /api/orders/{orderId}``."""
+
+    status: Literal["accepted", "booked", "rejected", "failed"]
+    created_at: Timestamp
+    updated_at: Timestamp
+    correlation_id: str | None
+    history: list[HistoryEntry]
+    erp_order_number: str | None = None
+    erp_total_amount: DecimalString | None = None
+    last_error: str | None = None
+    violations: list[Violation] | None = None
+
+
+class OrderAdminAnswer(WireModel):
+    """200 (nothing to do) or 202 (done) of the operator's replay and cancel routes."""
+
+    order_id: str
+    status: Literal["pending", "accepted", "booked", "rejected", "failed"]
+    changed: bool
+    detail: str

@@ -50,6 +50,7 @@ from shared.domain.orders import (
     release_claim,
     schedule_retry,
 )
+from shared.services import order_outcomes
 from shared.services.orders_context import OrderContext
 from shared.services.orders_erp import sales_order_payload
 from shared.services.orders_holds import release_holds
@@ -60,6 +61,8 @@ from shared.services.orders_messages import (
     send_booking_message,
 )
 from shared.services.orders_store import StoredOrder, change_order, load_order, save_order
+from shared.telemetry import metrics
+from shared.telemetry.spans import internal_span
 
 _log = logging.getLogger(__name__)
 _LOOK_AGAIN_MARGIN = timedelta(seconds=1)
@@ -100,18 +103,30 @@ async def handle_booking_message(
 ) -> BookingReport:
     """Process one delivery; raises `UnknownOrder` / `BookingFailed` (dead-letter) or a
     transient error (abandon: the message comes back)."""
-    try:
-        return await _handle(ctx, message, delivery_count)
-    except (UnknownOrder, BookingFailed):
-        raise
-    except Exception as error:
-        if delivery_count < ctx.settings.max_deliveries - 1:
+    with internal_span("book order", _span_attributes(message, delivery_count)) as span:
+        try:
+            report = await _handle(ctx, message, delivery_count)
+        except (UnknownOrder, BookingFailed):
             raise
-        # The broker would dead-letter it next without a word: fail the order first, with
-        # the reason, so it shows as failed and can be replayed.
-        reason = f"booking kept failing: {_describe(error)}"
-        await fail(ctx, message.order_id, reason)
-        raise BookingFailed("BookingKeptFailing", reason) from error
+        except Exception as error:
+            if delivery_count < ctx.settings.max_deliveries - 1:
+                raise
+            # The broker would dead-letter it next without a word: fail the order first, with
+            # the reason, so it shows as failed and can be replayed.
+            reason = f"booking kept failing: {_describe(error)}"
+            await fail(ctx, message.order_id, reason)
+            raise BookingFailed("BookingKeptFailing", reason) from error
+        span.set_attribute("app.booking.outcome", str(report.outcome))
+        return report
+
+
+def _span_attributes(message: OrderMessage, delivery_count: int) -> dict[str, str | int]:
+    return {
+        "app.order_id": message.order_id,
+        "app.booking.generation": message.generation,
+        "app.booking.attempt": message.attempt,
+        "messaging.servicebus.message.delivery_count": delivery_count,
+    }
 
 
 async def _handle(ctx: OrderContext, message: OrderMessage, delivery_count: int) -> BookingReport:
@@ -210,6 +225,9 @@ async def _book(
         ),
     )
     assert booked is not None
+    metrics.order_booked(
+        booked.order.total_amount, booked.order.erp_total_amount, booked.order.currency
+    )
     await settle(ctx, booked.order)
     return BookingReport(
         order.order_id, Outcome.BOOKED, str(result.outcome), erp_order_number=erp_order.number
@@ -274,6 +292,7 @@ async def fail(ctx: OrderContext, order_id: str, reason: str) -> None:
         return  # booked or rejected meanwhile: nothing to fail
     if stored is None:
         return
+    await order_outcomes.record_failed_at_booking(ctx.tables, stored.order)
     try:
         await publish_status(ctx.bus, stored.order, now)
     except BusSendFailed:
@@ -284,6 +303,7 @@ async def settle(ctx: OrderContext, order: Order) -> None:
     """After booking: release the pending holds (the ERP's own reservation counts now),
     publish ``order-status``, then mark the order settled. Safe to repeat."""
     now = ctx.clock()
+    await order_outcomes.record_booked(ctx.tables, order)
     await release_holds(
         ctx.tables,
         order,

@@ -21,6 +21,7 @@ from shared.channels import Channels
 from shared.domain.credit import CreditPolicy
 from shared.domain.orders import BookingRetryPolicy, new_order_id
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
+from shared.policy import policy_for
 from shared.services.credit_figures import CreditFiguresSource
 from shared.services.orders_erp import LocationDirectory
 from shared.services.price_book import PriceBook
@@ -79,7 +80,7 @@ class OrderSettings:
             sold_currencies=settings.sold_currency_set,
             channels=settings.channels,
             credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
-            credit_stale_bound=timedelta(seconds=settings.credit_stale_max_seconds),
+            credit_stale_bound=policy_for(settings.sync_policy).credit.max_cached,
             idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
             intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
             retry=BookingRetryPolicy(
@@ -113,7 +114,7 @@ def figures_source(settings: Settings) -> CreditFiguresSource:
     """The process's credit figures reader, from the app settings."""
     return CreditFiguresSource(
         erp_timeout=timedelta(seconds=settings.credit_erp_timeout_seconds),
-        stale_bound=timedelta(seconds=settings.credit_stale_max_seconds),
+        stale_bound=policy_for(settings.sync_policy).credit.max_cached,
     )
 
 

@@ -14,7 +14,7 @@ Steps, each safe to repeat:
    If the send fails the order stays in the outbox and the sweeper sends it: still 202.
 
 When the ERP is down, orders are accepted on the last known credit figures if they are
-younger than ``CREDIT_STALE_MAX_SECONDS`` (the pending holds still guarantee no two orders
+younger than the sync policy's ``credit.maxCached`` (the pending holds still guarantee no two orders
 overrun them), else the answer is 503 and the key is released for a retry.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,11 +45,17 @@ from shared.domain.orders import (
     reject,
 )
 from shared.domain.stock import InsufficientStock, available_to_sell
+from shared.services import order_outcomes, stock_store
 from shared.services import orders_idempotency as keys
-from shared.services import stock_store
 from shared.services.credit_figures import CreditUnavailable, CustomerNotFound, FiguresReading
 from shared.services.credit_holds import load_pending
-from shared.services.orders_api import OrderRequest, accepted_answer, rejection_problem
+from shared.services.http_contract import problem_body
+from shared.services.orders_api import (
+    OrderAccepted,
+    OrderRequest,
+    accepted_answer,
+    rejection_problem,
+)
 from shared.services.orders_context import OrderContext
 from shared.services.orders_holds import release_holds, take_holds
 from shared.services.orders_messages import send_booking_message
@@ -89,7 +94,13 @@ class IntakeAnswer:
 
 
 def _answer(status: int, body: dict[str, Any], content_type: str = JSON) -> IntakeAnswer:
-    return IntakeAnswer(status, content_type, json.dumps(body, separators=(",", ":")))
+    # Sent through the documented models, so the stored (and replayed) answer fits the contract.
+    text = (
+        problem_body(body)
+        if content_type == PROBLEM_JSON
+        else OrderAccepted.model_validate(body).wire_json()
+    )
+    return IntakeAnswer(status, content_type, text)
 
 
 async def submit_order(
@@ -329,6 +340,7 @@ async def _reject(
         with contextlib.suppress(InvalidTransition):  # abandoned meanwhile: rejected anyway
             await change_order(ctx.tables, order.order_id, rejected)
         await remove_from_outbox(ctx.tables, order.order_id)
+    await order_outcomes.record_rejected_at_intake(ctx.tables, order, evaluation.violations)
     return _answer(422, rejection_problem(order.order_id, evaluation.violations), PROBLEM_JSON)
 
 

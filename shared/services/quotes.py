@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from shared.domain.pricing import (
     CampaignPolicy,
@@ -22,6 +22,7 @@ from shared.domain.pricing import (
 )
 from shared.domain.pricing.currency import CurrencyTable
 from shared.services.price_book import PriceBook
+from shared.telemetry import metrics
 
 MAX_QUOTE_LINES = 500
 MAX_QUANTITY = Decimal(1_000_000)
@@ -35,7 +36,20 @@ def _whole_positive(value: Decimal) -> Decimal:
     return value
 
 
-Quantity = Annotated[Decimal, AfterValidator(_whole_positive)]
+Quantity = Annotated[
+    Decimal,
+    AfterValidator(_whole_positive),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": int(MAX_QUANTITY)},
+                {"type": "string", "pattern": r"^[0-9]{1,7}(\.0+)?$", "maxLength": 20},
+            ],
+            "description": f"A whole number from 1 to {MAX_QUANTITY}, as a number or string.",
+        },
+        mode="validation",
+    ),
+]
 Sku = Annotated[str, Field(min_length=1, max_length=100)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
 UnitCode = Annotated[str, Field(min_length=1, max_length=10)]
@@ -100,8 +114,9 @@ async def quote_prices(
     campaign_policy: CampaignPolicy = CampaignPolicy.OPEN_TO_ALL,
 ) -> dict[str, Any]:
     """The contract's quote answer, from a current price book (refreshed first if due)."""
-    await book.ensure_current()
-    return price_from_book(book, request, currencies, sold_currencies, campaign_policy)
+    with metrics.quote_timer():
+        await book.ensure_current()
+        return price_from_book(book, request, currencies, sold_currencies, campaign_policy)
 
 
 def price_from_book(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.bus import MessageBus
 from shared.adapters.tables import EntityExists, TableStore
+from shared.services.http_contract import WireModel
 
 QUEUE = "selftest"
 RESULTS_TABLE = "SelfTestProbes"
@@ -23,8 +24,19 @@ class ProbeRequest(BaseModel):
     """What an operator sends to start a probe."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    probe_id: str = Field(alias="probeId", min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    probe_id: str = Field(
+        alias="probeId", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     fail_deliveries: int = Field(0, alias="failDeliveries", ge=0, le=100)
+
+
+class ProbePath(BaseModel):
+    """The ``{probeId}`` of ``GET /api/ops/selftest/{probeId}``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    probe_id: str = Field(
+        alias="probeId", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
 
 
 class ProbeMessage(ProbeRequest):
@@ -79,6 +91,16 @@ async def record_probe(
     except EntityExists:
         return False
     return True
+
+
+class ProbeResult(WireModel):
+    """200 of ``GET /api/ops/selftest/{probeId}``: the probe made it through the bus."""
+
+    probe_id: str
+    delivery_count: int = Field(ge=1)
+    sent_at: datetime
+    recorded_at: datetime
+    correlation_id: str
 
 
 async def probe_result(tables: TableStore, probe_id: str) -> dict[str, object] | None:

@@ -184,8 +184,22 @@ def test_every_trigger_placeholder_is_set_in_azure(bicep_settings: dict[str, Any
         for value in binding.values()
         for setting in re.findall(r"%([^%]+)%", str(value))
     }
-    assert placeholders
     assert sorted(placeholders - set(bicep_settings)) == []
+
+
+def test_timer_schedules_are_the_policy_literals() -> None:
+    from shared.policy import get_policy
+    from tests.infra.app_index import all_bindings
+
+    timers = {
+        name: binding["schedule"]
+        for name, binding in all_bindings()
+        if binding["type"] == "timerTrigger"
+    }
+    # Every timer is declared by the policy and gets its derived NCRONTAB as a literal, so
+    # Azure needs no schedule setting at all.
+    assert timers == get_policy().schedules()
+    assert all("%" not in schedule for schedule in timers.values())
 
 
 def test_app_settings_are_applied_after_the_role_assignments(main_template: Template) -> None:

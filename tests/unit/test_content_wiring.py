@@ -61,7 +61,7 @@ def test_run_sizes_come_from_the_settings() -> None:
         ("CONTENT_RUN_BUDGET_SECONDS", "900"),  # would not fit the 10-minute function timeout
         ("CONTENT_ERP_PAGE_SIZE", "20001"),  # Business Central answers 413 above 20,000
         ("CONTENT_BATCH_SIZE", "0"),
-        ("CONTENT_DELTA_SCHEDULE", "*/15 * * * *"),
+        ("SYNC_POLICY", '{"content": {"deltaInterval": "PT25M"}}'),
     ],
 )
 def test_bad_content_settings_are_named(name: str, value: str) -> None:

@@ -32,7 +32,7 @@ def test_defaults_point_at_the_local_stack() -> None:
         ("ERP_BASE_URL", "ftp://erp"),
         ("ERP_TIMEOUT_SECONDS", "soon"),
         ("ERP_COMPANY_ID", "not-a-guid"),
-        ("HEARTBEAT_SCHEDULE", "*/5 * * * *"),
+        ("SYNC_POLICY", '{"housekeeping": {"heartbeat": {"interval": "PT7M"}}}'),
         ("APP_ENV", "production"),
     ],
 )

@@ -36,6 +36,9 @@ from shared.adapters.erp.errors import (
 )
 from shared.adapters.erp.jsonio import JsonDecodeFailed, decode_json, encode_json
 from shared.adapters.erp.throttling import RequestBudget, SlotWaitTooLong
+from shared.telemetry import metrics
+from shared.telemetry.propagation import trace_headers
+from shared.telemetry.spans import erp_client_span, record_erp_status
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 
@@ -137,6 +140,7 @@ class RequestPipeline:
         failures = 0
         throttles = 0
         token_refreshed = False
+        attempt = 0
 
         while True:
             try:
@@ -146,7 +150,10 @@ class RequestPipeline:
                     exc.message, entity_set=entity_set, correlation_id=cid
                 ) from None
             try:
-                response = await self._attempt(method, url, headers, content, deadline)
+                attempt += 1
+                response = await self._attempt(
+                    method, url, headers, content, deadline, entity_set, attempt
+                )
             except _SlotNotInTime as exc:
                 if is_probe:
                     self.breaker.release_probe()
@@ -260,6 +267,8 @@ class RequestPipeline:
         headers: dict[str, str],
         content: bytes | None,
         deadline: float,
+        entity_set: str,
+        attempt: int,
     ) -> httpx.Response:
         token = await self._tokens.get_token()
         if token:
@@ -268,13 +277,42 @@ class RequestPipeline:
         self._in_flight += 1
         try:
             self._requests_sent += 1
-            # A hard cap per attempt on top of httpx's per-phase timeouts.
-            async with asyncio.timeout(self._config.request_timeout_seconds):
-                return await self._http.request(method, url, headers=headers, content=content)
+            return await self._traced_request(method, url, headers, content, entity_set, attempt)
         finally:
             self._in_flight -= 1
             self._budget.release()
             self._concurrency.release()
+
+    async def _traced_request(
+        self,
+        method: Method,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        entity_set: str,
+        attempt: int,
+    ) -> httpx.Response:
+        """One HTTP exchange in its CLIENT span, with ``traceparent`` for the ERP's logs."""
+        cid = headers["x-correlation-id"]
+        with erp_client_span(method, entity_set, attempt, cid) as span:
+            headers = {**headers, **trace_headers()}
+            try:
+                # A hard cap per attempt on top of httpx's per-phase timeouts.
+                async with asyncio.timeout(self._config.request_timeout_seconds):
+                    response = await self._http.request(
+                        method, url, headers=headers, content=content
+                    )
+            except asyncio.CancelledError:
+                metrics.erp_call(method, "cancelled")
+                raise
+            except Exception:
+                metrics.erp_call(method, "transport-error")
+                raise
+            record_erp_status(span, response.status_code)
+            metrics.erp_call(method, _outcome(response.status_code))
+            if response.status_code == 429:
+                metrics.erp_throttled(entity_set)
+            return response
 
     async def _take_slot(self, deadline: float) -> None:
         """A concurrency slot, then a budget slot, both before the call's deadline."""
@@ -314,6 +352,16 @@ class RequestPipeline:
     async def _wait_before_retry(self, delay: float) -> None:
         self._retries += 1
         await self._clock.sleep(delay)
+
+
+def _outcome(status: int) -> str:
+    if status == 429:
+        return "throttled"
+    if status >= 500:
+        return "server-error"
+    if status >= 400:
+        return "client-error"
+    return "ok"
 
 
 def _headers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -9,6 +10,9 @@ import httpx
 from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
 from shared.adapters.tables import TableStore
 from shared.domain.content.listing import ChannelProfile
+from shared.policy import policy_for
+from shared.policy_cron import iso_duration
+from shared.services import sync_state
 from shared.services.content import progress
 from shared.services.content.delivery import BatchLimits
 from shared.services.content.sync import ChannelTarget, SyncOptions
@@ -53,11 +57,20 @@ def sync_options(settings: Settings) -> SyncOptions:
     )
 
 
-async def sync_status(tables: TableStore, settings: Settings) -> dict[str, Any]:
-    """Watermarks, the pass under way, a pending full pass and the configured channels."""
+async def sync_status(
+    tables: TableStore, settings: Settings, now: datetime | None = None
+) -> dict[str, Any]:
+    """Watermarks, the pass under way, a pending full pass, the configured channels, and
+    whether the last successful run is older than the policy's content freshness objective."""
     checkpoint = await progress.load_checkpoint(tables)
+    objective = policy_for(settings.sync_policy).content.freshness_objective
+    mark = await sync_state.read_watermark(tables, progress.CONTENT_WATERMARK)
+    moment = now or datetime.now(UTC)
     return {
         "watermark": (await progress.read_watermarks(tables)).as_json(),
+        "lastSuccessAt": mark.last_success_at.isoformat() if mark.last_success_at else None,
+        "freshnessObjective": iso_duration(objective),
+        "stale": mark.last_success_at is None or moment - mark.last_success_at > objective,
         "passInProgress": checkpoint.as_json() if checkpoint else None,
         "fullPassRequested": await progress.full_pass_request(tables) is not None,
         "channels": {

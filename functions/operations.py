@@ -1,0 +1,193 @@
+"""Operations routes (admin): overview JSON, the HTML page, dead-letter listing and replay."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.http import HttpProblem, http_endpoint, json_response, parse_query
+from functions.openapi import Reply, documented, problem
+from functions.operations_page import render_page
+from functions.timer_runs import RECORDED_TIMERS
+from shared.bootstrap import Services, get_services
+from shared.services import dead_letters, health, operations, operations_sections, selftest
+
+bp = func.Blueprint()
+
+# Other capabilities add titled key/value tables to the overview here (accuracy, impact).
+ExtraSectionProvider = Callable[[Services], Awaitable[operations.ExtraSection]]
+EXTRA_SECTION_PROVIDERS: list[ExtraSectionProvider] = list(operations_sections.SECTIONS)
+
+_ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
+_FORM = "application/x-www-form-urlencoded"
+DASHBOARD_PEEK = 3
+
+
+class _DeadLettersQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    peek: int = Field(10, ge=0, le=100, description="messages to list per entity")
+
+
+class _ReplayQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    entity: str = Field(max_length=311, pattern=_ENTITY_PATTERN)
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class _DashboardQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str | None = Field(None, max_length=200)
+    replayed: str | None = Field(None, max_length=311, pattern=_ENTITY_PATTERN)
+    moved: int | None = Field(None, ge=0, le=100_000)
+    failed: int | None = Field(None, ge=0, le=100_000)
+
+
+def _probes(services: Services) -> dict[str, health.Probe]:
+    async def tables() -> None:
+        await services.tables.get(selftest.HEARTBEAT_TABLE, "timer", "heartbeat")
+
+    async def service_bus() -> None:
+        await services.bus.peek_count(selftest.QUEUE)
+
+    return {"tables": tables, "serviceBus": service_bus}
+
+
+async def _extra_sections(services: Services) -> list[operations.ExtraSection]:
+    sections = []
+    for provider in EXTRA_SECTION_PROVIDERS:
+        try:
+            sections.append(await provider(services))
+        except Exception as error:  # a broken contribution must not take the page down
+            sections.append(
+                operations.ExtraSection(
+                    title=getattr(provider, "__name__", "extra section"),
+                    rows=[operations.KeyValue(key="error", value=type(error).__name__)],
+                )
+            )
+    return sections
+
+
+async def _overview(peek: int) -> operations.OperationsOverview:
+    services = get_services()
+    return await operations.build_overview(
+        tables=services.tables,
+        queues=services.dead_letters,
+        erp_counters=services.erp.counters(),
+        probes=_probes(services),
+        timer_names=RECORDED_TIMERS,
+        extra_sections=await _extra_sections(services),
+        peek=peek,
+    )
+
+
+@bp.function_name("ops_overview")
+@bp.route(route="ops/overview", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Operations overview: timers, watermarks, dead letters, drift, ERP breaker, health",
+    tag="operations",
+    replies={
+        200: Reply(
+            "Every section; unreadable ones in sectionErrors.", operations.OperationsOverview
+        )
+    },
+)
+@http_endpoint
+async def overview(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(await _overview(peek=0))
+
+
+@bp.function_name("ops_dashboard")
+@bp.route(route="ops/dashboard", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "The operations page (HTML, with Replay buttons)",
+    tag="operations",
+    params=_DashboardQuery,
+    replies={
+        200: Reply("The page.", media_type="text/html", schema={"type": "string"}),
+        422: problem("A query parameter breaks the contract."),
+    },
+)
+@http_endpoint
+async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    query = parse_query(req, _DashboardQuery)
+    # The forms post back with the key the page was opened with (code= or the header).
+    key = query.code or req.headers.get("x-functions-key")
+    flash = ""
+    if query.replayed:
+        flash = f"Replayed {query.replayed}: {query.moved or 0} moved, {query.failed or 0} failed"
+    page = render_page(await _overview(peek=DASHBOARD_PEEK), key, flash)
+    return func.HttpResponse(
+        page,
+        status_code=200,
+        mimetype="text/html",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; "
+            "style-src 'unsafe-inline'; form-action 'self'; img-src 'self'",
+        },
+    )
+
+
+@bp.function_name("ops_deadletters")
+@bp.route(route="ops/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Dead-lettered messages per queue and subscription (counted by peeking)",
+    tag="operations",
+    params=_DeadLettersQuery,
+    replies={
+        200: Reply("Counts, and the first messages of each.", dead_letters.DeadLetterCounts),
+        422: problem("A query parameter breaks the contract."),
+    },
+)
+@http_endpoint
+async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    query = parse_query(req, _DeadLettersQuery)
+    counts = await dead_letters.count_all(get_services().dead_letters, peek=query.peek)
+    return json_response(counts)
+
+
+@bp.function_name("ops_deadletters_replay")
+@bp.route(
+    route="ops/deadletters/{entity}/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN
+)
+@documented(
+    "Move dead-lettered messages of one queue or subscription back to it",
+    tag="operations",
+    description="A form post (the page's Replay button) is answered 303 back to the page.",
+    params=_ReplayQuery,
+    body_required=False,
+    json_only=False,
+    replies={
+        200: Reply("What moved and what failed.", dead_letters.ReplayResult),
+        303: Reply("From the page's form: back to the page.", schema={"type": "string"}),
+        404: problem("No such queue or subscription."),
+        422: problem("A parameter breaks the contract."),
+    },
+)
+@http_endpoint
+async def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
+    query = parse_query(req, _ReplayQuery)
+    try:
+        result = await dead_letters.replay(get_services().dead_letters, query.entity, query.limit)
+    except dead_letters.UnknownEntity:
+        raise HttpProblem(
+            404, "Not found", f"no queue or subscription {query.entity} in the topology"
+        ) from None
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == _FORM:
+        # A browser form: back to the page (Post/Redirect/Get), which shows the outcome.
+        back = {"replayed": result.entity, "moved": result.moved, "failed": result.failed}
+        code = req.params.get("code")
+        if code:
+            back["code"] = code
+        return func.HttpResponse(
+            status_code=303, headers={"Location": f"../../dashboard?{urlencode(back)}"}
+        )
+    return json_response(result)
