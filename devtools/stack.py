@@ -32,7 +32,13 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 # Timers run once at `make run` so the demo has data at once instead of after a schedule.
-WARM_UP_FUNCTIONS = ("price_publish_full", "stock_reconcile", "content_sync_full")
+# Webhook subscriptions too, so the connectivity audit passes on a fresh stack.
+WARM_UP_FUNCTIONS = (
+    "price_publish_full",
+    "stock_reconcile",
+    "content_sync_full",
+    "erp_subscriptions",
+)
 LOCAL_FUNCTION_KEY = "local-function-key"
 LOCAL_ADMIN_KEY = "local-admin-key"
 

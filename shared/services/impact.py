@@ -225,6 +225,8 @@ async def impact_report(
         f"({corrections} caught corrections x {costs.cost_per_manual_correction} "
         f"+ {stock_conflicts} caught stock conflicts x {costs.cost_per_oversold_order}) "
         f"x {MONTH_DAYS} / {observed} observed days = {monthly} {costs.currency} per month"
+        if observed
+        else f"no order outcomes recorded in the last {days} days: 0.00 {costs.currency}"
     )
     return ImpactReport(
         currency=costs.currency,

@@ -244,4 +244,5 @@ def test_make_run_warm_up_starts_the_demo_data_timers(local_stack: Any, runner_u
         "price_publish_full",
         "stock_reconcile",
         "content_sync_full",
+        "erp_subscriptions",
     ]
