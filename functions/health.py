@@ -7,7 +7,7 @@ import azure.functions as func
 from functions.http import http_endpoint, model_response
 from functions.openapi import Reply, documented
 from shared.bootstrap import get_services
-from shared.services import health, selftest
+from shared.services import health
 
 bp = func.Blueprint()
 
@@ -26,16 +26,8 @@ bp = func.Blueprint()
 @http_endpoint
 async def health_check(req: func.HttpRequest) -> func.HttpResponse:
     services = get_services()
-
-    async def tables() -> None:
-        await services.tables.get(selftest.HEARTBEAT_TABLE, "timer", "heartbeat")
-
-    async def service_bus() -> None:
-        await services.bus.peek_count(selftest.QUEUE)
-
     report = await health.check(
-        {"tables": tables, "serviceBus": service_bus},
-        required=frozenset({"tables", "serviceBus"}),
+        health.dependency_probes(services.tables, services.bus), required=health.REQUIRED
     )
     return model_response(
         health.HealthAnswer, report.as_dict(), status=503 if report.status == "down" else 200

@@ -13,7 +13,7 @@ from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
 from shared.bootstrap import Services, get_services
-from shared.services import dead_letters, health, operations, operations_sections, selftest
+from shared.services import dead_letters, health, operations, operations_sections
 
 bp = func.Blueprint()
 
@@ -48,16 +48,6 @@ class _DashboardQuery(BaseModel):
     failed: int | None = Field(None, ge=0, le=100_000)
 
 
-def _probes(services: Services) -> dict[str, health.Probe]:
-    async def tables() -> None:
-        await services.tables.get(selftest.HEARTBEAT_TABLE, "timer", "heartbeat")
-
-    async def service_bus() -> None:
-        await services.bus.peek_count(selftest.QUEUE)
-
-    return {"tables": tables, "serviceBus": service_bus}
-
-
 async def _extra_sections(services: Services) -> list[operations.ExtraSection]:
     sections = []
     for provider in EXTRA_SECTION_PROVIDERS:
@@ -79,7 +69,7 @@ async def _overview(peek: int) -> operations.OperationsOverview:
         tables=services.tables,
         queues=services.dead_letters,
         erp_counters=services.erp.counters(),
-        probes=_probes(services),
+        probes=health.dependency_probes(services.tables, services.bus),
         timer_names=RECORDED_TIMERS,
         extra_sections=await _extra_sections(services),
         peek=peek,

@@ -14,6 +14,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from shared.adapters.bus import MessageBus
+from shared.adapters.tables import TableStore
+from shared.services import selftest
 from shared.services.http_contract import WireModel
 
 Probe = Callable[[], Awaitable[None]]
@@ -82,3 +85,18 @@ class HealthAnswer(WireModel):
 
     status: Literal["ok", "degraded", "down"]
     dependencies: dict[str, DependencyAnswer]
+
+
+REQUIRED = frozenset({"tables", "serviceBus"})
+
+
+def dependency_probes(tables: TableStore, bus: MessageBus) -> dict[str, Probe]:
+    """The probes the health route and the operations page share: one cheap read each."""
+
+    async def table_probe() -> None:
+        await tables.get(selftest.HEARTBEAT_TABLE, "timer", "heartbeat")
+
+    async def bus_probe() -> None:
+        await bus.peek_count(selftest.QUEUE)
+
+    return {"tables": table_probe, "serviceBus": bus_probe}
