@@ -136,6 +136,12 @@ class Parser:
             )
         return node
 
+    def parse_expression(self) -> Node:
+        """Any expression, condition or value (what a SET action's right-hand side may be)."""
+        node = self._or()
+        self._expect_end()
+        return node
+
     def parse_statements(self) -> list[tuple[str, Property, Node | None]]:
         """``SET p = expr`` and ``REMOVE p``, separated by ``;`` and/or ``,``."""
         statements: list[tuple[str, Property, Node | None]] = []
