@@ -14,7 +14,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,26 @@ AZURE_ONLY: dict[str, str] = {
         "TLS to a custom endpoint with a custom CA bundle; its endpoint and CA path are "
         "placeholders that must be edited"
     ),
+}
+
+
+# Samples the stand-in does not pass yet, with the reason; they run as strict xfail so a fix
+# shows up. Both come down to one thing: the client's AutoLockRenewer renews from several
+# threads (sync) or tasks (async) over one AMQP session without ordering its transfers, so
+# delivery-ids arrive out of sequence. proton's engine ends the session for that
+# ("sequencing error"); Service Bus tolerates it.
+STANDIN_GAPS: dict[str, str] = {
+    "auto_lock_renew": (
+        "concurrent lock renewals send transfers out of delivery-id order; proton (the "
+        "stand-in's AMQP engine) closes the connection with amqp:session:invalid-field"
+    ),
+}
+
+# Samples that consume forever (an iterator without max_wait_time), as a real consumer does:
+# they are stopped after this many seconds and judged by what they printed until then.
+RUNS_UNTIL_STOPPED: dict[str, float] = {
+    "receive_iterator_queue": 15.0,
+    "failure_and_recovery": 15.0,
 }
 
 
@@ -209,12 +229,21 @@ class SampleRun:
     stderr: str
     seconds: float
     timed_out: bool = False
-    notes: list[str] = field(default_factory=list)
+    stopped: bool = False
 
 
-def run_sample(sample: Path, env: dict[str, str], timeout: float = SAMPLE_TIMEOUT) -> SampleRun:
-    """Run the sample file unchanged as a subprocess; its working directory is a scratch dir."""
+def run_sample(
+    sample: Path, env: dict[str, str], timeout: float = SAMPLE_TIMEOUT, *, stop_after: float = 0
+) -> SampleRun:
+    """Run the sample file unchanged as a subprocess (in its own folder).
+
+    With ``stop_after`` the sample is a consumer that never ends by itself: it is stopped then,
+    and ``stopped`` is set instead of ``timed_out``.
+    """
     started = time.monotonic()
+    if stop_after:
+        timeout = stop_after
+    env = {**env, "PYTHONUNBUFFERED": "1"}  # keep what it printed if it has to be stopped
     try:
         completed = subprocess.run(
             [sys.executable, str(RUNNER), str(sample)],
@@ -231,7 +260,8 @@ def run_sample(sample: Path, env: dict[str, str], timeout: float = SAMPLE_TIMEOU
             _text(exc.stdout),
             _text(exc.stderr),
             time.monotonic() - started,
-            timed_out=True,
+            timed_out=not stop_after,
+            stopped=bool(stop_after),
         )
     return SampleRun(
         sample_id(sample),
@@ -271,6 +301,9 @@ EXPECTED_OUTPUT: dict[str, list[tuple[str, int | None]]] = {
     ],
     "session_send_receive": _SESSION_SEND_RECEIVE,
     "session_send_receive_async": _SESSION_SEND_RECEIVE,
+    "receive_iterator_queue": [(r"^seed \d$", 5), (r"^Receive is done", 0)],
+    "receive_iterator_queue_async": [(r"^seed \d$", 5)],
+    "failure_and_recovery": [(r"^Data \d$", 10)],
     "list_sessions": _QUEUE_SESSION_LINES,
     "list_sessions_async": _QUEUE_SESSION_LINES,
 }
