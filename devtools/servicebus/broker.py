@@ -26,7 +26,6 @@ from .management import (
     LOCK_LOST,
     NOT_ALLOWED,
     NOT_FOUND,
-    NOT_IMPLEMENTED,
     SESSION_CANNOT_BE_LOCKED,
     SESSION_LOCK_LOST,
     TIMEOUT,
@@ -208,8 +207,6 @@ class BrokerHandler(Handler):
             self._refuse(link, NOT_ALLOWED, str(exc))
         except SessionCannotBeLocked as exc:
             self._refuse(link, SESSION_CANNOT_BE_LOCKED, str(exc))
-        except _Unsupported as exc:
-            self._refuse(link, NOT_IMPLEMENTED, str(exc))
 
     def _attach(self, link: Link, node: NodeAddress) -> None:
         connection_id = _connection_id(link.connection)
@@ -662,10 +659,6 @@ class _Handshaker(Handshaker):
         if getattr(event.link, "standin_pending", False):
             return
         super().on_link_remote_open(event)
-
-
-class _Unsupported(StoreError):
-    """A feature the stand-in does not implement (sessions)."""
 
 
 def _connection_id(connection: Any) -> int:
