@@ -187,19 +187,3 @@ def test_azure_gets_a_production_message_time_to_live(templates: dict[str, Templ
         assert uses, path
         for use in uses:
             assert use.startswith("empty(messageTimeToLive) ?"), f"{path}: {use}"
-
-
-def test_order_status_is_read_per_order_through_sessions() -> None:
-    """The contract: SessionId = order id on ``order-status``, so its subscription needs sessions,
-    and the audit skips peeking exactly the subscriptions that require sessions."""
-    from shared.audit.connectivity import SESSION_ENTITIES
-
-    topology = load_topology(TOPOLOGY_FILE)
-    sessions = {
-        f"{topic.name}:{sub.name}"
-        for topic in topology.namespace.topics
-        for sub in topic.subscriptions
-        if sub.properties.requires_session
-    } | {queue.name for queue in topology.namespace.queues if queue.properties.requires_session}
-    assert "order-status:storefront" in sessions
-    assert sessions == SESSION_ENTITIES
