@@ -529,6 +529,8 @@ class _Builder:
                         "locationCode": location.code,
                         "inventory": on_hand,
                         "reservedQuantity": reserved,
+                        # Sales lines hold part of the reservations (inside their demand).
+                        "reservedQtyOnSalesOrders": min(reserved, on_orders),
                         "qtyOnSalesOrders": on_orders,
                         "qtyOnPurchaseOrders": expected,
                         "lastModifiedDateTime": modified,

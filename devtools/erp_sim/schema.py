@@ -275,6 +275,7 @@ SPECS: dict[str, EntitySetSpec] = {
                 "locationCode": S,
                 "inventory": N,
                 "reservedQuantity": N,
+                "reservedQtyOnSalesOrders": N,
                 "qtyOnSalesOrders": N,
                 "qtyOnPurchaseOrders": N,
                 "lastModifiedDateTime": DT,
