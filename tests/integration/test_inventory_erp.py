@@ -93,18 +93,30 @@ async def _projection(tables: TableStore, rows: list[dict[str, Any]]) -> dict[tu
         found[(row["itemNumber"], row["locationCode"])] = (
             stored.position.on_hand,
             stored.position.erp_reserved,
+            stored.position.demand,
+            stored.position.expected,
         )
     return found
 
 
+def _figure(row: dict[str, Any], name: str) -> Decimal:
+    return Decimal(str(row.get(name, 0)))
+
+
 def _expected(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """On hand, reservations outside the sales-order demand, the demand, expected receipts."""
     return {
         (row["itemNumber"], row["locationCode"]): (
-            Decimal(str(row["inventory"])),
-            Decimal(str(row["reservedQuantity"])),
+            _figure(row, "inventory"),
+            _figure(row, "reservedQuantity") - _figure(row, "reservedQtyOnSalesOrders"),
+            _figure(row, "qtyOnSalesOrders"),
+            _figure(row, "qtyOnPurchaseOrders"),
         )
         for row in rows
     }
+
+
+_FIGURES = ("inventory", "reservedQuantity", "qtyOnSalesOrders", "qtyOnPurchaseOrders")
 
 
 async def test_reconciliation_seeds_then_heals_a_lost_event(
@@ -114,7 +126,7 @@ async def test_reconciliation_seeds_then_heals_a_lost_event(
     first = await reconcile_stock(erp, table_store, bus, page_size=7)
     rows = _erp_rows(sim)
     assert first.checked == len(rows)
-    stocked = [r for r in rows if r["inventory"] or r["reservedQuantity"]]
+    stocked = [r for r in rows if any(r[name] for name in _FIGURES)]
     assert first.seeded == len(stocked) and first.drifted == 0
     snapshots = bus.to(INVENTORY_QUEUE)
     assert {s.body["source"] for s in snapshots} == {SNAPSHOT_SOURCE}

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from shared.adapters.tables import TableStore
-from shared.domain.stock import InvalidEventReason, StockThresholds
+from shared.domain.stock import ErpStockFigures, InvalidEventReason, StockThresholds
 from shared.services import stock_store
 from shared.services.inventory_alerts import ALERTS_TOPIC
 from shared.services.inventory_events import apply_inventory_messages, sweep
@@ -284,12 +284,19 @@ async def test_erp_snapshots_correct_without_undoing_newer_events(
     sku, bus = _sku(), RecordingBus()
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 10)), POLICY)
     read_at = T0 + timedelta(seconds=30)
-    correction = stock_snapshot(sku, "MAIN", Decimal(25), Decimal(2), read_at, "reconciliation")
+    figures = ErpStockFigures(Decimal(25), Decimal(2), Decimal(4), Decimal(30))
+    correction = stock_snapshot(sku, "MAIN", figures, read_at, "reconciliation")
     outcome = await apply_inventory_messages(
         table_store, bus, inbound(correction.to_message()), POLICY
     )
     position = await _position(table_store, sku)
-    assert (position.on_hand, position.erp_reserved) == (25, 2) and outcome.tally["corrected"] == 1
+    assert (position.on_hand, position.erp_reserved, position.demand, position.expected) == (
+        25,
+        2,
+        4,
+        30,
+    )
+    assert outcome.tally["corrected"] == 1
 
     # An event that happened before the read is already in the ERP's figures.
     covered = await apply_inventory_messages(
@@ -305,7 +312,11 @@ async def test_erp_snapshots_correct_without_undoing_newer_events(
         POLICY,
     )
     old = stock_snapshot(
-        sku, "MAIN", Decimal(99), Decimal(0), read_at + timedelta(seconds=1), "notification"
+        sku,
+        "MAIN",
+        ErpStockFigures(Decimal(99), Decimal(0), Decimal(0)),
+        read_at + timedelta(seconds=1),
+        "notification",
     )
     deferred = await apply_inventory_messages(table_store, bus, inbound(old.to_message()), POLICY)
     assert deferred.tally["snapshotsDeferred"] == 1
