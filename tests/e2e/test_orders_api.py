@@ -191,7 +191,7 @@ def test_an_order_is_accepted_booked_and_shown_with_its_history(
     assert Decimal(str(erp[0]["totalAmountExcludingTax"])) == Decimal(body["totalAmount"])
     assert [h["event"] for h in order["history"]] == ["accepted", "booking-started", "booked"]
     assert all(h["correlationId"] == "e2e-corr-1" and h["at"] for h in order["history"])
-    # Booked: this product's reservation is released (the ERP's own takes over).
+    # Booked: this product's hold became booked demand (the ERP's own figure takes over).
     eventually(lambda: _get(api, order_id).get("status") == "booked")
     with bus.get_subscription_receiver("order-status", "storefront") as receiver:
         events = [json.loads(str(m)) for m in receiver.receive_messages(50, max_wait_time=3)]
@@ -265,9 +265,9 @@ def test_a_rejection_lists_every_violation_and_the_order_shows_rejected(
 def test_parallel_requests_never_oversell_nor_overrun_credit(
     api: httpx.Client, bus: ServiceBusClient, erp_url: str, published: None
 ) -> None:
-    # Booking releases an order's holds (the ERP's reservation takes over), so with the ERP
-    # booking in the background a burst would measure the ERP, not the intake. The ERP is
-    # down during the burst: orders are accepted on recent credit figures and stay unbooked.
+    # The ERP is down during the burst: orders are accepted on recent credit figures and stay
+    # unbooked, so this measures the intake's holds alone (racing orders while bookings
+    # complete are in test_stock_demand_flow.py).
     customer = "C00005"
     _stock(api, bus, "IT-000021", MAIN=2, EAST=1)
     _stock(api, bus, "IT-000022", MAIN=100)
