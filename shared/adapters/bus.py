@@ -82,8 +82,9 @@ class MessageBus:
                 application_properties=application_properties,
                 scheduled_enqueue_time_utc=scheduled_at,
             )
-            sender = await self._sender(entity)
             try:
+                # Opening the link can fail too (broker unreachable): same answer as a send.
+                sender = await self._sender(entity)
                 # One send at a time per link: the async client can write concurrent transfers
                 # out of delivery-id order, which a strict AMQP peer rejects as a session error.
                 async with self._send_locks[entity]:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
+from devtools.servicebus.testing import StandinHandle
+from shared.adapters.bus import BusSendFailed
 from shared.adapters.tables import TableStore
 from shared.domain.stock import ErpStockFigures, InvalidEventReason, StockThresholds
 from shared.services import stock_store
 from shared.services.inventory_alerts import ALERTS_TOPIC
-from shared.services.inventory_events import apply_inventory_messages, sweep
-from shared.services.inventory_messages import stock_snapshot
+from shared.services.inventory_events import InboundMessage, apply_inventory_messages, sweep
+from shared.services.inventory_messages import INVENTORY_QUEUE, stock_snapshot
 from shared.services.inventory_policy import StockPolicy, allocation_of
 from shared.settings import load_settings
-from tests.integration.test_inventory_support import T0, RecordingBus, event, inbound
+from tests.integration.broker_bus import BrokerBus
+from tests.integration.test_inventory_support import T0, event, inbound
 
 POLICY = StockPolicy(
     hold_timeout=timedelta(minutes=5),
@@ -39,8 +45,10 @@ async def _position(
     return (await stock_store.load_position(tables, sku, location)).position
 
 
-async def test_in_order_events_build_the_position(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_in_order_events_build_the_position(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     outcome = await apply_inventory_messages(
         table_store,
         bus,
@@ -62,8 +70,10 @@ async def test_in_order_events_build_the_position(table_store: TableStore) -> No
     assert outcome.table_requests == 2 + outcome.alerts_published
 
 
-async def test_duplicates_change_nothing_and_write_nothing(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_duplicates_change_nothing_and_write_nothing(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     first = [event(sku, 1, "counted", 10), event(sku, 2, "adjusted", 5)]
     await apply_inventory_messages(table_store, bus, inbound(*first), POLICY)
     before = await stock_store.load_position(table_store, sku, "MAIN")
@@ -84,8 +94,10 @@ async def test_duplicates_change_nothing_and_write_nothing(table_store: TableSto
     assert again.table_requests == 1  # the read; no write
 
 
-async def test_reordered_events_end_as_in_order(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_reordered_events_end_as_in_order(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     stream = [
         event(sku, 1, "counted", 10),
         event(sku, 2, "adjusted", 4),
@@ -103,8 +115,10 @@ async def test_reordered_events_end_as_in_order(table_store: TableStore) -> None
     assert final.held == () and outcome.tally["applied"] == 4
 
 
-async def test_a_count_supersedes_older_deltas(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_a_count_supersedes_older_deltas(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 10)), POLICY)
     # 2 is missing; 3 is held; the count at 4 includes both on-hand changes already.
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 3, "adjusted", 5)), POLICY)
@@ -118,13 +132,13 @@ async def test_a_count_supersedes_older_deltas(table_store: TableStore) -> None:
 
 
 async def test_racing_handlers_on_one_key_lose_no_update(
-    azurite_connection: str, table_prefix: str
+    azurite_connection: str, table_prefix: str, broker_bus: BrokerBus
 ) -> None:
     sku = _sku()
     stores = [
         TableStore.from_connection_string(azurite_connection, prefix=table_prefix) for _ in range(2)
     ]
-    bus = RecordingBus()
+    bus = broker_bus
     try:
         await apply_inventory_messages(
             stores[0], bus, inbound(event(sku, 1, "counted", 100)), POLICY
@@ -148,8 +162,10 @@ async def test_racing_handlers_on_one_key_lose_no_update(
             await store.close()
 
 
-async def test_many_racing_single_event_handlers(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_many_racing_single_event_handlers(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 0)), POLICY)
     outcomes = await asyncio.gather(
         *(
@@ -166,8 +182,9 @@ async def test_many_racing_single_event_handlers(table_store: TableStore) -> Non
 
 async def test_handlers_racing_to_create_a_new_key_lose_nothing(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     outcomes = await asyncio.gather(
         *(
             apply_inventory_messages(
@@ -183,8 +200,9 @@ async def test_handlers_racing_to_create_a_new_key_lose_nothing(
 
 async def test_poison_messages_are_rejected_with_reasons_and_the_rest_applied(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     bad_kind = event(sku, 2, "stolen", 1, event_id="bad-kind")
     negative = event(sku, 3, "counted", -4, event_id="negative")
     outcome = await apply_inventory_messages(
@@ -204,8 +222,9 @@ async def test_poison_messages_are_rejected_with_reasons_and_the_rest_applied(
 
 async def test_several_locations_of_one_item_share_one_transaction(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     outcome = await apply_inventory_messages(
         table_store,
         bus,
@@ -222,13 +241,15 @@ async def test_several_locations_of_one_item_share_one_transaction(
     ]
 
 
-async def test_crossing_a_threshold_publishes_one_alert(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_crossing_a_threshold_publishes_one_alert(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 20)), POLICY)
-    bus.sent.clear()
+    await bus.purge(ALERTS_TOPIC)  # what the count itself announced
     sell_out = inbound(event(sku, 2, "adjusted", -20))
     await apply_inventory_messages(table_store, bus, sell_out, POLICY)
-    alerts = bus.to(ALERTS_TOPIC)
+    alerts = await bus.to(ALERTS_TOPIC)
     by_scope = {(a.body["scope"], a.body[a.body["scope"]]): a for a in alerts}
     assert set(by_scope) == {("location", "MAIN"), ("channel", "web"), ("channel", "b2b-eu")}
     location_alert = by_scope[("location", "MAIN")].body
@@ -238,13 +259,15 @@ async def test_crossing_a_threshold_publishes_one_alert(table_store: TableStore)
     assert by_scope[("location", "MAIN")].message_id == location_alert["alertId"]
 
     await apply_inventory_messages(table_store, bus, sell_out, POLICY)  # redelivered
-    assert len(bus.to(ALERTS_TOPIC)) == 3
+    assert len(await bus.to(ALERTS_TOPIC)) == 3
     rows = [row async for row in table_store.partition(stock_store.POSITIONS_TABLE, sku)]
     assert [row.entity["kind"] for row in rows] == ["position"]  # the outbox is empty
 
 
-async def test_an_unpublished_alert_waits_in_the_outbox(table_store: TableStore) -> None:
-    sku, bus = _sku(), RecordingBus()
+async def test_an_unpublished_alert_waits_in_the_outbox(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 3)), POLICY)
     bus.fail = True
     batch = inbound(event(sku, 2, "adjusted", -3))
@@ -263,8 +286,9 @@ async def test_an_unpublished_alert_waits_in_the_outbox(table_store: TableStore)
 
 async def test_the_sweep_publishes_alerts_no_handler_came_back_for(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     bus.fail = True
     with pytest.raises(Exception, match="failed"):
         await apply_inventory_messages(
@@ -272,7 +296,7 @@ async def test_the_sweep_publishes_alerts_no_handler_came_back_for(
         )
     bus.fail = False
     outcome = await sweep(table_store, bus, POLICY)
-    published = {a.body["alertId"] for a in bus.to(ALERTS_TOPIC) if a.body["sku"] == sku}
+    published = {a.body["alertId"] for a in (await bus.to(ALERTS_TOPIC)) if a.body["sku"] == sku}
     assert len(published) == 3 and outcome.alerts_published >= 3
     kinds = [row.entity["kind"] async for row in table_store.partition("StockPositions", sku)]
     assert kinds == ["position"]
@@ -280,8 +304,9 @@ async def test_the_sweep_publishes_alerts_no_handler_came_back_for(
 
 async def test_erp_snapshots_correct_without_undoing_newer_events(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 1, "counted", 10)), POLICY)
     read_at = T0 + timedelta(seconds=30)
     figures = ErpStockFigures(Decimal(25), Decimal(2), Decimal(4), Decimal(30))
@@ -331,8 +356,9 @@ async def test_erp_snapshots_correct_without_undoing_newer_events(
 
 async def test_the_sweep_releases_events_held_for_a_gap_that_never_fills(
     table_store: TableStore,
+    broker_bus: BrokerBus,
 ) -> None:
-    sku, bus = _sku(), RecordingBus()
+    sku, bus = _sku(), broker_bus
     await apply_inventory_messages(
         table_store,
         bus,
@@ -349,3 +375,57 @@ async def test_the_sweep_releases_events_held_for_a_gap_that_never_fills(
     # The straggler still counts when it finally arrives.
     await apply_inventory_messages(table_store, bus, inbound(event(sku, 2, "adjusted", 1)), POLICY)
     assert (await _position(table_store, sku)).on_hand == 13
+
+
+async def _receive(receiver: ServiceBusReceiver, count: int) -> list[ServiceBusReceivedMessage]:
+    found: list[ServiceBusReceivedMessage] = []
+    while len(found) < count:
+        batch = await receiver.receive_messages(count - len(found), max_wait_time=5)
+        assert batch, f"the broker delivered {len(found)} of {count} messages"
+        found.extend(batch)
+    return found
+
+
+def _inbound(messages: list[ServiceBusReceivedMessage]) -> list[InboundMessage]:
+    return [InboundMessage(str(m.message_id), b"".join(m.body)) for m in messages]
+
+
+async def test_the_broker_redelivers_a_failed_batch_and_nothing_counts_twice(
+    table_store: TableStore, broker: StandinHandle, broker_bus: BrokerBus
+) -> None:
+    """Through the real broker: the handler fails after its write (publishing the alert did
+    not work), the batch is abandoned as the host does on an exception, comes back with a
+    higher delivery count, and is applied again without counting anything twice."""
+    sku = _sku()
+    bodies = [
+        event(sku, 1, "counted", 6),
+        event(sku, 2, "adjusted", -6),
+        event(sku, 3, "adjusted", 4),
+    ]
+    client = ServiceBusClient.from_connection_string(broker.connection_string, retry_total=0)
+    async with client, client.get_queue_receiver(INVENTORY_QUEUE) as receiver:
+        async with client.get_queue_sender(INVENTORY_QUEUE) as sender:
+            await sender.send_messages(
+                [ServiceBusMessage(json.dumps(b), message_id=b["eventId"]) for b in bodies]
+            )
+        first = await _receive(receiver, 3)
+        broker_bus.fail = True
+        with pytest.raises(BusSendFailed):
+            await apply_inventory_messages(table_store, broker_bus, _inbound(first), POLICY)
+        for message in first:
+            await receiver.abandon_message(message)
+
+        broker_bus.fail = False
+        again = await _receive(receiver, 3)
+        assert sorted(m.message_id for m in again) == sorted(b["eventId"] for b in bodies)
+        assert {m.delivery_count for m in again} == {1}  # 0 on the first delivery
+        retry = await apply_inventory_messages(table_store, broker_bus, _inbound(again), POLICY)
+        for message in again:
+            await receiver.complete_message(message)
+        assert retry.tally["duplicates"] == 3 and retry.tally["applied"] == 0
+        assert not await receiver.receive_messages(10, max_wait_time=1)
+    position = await _position(table_store, sku)
+    assert (position.on_hand, position.last_sequence) == (4, 3)
+    # The alerts the failed attempt left in the outbox went out on the retry, once each.
+    alerts = [a for a in await broker_bus.to(ALERTS_TOPIC) if a.body["sku"] == sku]
+    assert len({a.body["alertId"] for a in alerts}) == len(alerts) > 0

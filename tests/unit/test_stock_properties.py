@@ -23,6 +23,7 @@ from shared.domain.stock import (
     reserve,
 )
 from shared.domain.stock.thresholds import AlertScope, detect_crossing
+from tests.stock_model import fold_in_order
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NO_TIMEOUT = timedelta(days=365)
@@ -88,19 +89,9 @@ def fold_batches(
 
 
 def expected_quantities(stream: list[InventoryEvent]) -> tuple[Decimal, Decimal]:
-    """Reference model, written independently of the fold: on hand and ERP reserved."""
-    on_hand = Decimal(0)
-    reserved = Decimal(0)
-    for event in sorted(stream, key=lambda event: event.sequence):
-        if event.kind is InventoryEventKind.COUNTED:
-            on_hand = event.quantity
-        elif event.kind is InventoryEventKind.ADJUSTED:
-            on_hand += event.quantity
-        elif event.kind is InventoryEventKind.RESERVED:
-            reserved += event.quantity
-        else:
-            reserved -= event.quantity
-    return on_hand, reserved
+    """Reference model (tests/stock_model.py): on hand and ERP reserved."""
+    model = fold_in_order(stream)
+    return model.on_hand, model.erp_reserved
 
 
 @PROPERTY_SETTINGS
