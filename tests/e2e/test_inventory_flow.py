@@ -76,6 +76,12 @@ def _send(
                 )
 
 
+def _queue_drained(bus: ServiceBusClient, queue: str) -> bool:
+    """Nothing left on `queue`: peeking shows active and locked messages alike."""
+    with bus.get_queue_receiver(queue) as receiver:
+        return not receiver.peek_messages(max_message_count=1)
+
+
 def _availability(
     api: httpx.Client, skus: list[str], channel: str | None = "web"
 ) -> httpx.Response:
@@ -144,7 +150,8 @@ def test_duplicates_and_reordering_through_the_bus(
         _send(bus, copy, message_id=f"resend-{uuid.uuid4().hex}")
     _send(bus, _event(sku, 1, "counted", "10"))
     eventually(lambda: _available(api, sku)["available"] == "14")
-    time.sleep(1.0)  # anything still in flight would now show as a double count
+    # Every copy settled (none left to peek, not even locked ones): the figure is final.
+    eventually(lambda: _queue_drained(bus, "inventory-events"))
     assert _available(api, sku)["available"] == "14"
 
 

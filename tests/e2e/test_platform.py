@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -239,10 +240,31 @@ def test_a_malformed_setting_stops_start_up_naming_it() -> None:
     assert "ERP_BASE_URL" in completed.stdout + completed.stderr
 
 
-def test_make_run_warm_up_starts_the_demo_data_timers(local_stack: Any, runner_url: str) -> None:
-    assert local_stack.warm_up() == [
+def test_make_run_warm_up_starts_the_demo_data_timers(
+    local_stack: Any, runner_url: str, app_keys: dict[str, str]
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    started = local_stack.warm_up()
+    assert started == [
         "price_publish_full",
         "stock_reconcile",
         "content_sync_full",
         "erp_subscriptions",
     ]
+
+    # They run in the background: wait for each to end, so no later test of the shared stack
+    # counts ERP requests while a warm-up run is still reading.
+    def ended() -> bool:
+        overview = httpx.get(
+            f"{runner_url}/api/ops/overview",
+            headers={"x-functions-key": app_keys["admin"]},
+            timeout=10,
+        ).json()
+        runs = {timer["name"]: timer.get("lastRun") for timer in overview["timers"]}
+        return all(
+            (run := runs.get(name) or {}).get("endedAt")
+            and datetime.fromisoformat(run["startedAt"]) >= datetime.fromisoformat(since)
+            for name in started
+        )
+
+    eventually(ended, 120)

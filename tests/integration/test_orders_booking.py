@@ -262,7 +262,9 @@ async def test_a_message_that_keeps_failing_fails_its_order_before_the_broker_gi
     order = await _status(harness, order_id)
     assert order.status is OrderStatus.ACCEPTED and order.claim is None  # claim given back
     with pytest.raises(BookingFailed) as failed:
-        await handle_booking_message(harness.ctx, message, 9)
+        # The last delivery before the broker gives up (the queue's MaxDeliveryCount).
+        last = harness.ctx.settings.max_deliveries - 1
+        await handle_booking_message(harness.ctx, message, last)
     assert failed.value.reason == "BookingKeptFailing"
     order = await _status(harness, order_id)
     assert order.status is OrderStatus.FAILED and "a bug" in (order.failure_reason or "")
