@@ -17,7 +17,13 @@ from shared.services.credit_holds import load_pending
 from shared.services.orders_booking import Outcome
 from shared.services.orders_context import utc_now
 from shared.services.orders_holds import take_holds
-from shared.services.orders_idempotency import KeyReused, StoredResponse, claim_key, request_hash
+from shared.services.orders_idempotency import (
+    IDEMPOTENCY_TABLE,
+    KeyReused,
+    StoredResponse,
+    claim_key,
+    request_hash,
+)
 from shared.services.orders_intake import IntakeUnavailable
 from shared.services.orders_outbox import purge_idempotency_keys, sweep
 from shared.services.orders_store import add_to_outbox, create_order, load_order, outbox_entries
@@ -338,6 +344,85 @@ async def test_a_key_whose_request_died_is_taken_over_by_the_retry(harness: Harn
     answer = await harness.submit(body, key="k-died")
     assert answer.status == 202
     assert json.loads(answer.body)["orderId"] == "ORD-01JD7Q0000000000000000000Z"
+
+
+async def _make_key_stale(harness: Harness, key: str) -> None:
+    """As if the request holding `key` died before storing its answer (a crashed worker)."""
+    row = await harness.ctx.tables.get(IDEMPOTENCY_TABLE, key, "request")
+    assert row is not None
+    dead = {**row.entity, "state": "processing", "claimedAt": utc_now() - timedelta(minutes=10)}
+    dead.pop("status", None)
+    await harness.ctx.tables.update(IDEMPOTENCY_TABLE, dead, row.etag)
+
+
+async def test_a_retry_after_the_first_request_decided_returns_that_order_once(
+    harness: Harness,
+) -> None:
+    """The first request accepted the order, then died before its answer was stored: the
+    retry answers with that order and takes nothing a second time."""
+    await harness.stock(SKU, MAIN=10)
+    body = order_body([{"sku": SKU, "quantity": 2}])
+    first = await harness.submit(body, key="k-decided")
+    order_id = json.loads(first.body)["orderId"]
+    await _make_key_stale(harness, "k-decided")
+    retry = await harness.submit(body, key="k-decided")
+    assert retry.status == 202 and json.loads(retry.body)["orderId"] == order_id
+    assert (await harness.reservations(SKU))["MAIN"] == {order_id: Decimal(2)}
+    pending = (await load_pending(harness.ctx.tables, CUSTOMER)).pending.holds
+    assert [hold for hold in pending if hold == order_id] == [order_id]
+
+
+async def test_a_retry_after_a_half_created_order_gives_it_back_and_decides_again(
+    harness: Harness,
+) -> None:
+    """The first request stored its pending order and took its holds, then died: the retry
+    abandons that order (every hold given back) and decides the request afresh, once."""
+    await harness.stock(SKU, MAIN=3)
+    body = order_body([{"sku": SKU, "quantity": 2}])
+    template_answer = await harness.submit(order_body([{"sku": SKU, "quantity": 1}]))
+    template = await load_order(harness.ctx.tables, json.loads(template_answer.body)["orderId"])
+    assert template is not None
+    half = replace(
+        template.order,
+        order_id="ORD-01JD7Q00000000000000HALF0",
+        status=OrderStatus.PENDING,
+        attempt=0,
+        history=(),
+        lines=tuple(replace(line, quantity=Decimal(2)) for line in template.order.lines),
+    )
+    claim = await claim_key(
+        harness.ctx.tables,
+        "k-half",
+        request_hash(body),
+        half.order_id,
+        utc_now,
+        retention=timedelta(hours=24),
+        stale_after=timedelta(seconds=30),
+        wait=timedelta(0),
+    )
+    assert not isinstance(claim, StoredResponse)
+    await add_to_outbox(harness.ctx.tables, half.order_id, utc_now())
+    await create_order(harness.ctx.tables, half)
+    reading = await harness.ctx.figures.read(
+        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
+    )
+    await take_holds(harness.ctx.tables, half, reading.figures, harness.ctx.settings.credit_policy)
+    assert half.order_id in (await harness.reservations(SKU))["MAIN"]
+    await _make_key_stale(harness, "k-half")
+
+    # 3 on hand, 1 held by the template order, 2 by the half-created one: without giving
+    # those back first, the retry could not have its 2.
+    retry = await harness.submit(body, key="k-half")
+    assert retry.status == 202, retry.body
+    new_id = json.loads(retry.body)["orderId"]
+    assert new_id != half.order_id
+    held = (await harness.reservations(SKU))["MAIN"]
+    assert half.order_id not in held and held[new_id] == Decimal(2)
+    abandoned = await load_order(harness.ctx.tables, half.order_id)
+    assert abandoned is not None and abandoned.order.status is OrderStatus.REJECTED
+    assert abandoned.order.holds_released
+    again = await harness.submit(body, key="k-half")
+    assert json.loads(again.body)["orderId"] == new_id and again.replayed
 
 
 class _FailingBus:
