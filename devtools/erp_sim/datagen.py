@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from devtools.erp_sim.dataset import Dataset
+from devtools.erp_sim.numbers import json_number
 from devtools.erp_sim.reference import (
     BLANK_DATE,
     BLANK_ENUM,
@@ -27,6 +28,7 @@ from devtools.erp_sim.reference import (
     CUSTOMER_DISCOUNT_GROUPS,
     CUSTOMER_PRICE_GROUPS,
     ITEM_CATEGORIES,
+    LATER_CURRENCIES,
     LOCAL_CURRENCY,
     LOCATIONS,
     PAYMENT_TERMS_IDS,
@@ -200,6 +202,7 @@ def generate(*, seed: int, items: int, customers: int, anchor: date, stamper: St
     builder.availability(dataset, facts)
     builder.content(dataset, facts)
     builder.price_lines(dataset, facts, customer_rows)
+    builder.currencies(dataset)
     return dataset
 
 
@@ -250,6 +253,41 @@ class _Builder:
 
     # ---- reference data -------------------------------------------------------------
 
+    def currencies(self, dataset: Dataset) -> None:
+        """Rounding precisions of every currency (blank code: the local currency), and the
+        exchange rates of currencies added later, from a stream of their own."""
+        rng = self._rng("currencies")
+        rows, rates = [], []
+        for currency in CURRENCIES.values():
+            etag, modified = self._stamp(rng)
+            rows.append(
+                {
+                    "@odata.etag": etag,
+                    "id": random_uuid(rng),
+                    "currencyCode": "" if currency.code == LOCAL_CURRENCY else currency.code,
+                    "amountRoundingPrecision": json_number(currency.amount_precision),
+                    "unitAmountRoundingPrecision": json_number(currency.unit_amount_precision),
+                    "lastModifiedDateTime": modified,
+                }
+            )
+            if currency.code in LATER_CURRENCIES:
+                etag, modified = self._stamp(rng)
+                rates.append(
+                    {
+                        "@odata.etag": etag,
+                        "id": random_uuid(rng),
+                        "currencyCode": currency.code,
+                        "startingDate": "2020-01-01",
+                        "exchangeRateAmount": 1,
+                        "relationalCurrencyCode": "",
+                        "relationalExchangeRateAmount": float(currency.lcy_per_unit),
+                        "lastModifiedDateTime": modified,
+                    }
+                )
+        dataset["currencyRoundings"].load(rows)
+        for row in rates:
+            dataset["currencyExchangeRates"].insert(row)
+
     def reference(self, dataset: Dataset) -> None:
         rng = self._rng("reference")
         location_rows = []
@@ -268,7 +306,7 @@ class _Builder:
         # One rate per foreign currency, valid from long ago: 1 unit = lcy_per_unit LCY.
         rate_rows = []
         for currency in CURRENCIES.values():
-            if currency.code == LOCAL_CURRENCY:
+            if currency.code == LOCAL_CURRENCY or currency.code in LATER_CURRENCIES:
                 continue
             etag, modified = self._stamp(rng)
             rate_rows.append(

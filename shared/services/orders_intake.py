@@ -242,7 +242,7 @@ def _evaluate(
             index=book.index,
             customer=book.customers.get(request.customer_id),
             items=book.items,
-            currencies=ctx.currencies,
+            currencies=book.currency_table(ctx.currencies),
             campaign_policy=ctx.campaign_policy,
             order_date=now.date(),
             lcy_per_unit=book.lcy_per_unit,

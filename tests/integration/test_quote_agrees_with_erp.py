@@ -32,6 +32,9 @@ from shared.services.quotes import QuoteLineIn, QuoteRequest, price_from_book
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 TODAY = datetime.now(UTC).date()
+# Two, zero and three decimals: the precisions come from the ERP's currency data on both
+# sides (published by the product, served by the simulator), never from code.
+SOLD = frozenset({"USD", "EUR", "JPY", "KWD"})
 
 
 @dataclass
@@ -95,9 +98,7 @@ def _ours(world: World, case: dict[str, object]) -> tuple[str, ...] | frozenset[
         ],
     )
     try:
-        answer = price_from_book(
-            world.book, request, default_currency_table(), frozenset({"USD", "EUR", "JPY"})
-        )
+        answer = price_from_book(world.book, request, default_currency_table(), SOLD)
     except QuoteRejected as refused:
         return frozenset(str(violation.rule) for violation in refused.violations)
     line = answer["lines"][0]
@@ -129,7 +130,7 @@ def cases(draw: st.DrawFn, world: World) -> dict[str, object]:
         "customer": draw(st.sampled_from(world.customers)),
         "item": draw(st.sampled_from(world.items)),
         "quantity": draw(st.integers(min_value=1, max_value=250)),
-        "currency": draw(st.sampled_from([None, "USD", "EUR", "JPY"])),
+        "currency": draw(st.sampled_from([None, *sorted(SOLD)])),
         "unit": draw(st.sampled_from([None, "PCS", "BOX"])),
         "date": TODAY + timedelta(days=draw(st.integers(min_value=-400, max_value=400))),
     }
@@ -170,7 +171,7 @@ def carts(draw: st.DrawFn, world: World) -> dict[str, object]:
     )
     return {
         "customer": draw(st.sampled_from(world.customers)),
-        "currency": draw(st.sampled_from([None, "USD", "EUR", "JPY"])),
+        "currency": draw(st.sampled_from([None, *sorted(SOLD)])),
         "date": TODAY + timedelta(days=draw(st.integers(min_value=-60, max_value=60))),
         "lines": lines,
     }
@@ -218,9 +219,7 @@ def test_multi_line_carts_agree_with_an_erp_sales_quote(world: World) -> None:
                 for sku, quantity in cart["lines"]  # type: ignore[attr-defined]
             ],
         )
-        ours = price_from_book(
-            world.book, request, default_currency_table(), frozenset({"USD", "EUR", "JPY"})
-        )
+        ours = price_from_book(world.book, request, default_currency_table(), SOLD)
         theirs = sorted(erp["salesQuoteLines"], key=lambda line: line["sequence"])  # type: ignore[arg-type, index]
         for mine, erp_line in zip(ours["lines"], theirs, strict=True):
             assert Decimal(mine["unitPrice"]) == Decimal(str(erp_line["unitPrice"])), cart
@@ -247,4 +246,8 @@ def test_the_demo_data_exercises_every_kind_of_line(world: World) -> None:
     assert any(line.ending_date and line.ending_date < TODAY for line in world.book.index)
     assert any(line.starting_date and line.starting_date > TODAY for line in world.book.index)
     assert world.book.lcy_per_unit("EUR", TODAY) == Decimal("1.08")
+    table = world.book.currency_table(default_currency_table())
+    assert table.precision("JPY").amount_precision == Decimal(1)
+    assert table.precision("KWD").amount_precision == Decimal("0.001")
+    assert table.precision("").amount_precision == Decimal("0.01")
     assert isinstance(TODAY, date)

@@ -226,6 +226,20 @@ class CustomerPricingProfile(ErpModel):
     last_modified_date_time: UtcDatetime | None = None
 
 
+class CurrencyRounding(ErpModel):
+    """A row of the custom ``currencyRoundings`` page: how Business Central rounds a currency.
+
+    The blank code is the local currency, whose precisions live in the General Ledger Setup
+    (the standard ``currencies`` API carries only the amount precision, not the unit-amount
+    one, and has no row for the local currency).
+    """
+
+    currency_code: str = ""
+    amount_rounding_precision: Decimal = Field(gt=0)
+    unit_amount_rounding_precision: Decimal = Field(gt=0)
+    last_modified_date_time: UtcDatetime | None = None
+
+
 class CurrencyExchangeRate(ErpModel):
     """``exchangeRateAmount`` units of ``currencyCode`` = ``relationalExchangeRateAmount`` units
     of ``relationalCurrencyCode`` (blank: the local currency), from ``startingDate`` on."""
