@@ -23,7 +23,6 @@ Two kinds of message share the queue, so every stock change goes through one han
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -46,6 +45,7 @@ from shared.domain.stock import (
     parse_inventory_event,
 )
 from shared.domain.stock.events import QUANTITY_LIMIT, EventId, LocationCode, Quantity, Sku
+from shared.json_input import JsonRejected, read_json
 
 INVENTORY_QUEUE = "inventory-events"
 SNAPSHOT_SOURCE: Final = "erp-snapshot"
@@ -193,9 +193,10 @@ def snapshot_of_row(
 def parse_inventory_message(body: bytes | str) -> InventoryMessage:
     """Validate one message body; raise ``InvalidInventoryEvent`` (dead-letter it) if bad."""
     try:
-        data = json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        data = None
+        data = read_json(body)
+    except JsonRejected as refused:
+        # Deep nesting, huge numbers, duplicate keys...: dead-lettered at once, with why.
+        raise InvalidInventoryEvent(InvalidEventReason.UNPARSEABLE, str(refused)) from None
     if isinstance(data, dict) and data.get("source") == SNAPSHOT_SOURCE:
         try:
             return ErpStockSnapshot.model_validate(data, by_alias=True)

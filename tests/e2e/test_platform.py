@@ -112,6 +112,36 @@ def test_bad_probe_requests_are_problem_documents(
     assert wrong_type.status_code == 415
 
 
+HOSTILE_BODIES = {
+    "deep-array": (b"[" * 100_000, 400, "JSON nested too deeply"),
+    "deep-object": (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, 400, "JSON nested too deeply"),
+    "duplicate-key": (b'{"customerId": "C00001", "customerId": "C00002"}', 400, "Duplicate"),
+    "not-utf8": (b'{"customerId": "\xff"}', 400, "not UTF-8"),
+    "lone-surrogate": (b'{"customerId": "\\ud800"}', 400, "Invalid Unicode"),
+    "long-number": (b'{"amount": 1' + b"0" * 60 + b"}", 400, "Number too long"),
+}
+
+
+@pytest.mark.parametrize(
+    "route", ["/api/prices/quote", "/api/credit/check", "/api/orders", "/api/erp/notifications"]
+)
+@pytest.mark.parametrize("case", sorted(HOSTILE_BODIES))
+def test_hostile_json_bodies_get_a_4xx_naming_the_limit_never_a_500(
+    client: httpx.Client, app_keys: dict[str, str], route: str, case: str
+) -> None:
+    body, status, title = HOSTILE_BODIES[case]
+    headers = {
+        "x-functions-key": app_keys["function"],
+        "content-type": "application/json",
+        "Idempotency-Key": f"hostile-{uuid.uuid4().hex}",
+    }
+    answer = client.post(route, content=body, headers=headers)
+    assert answer.status_code == status, (route, case, answer.text[:300])
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert title.lower() in (problem["title"] + " " + problem["detail"]).lower(), problem
+
+
 def test_probe_flows_from_http_through_the_bus_into_a_table(
     client: httpx.Client, app_keys: dict[str, str]
 ) -> None:

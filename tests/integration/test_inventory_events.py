@@ -237,7 +237,14 @@ async def test_poison_messages_are_rejected_with_reasons_and_the_rest_applied(
     outcome = await apply_inventory_messages(
         table_store,
         bus,
-        inbound(event(sku, 1, "counted", 8), b"{not json", bad_kind, negative),
+        inbound(
+            event(sku, 1, "counted", 8),
+            b"{not json",
+            bad_kind,
+            negative,
+            b"[" * 100_000,
+            b'{"eventId": "dup", "eventId": "dup2"}',
+        ),
         POLICY,
     )
     reasons = {r.message_id: r.reason for r in outcome.rejected}
@@ -245,7 +252,11 @@ async def test_poison_messages_are_rejected_with_reasons_and_the_rest_applied(
         "raw-1": InvalidEventReason.UNPARSEABLE,
         "bad-kind": InvalidEventReason.UNKNOWN_KIND,
         "negative": InvalidEventReason.NEGATIVE_COUNT,
+        "raw-4": InvalidEventReason.UNPARSEABLE,
+        "raw-5": InvalidEventReason.UNPARSEABLE,
     }
+    described = {r.message_id: r.description for r in outcome.rejected}
+    assert "too-deep" in described["raw-4"] and "duplicate-key" in described["raw-5"]
     assert (await _position(table_store, sku)).on_hand == 8
 
 
@@ -458,3 +469,30 @@ async def test_the_broker_redelivers_a_failed_batch_and_nothing_counts_twice(
     # The alerts the failed attempt left in the outbox went out on the retry, once each.
     alerts = [a for a in await broker_bus.to(ALERTS_TOPIC) if a.body["sku"] == sku]
     assert len({a.body["alertId"] for a in alerts}) == len(alerts) > 0
+
+
+async def test_sequences_past_int32_are_applied_and_stored(
+    table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    """Sources often number events by time: 2,796,279,052 is a valid sequence by contract."""
+    sku, first = _sku(), 2_796_279_052
+    outcome = await apply_inventory_messages(
+        table_store,
+        broker_bus,
+        inbound(
+            event(sku, first, "counted", 9, at=T0),
+            event(sku, first + 1, "adjusted", -2, at=T0 + timedelta(seconds=1)),
+        ),
+        POLICY,
+    )
+    assert outcome.tally["applied"] == 2 and not outcome.rejected
+    position = await _position(table_store, sku)
+    assert (position.on_hand, position.last_sequence) == (7, first + 1)
+    top = 2**63 - 1
+    await apply_inventory_messages(
+        table_store,
+        broker_bus,
+        inbound(event(sku, top, "counted", 3, at=T0 + timedelta(seconds=2))),
+        POLICY,
+    )
+    assert (await _position(table_store, sku)).last_sequence == top
