@@ -33,6 +33,7 @@ from devtools.erp_sim.reference import (
     LOCATIONS,
     PAYMENT_TERMS_IDS,
     UNITS_OF_MEASURE,
+    Currency,
 )
 from devtools.erp_sim.stamps import Stamper, format_timestamp, random_uuid
 from devtools.erp_sim.store import Row
@@ -253,6 +254,20 @@ class _Builder:
 
     # ---- reference data -------------------------------------------------------------
 
+    def _rate_row(self, rng: random.Random, currency: Currency) -> Row:
+        """One exchange rate valid from long ago: 1 unit = ``lcy_per_unit`` LCY."""
+        etag, modified = self._stamp(rng)
+        return {
+            "@odata.etag": etag,
+            "id": random_uuid(rng),
+            "currencyCode": currency.code,
+            "startingDate": "2020-01-01",
+            "exchangeRateAmount": 1,
+            "relationalCurrencyCode": "",
+            "relationalExchangeRateAmount": float(currency.lcy_per_unit),
+            "lastModifiedDateTime": modified,
+        }
+
     def currencies(self, dataset: Dataset) -> None:
         """Rounding precisions of every currency (blank code: the local currency), and the
         exchange rates of currencies added later, from a stream of their own."""
@@ -271,19 +286,7 @@ class _Builder:
                 }
             )
             if currency.code in LATER_CURRENCIES:
-                etag, modified = self._stamp(rng)
-                rates.append(
-                    {
-                        "@odata.etag": etag,
-                        "id": random_uuid(rng),
-                        "currencyCode": currency.code,
-                        "startingDate": "2020-01-01",
-                        "exchangeRateAmount": 1,
-                        "relationalCurrencyCode": "",
-                        "relationalExchangeRateAmount": float(currency.lcy_per_unit),
-                        "lastModifiedDateTime": modified,
-                    }
-                )
+                rates.append(self._rate_row(rng, currency))
         dataset["currencyRoundings"].load(rows)
         for row in rates:
             dataset["currencyExchangeRates"].insert(row)
@@ -308,19 +311,7 @@ class _Builder:
         for currency in CURRENCIES.values():
             if currency.code == LOCAL_CURRENCY or currency.code in LATER_CURRENCIES:
                 continue
-            etag, modified = self._stamp(rng)
-            rate_rows.append(
-                {
-                    "@odata.etag": etag,
-                    "id": random_uuid(rng),
-                    "currencyCode": currency.code,
-                    "startingDate": "2020-01-01",
-                    "exchangeRateAmount": 1,
-                    "relationalCurrencyCode": "",
-                    "relationalExchangeRateAmount": float(currency.lcy_per_unit),
-                    "lastModifiedDateTime": modified,
-                }
-            )
+            rate_rows.append(self._rate_row(rng, currency))
         dataset["currencyExchangeRates"].load(rate_rows)
         category_rows = []
         for code, name in ITEM_CATEGORIES:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -52,6 +52,12 @@ SNAPSHOT_SOURCE: Final = "erp-snapshot"
 SnapshotOrigin = Literal["notification", "reconciliation"]
 
 
+# A quantity the ERP reports: never negative, exact to five decimals like Business Central.
+ErpQuantity = Annotated[
+    Decimal, Field(ge=0, le=QUANTITY_LIMIT, decimal_places=5, allow_inf_nan=False)
+]
+
+
 class ErpStockSnapshot(BaseModel):
     """Business Central's stock figures of one (sku, location) as of ``as_of``.
 
@@ -71,25 +77,9 @@ class ErpStockSnapshot(BaseModel):
     kind: Literal["counted"] = "counted"
     # Business Central may allow negative inventory, so unlike a WMS count this can be < 0.
     on_hand: Quantity = Field(alias="quantity")
-    erp_reserved: Decimal = Field(
-        alias="reservedQuantity", ge=0, le=QUANTITY_LIMIT, decimal_places=5, allow_inf_nan=False
-    )
-    erp_demand: Decimal | None = Field(
-        None,
-        alias="qtyOnSalesOrders",
-        ge=0,
-        le=QUANTITY_LIMIT,
-        decimal_places=5,
-        allow_inf_nan=False,
-    )
-    expected: Decimal | None = Field(
-        None,
-        alias="qtyOnPurchaseOrders",
-        ge=0,
-        le=QUANTITY_LIMIT,
-        decimal_places=5,
-        allow_inf_nan=False,
-    )
+    erp_reserved: ErpQuantity = Field(alias="reservedQuantity")
+    erp_demand: ErpQuantity | None = Field(None, alias="qtyOnSalesOrders")
+    expected: ErpQuantity | None = Field(None, alias="qtyOnPurchaseOrders")
     sequence: int = Field(ge=1, strict=True)
     as_of: AwareDatetime = Field(alias="occurredAt")
     source: Literal["erp-snapshot"] = SNAPSHOT_SOURCE

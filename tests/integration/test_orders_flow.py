@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.adapters.bus import BusSendFailed
-from shared.domain.orders import OrderStatus
+from shared.domain.orders import Order, OrderStatus
 from shared.services.credit_holds import load_pending
 from shared.services.orders_booking import Outcome
 from shared.services.orders_context import utc_now
@@ -295,6 +295,18 @@ async def test_an_order_whose_message_was_not_sent_is_sent_by_the_outbox(
     assert len(erp_orders(harness.sim, order_id)) == 1
 
 
+async def _store_pending_with_holds(harness: Harness, order: Order) -> None:
+    """What an intake leaves when its process dies after taking the holds: the pending
+    order in the outbox and in the table, its stock and credit held."""
+    await add_to_outbox(harness.ctx.tables, order.order_id, utc_now())
+    await create_order(harness.ctx.tables, order)
+    reading = await harness.ctx.figures.read(
+        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
+    )
+    await take_holds(harness.ctx.tables, order, reading.figures, harness.ctx.settings.credit_policy)
+    assert order.order_id in (await harness.reservations(SKU))["MAIN"]
+
+
 async def test_an_intake_that_died_midway_is_abandoned_and_gives_everything_back(
     harness: Harness,
 ) -> None:
@@ -309,13 +321,7 @@ async def test_an_intake_that_died_midway_is_abandoned_and_gives_everything_back
         attempt=0,
         history=(),
     )
-    await add_to_outbox(harness.ctx.tables, dead.order_id, utc_now())
-    await create_order(harness.ctx.tables, dead)
-    reading = await harness.ctx.figures.read(
-        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
-    )
-    await take_holds(harness.ctx.tables, dead, reading.figures, harness.ctx.settings.credit_policy)
-    assert dead.order_id in (await harness.reservations(SKU))["MAIN"]
+    await _store_pending_with_holds(harness, dead)
     harness.ctx.clock = lambda: utc_now() + timedelta(minutes=5)
     report = await sweep(harness.ctx)
     harness.ctx.clock = utc_now
@@ -401,13 +407,7 @@ async def test_a_retry_after_a_half_created_order_gives_it_back_and_decides_agai
         wait=timedelta(0),
     )
     assert not isinstance(claim, StoredResponse)
-    await add_to_outbox(harness.ctx.tables, half.order_id, utc_now())
-    await create_order(harness.ctx.tables, half)
-    reading = await harness.ctx.figures.read(
-        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
-    )
-    await take_holds(harness.ctx.tables, half, reading.figures, harness.ctx.settings.credit_policy)
-    assert half.order_id in (await harness.reservations(SKU))["MAIN"]
+    await _store_pending_with_holds(harness, half)
     await _make_key_stale(harness, "k-half")
 
     # 3 on hand, 1 held by the template order, 2 by the half-created one: without giving
