@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devtools.stack import ROOT, free_port
 from shared.adapters.tables import TableStore
@@ -140,6 +142,77 @@ def test_hostile_json_bodies_get_a_4xx_naming_the_limit_never_a_500(
     assert answer.headers["content-type"].startswith("application/problem+json")
     problem = answer.json()
     assert title.lower() in (problem["title"] + " " + problem["detail"]).lower(), problem
+
+
+def _json_routes(client: httpx.Client) -> list[tuple[str, str]]:
+    """Every operation of the served OpenAPI document that takes a JSON body."""
+    document = client.get("/api/openapi.json").json()
+    found = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content and "{" not in path:
+                found.append((method.upper(), "/api" + path))
+    return sorted(found)
+
+
+_odd_text = st.text(
+    alphabet=st.sampled_from(["\u200f", "\u0301", "\u0000", "\ufeff", "\U0001f600", "a", "'"]),
+    max_size=12,
+)
+
+
+@st.composite
+def hostile_documents(draw: st.DrawFn) -> bytes:
+    """JSON-ish bytes built to hurt: deep nesting, long and tiny numbers, odd Unicode, lone
+    surrogates, duplicate keys, truncation."""
+    depth = draw(st.sampled_from([1, 5, 31, 33, 200, 5_000]))
+    leaf = draw(
+        st.sampled_from(
+            [
+                "1" + "0" * draw(st.integers(0, 80)),
+                "-0." + "0" * draw(st.integers(0, 60)) + "1",
+                "1e999999",
+                json.dumps(draw(_odd_text)),
+                '"\\ud83d"',
+                '{"customerId": "C00001", "customerId": "C00002"}',
+                "NaN",
+            ]
+        )
+    )
+    opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    text = opener * depth + leaf + closer * depth
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
+def test_generated_hostile_bodies_never_get_a_5xx_on_any_json_route(
+    client: httpx.Client, app_keys: dict[str, str]
+) -> None:
+    """Property over every JSON route the app serves: a 4xx problem document, never a 5xx."""
+    routes = _json_routes(client)
+    assert ("POST", "/api/orders") in routes and len(routes) >= 5
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(route=st.sampled_from(routes), body=hostile_documents())
+    def never_a_server_error(route: tuple[str, str], body: bytes) -> None:
+        method, path = route
+        answer = client.request(
+            method,
+            path,
+            content=body,
+            headers={
+                "x-functions-key": app_keys["admin"],
+                "content-type": "application/json",
+                "Idempotency-Key": f"fuzz-{uuid.uuid4().hex}",
+            },
+        )
+        assert answer.status_code < 500, (route, body[:120], answer.text[:300])
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"].startswith("application/problem+json")
+
+    never_a_server_error()
 
 
 def test_probe_flows_from_http_through_the_bus_into_a_table(
