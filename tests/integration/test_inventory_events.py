@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devtools.servicebus.testing import StandinHandle
 from shared.adapters.bus import BusSendFailed
@@ -496,3 +498,76 @@ async def test_sequences_past_int32_are_applied_and_stored(
         POLICY,
     )
     assert (await _position(table_store, sku)).last_sequence == top
+
+
+@st.composite
+def _hostile_messages(draw: st.DrawFn) -> bytes:
+    """Bodies a broken or hostile producer could put on the queue."""
+    sku = "FUZZ/" + draw(st.sampled_from(["A", "B"]))
+    good = event(sku, 1, "counted", 5)
+    field = draw(st.sampled_from(sorted(good)))
+    value = draw(
+        st.one_of(
+            st.text(
+                alphabet=st.sampled_from(["\u200f", "\u0301", "\x00", "\ufeff", "a", "]"]),
+                max_size=20,
+            ),
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.sampled_from(["1e999999", "NaN", None, [], {}, "-0", "0.000000000000000000001"]),
+        )
+    )
+    body = json.dumps({**good, field: value})
+    depth = draw(st.sampled_from([0, 40, 3_000]))
+    wrapped = "[" * depth + body + "]" * depth
+    if draw(st.booleans()):
+        wrapped = wrapped.replace('"eventId"', '"eventId": "dup", "eventId"', 1)
+    return wrapped.encode()
+
+
+def test_hostile_messages_are_rejected_with_a_reason_and_change_nothing(
+    azurite_connection: str, table_prefix: str, broker: StandinHandle
+) -> None:
+    """Property: whatever a producer sends, a message is either a valid event (applied) or
+    rejected with a reason and a description (dead-lettered at once); an invalid one never
+    raises (which would mean ten redeliveries) and never writes a position."""
+    loop = asyncio.new_event_loop()
+    store = TableStore.from_connection_string(azurite_connection, prefix=table_prefix)
+
+    async def open_bus() -> BrokerBus:
+        return BrokerBus(broker.connection_string)
+
+    bus = loop.run_until_complete(open_bus())
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(body=_hostile_messages())
+    def rejected_or_applied(body: bytes) -> None:
+        async def check() -> None:
+            before = await _state(store)
+            outcome = await apply_inventory_messages(
+                store, bus, [InboundMessage("fuzz", body)], POLICY
+            )
+            if outcome.rejected:
+                [rejection] = outcome.rejected
+                assert rejection.reason and rejection.description
+                assert outcome.tally["applied"] == 0
+                assert await _state(store) == before, "a rejected message changed state"
+            else:
+                assert outcome.tally["applied"] + outcome.tally["duplicates"] == 1
+
+        loop.run_until_complete(check())
+
+    try:
+        rejected_or_applied()
+    finally:
+        loop.run_until_complete(store.close())
+        loop.run_until_complete(bus.close())
+        loop.close()
+
+
+async def _state(store: TableStore) -> dict[tuple[str, str], str]:
+    """Every stock row of the fuzzed items, by key, with its ETag."""
+    return {
+        (row.partition_key, row.row_key): row.etag
+        for sku in ("FUZZ/A", "FUZZ/B")
+        async for row in store.partition(stock_store.POSITIONS_TABLE, sku)
+    }
