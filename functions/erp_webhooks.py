@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, model_response, validate
+from functions.http import HttpProblem, http_endpoint, model_response, read_body, validate
 from functions.messages import parse_message
 from functions.openapi import TEXT, Reply, documented, problem
 from functions.timer_runs import recorded_timer
@@ -26,13 +25,7 @@ _MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
 
 
 def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationBatch:
-    raw = req.get_body() or b""
-    if len(raw) > _MAX_NOTIFICATION_BYTES:
-        raise HttpProblem(413, "Body too large", "the notification body is too large")
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise HttpProblem(400, "Malformed JSON", "the body is not a JSON document") from None
+    data = read_body(req, _MAX_NOTIFICATION_BYTES)
     return validate(data, inventory_webhooks.ErpNotificationBatch)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from functions.tracing import http_span
 from shared.adapters.erp.correlation import correlation_scope
+from shared.json_input import DEFAULT_LIMITS, JsonRejected, read_json
 from shared.services.http_contract import WireModel, problem_body
 from shared.telemetry.spans import record_http_status
 
@@ -123,14 +125,30 @@ def parse_body(req: func.HttpRequest, model: type[Model]) -> Model:
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise HttpProblem(415, "Unsupported media type", "send the body as application/json")
-    raw = req.get_body() or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise HttpProblem(413, "Body too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    return validate(read_body(req, MAX_BODY_BYTES), model)
+
+
+_JSON_TITLES = {
+    "too-large": "Body too large",
+    "too-deep": "JSON nested too deeply",
+    "number-too-long": "Number too long",
+    "duplicate-key": "Duplicate key in JSON",
+    "invalid-utf8": "Body is not UTF-8",
+    "invalid-unicode": "Invalid Unicode in JSON",
+    "invalid-json": "Malformed JSON",
+}
+
+
+def read_body(req: func.HttpRequest, max_bytes: int) -> Any:
+    """The JSON body, read within the limits of ``shared.json_input``; a body that breaks
+    one is a 4xx naming it (413 for size, 400 otherwise), never a 500."""
     try:
-        data = json.loads(raw, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HttpProblem(400, "Malformed JSON", f"the body is not valid JSON: {error}") from None
-    return validate(data, model)
+        return read_json(req.get_body() or b"", replace(DEFAULT_LIMITS, max_bytes=max_bytes))
+    except JsonRejected as refused:
+        status = 413 if refused.reason == "too-large" else 400
+        raise HttpProblem(
+            status, _JSON_TITLES.get(refused.reason, "Malformed JSON"), refused.detail
+        ) from None
 
 
 def parse_query(req: func.HttpRequest, model: type[Model]) -> Model:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable
 
@@ -32,9 +31,8 @@ class BatchDeadLetter(DeadLetter):
         self.message_ids = list(message_ids)
 
 
-@functools.cache
 def _policy() -> StockPolicy:
-    return StockPolicy.from_settings(get_settings())
+    return get_services().stock_policy
 
 
 async def apply_batch(msgs: list[func.ServiceBusMessage]) -> None:

@@ -7,12 +7,12 @@ local runner settles such a message as dead-lettered with that reason and descri
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
+
+from shared.json_input import JsonRejected, read_json
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -29,9 +29,9 @@ class DeadLetter(Exception):
 def parse_message(message: func.ServiceBusMessage, model: type[Model]) -> Model:
     """Validate a JSON message body, or raise ``DeadLetter`` naming what is wrong."""
     try:
-        data = json.loads(message.get_body(), parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeadLetter("InvalidJson", f"body is not JSON: {error}") from None
+        data = read_json(message.get_body())
+    except JsonRejected as refused:
+        raise DeadLetter("InvalidJson", f"body refused: {refused}") from None
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from decimal import Decimal
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, model_response, parse_body, validate
+from functions.http import (
+    MAX_BODY_BYTES,
+    HttpProblem,
+    http_endpoint,
+    model_response,
+    parse_body,
+    read_body,
+    validate,
+)
 from functions.messages import DeadLetter, delivery_count_of, parse_message
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
@@ -83,7 +89,7 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
         )
     header = validate({"Idempotency-Key": key}, IdempotencyKeyHeader)
     request = parse_body(req, OrderRequest)
-    raw = json.loads(req.get_body(), parse_float=Decimal)  # parse_body proved it is JSON
+    raw = read_body(req, MAX_BODY_BYTES)  # parse_body proved it reads within the limits
     try:
         answer = await submit_order(
             order_context(get_services()), header.key, raw, request, get_correlation_id()

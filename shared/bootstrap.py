@@ -21,6 +21,7 @@ from shared.adapters.tables import TableStore
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.policy import policy_for
 from shared.services.credit_figures import CreditFiguresSource
+from shared.services.inventory_policy import StockPolicy
 from shared.services.orders_context import figures_source
 from shared.services.orders_erp import LocationDirectory
 from shared.services.price_book import PriceBook
@@ -39,6 +40,7 @@ class Services:
     currencies: CurrencyTable
     campaign_policy: CampaignPolicy
     credit_figures: CreditFiguresSource
+    stock_policy: StockPolicy
     erp_locations: LocationDirectory
     # One pooled client for every storefront channel's catalog webhook.
     storefront_http: httpx.AsyncClient
@@ -87,6 +89,13 @@ def _azure_credential() -> Any:
     return DefaultAzureCredential()
 
 
+def stock_policy(settings: Settings) -> StockPolicy:
+    """The stock rules from the settings and the sync policy's channel choices."""
+    return StockPolicy.from_settings(
+        settings, policy_for(settings.sync_policy).stock.sell_expected_receipts
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Create the clients the settings describe (connection strings locally, identity in Azure)."""
     if settings.storage_account_name:
@@ -116,6 +125,7 @@ def build_services(settings: Settings) -> Services:
         currencies=default_currency_table(settings.local_currency),
         campaign_policy=CampaignPolicy(settings.campaign_policy),
         credit_figures=figures_source(settings),
+        stock_policy=stock_policy(settings),
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),

@@ -137,12 +137,17 @@ class CreditSync(_Section):
 
 
 class StockSync(_Section):
-    """Stock follows ERP events; a reconciliation every ``reconcile_interval`` corrects drift."""
+    """Stock follows ERP events; a reconciliation every ``reconcile_interval`` corrects drift.
+
+    ``sell_expected_receipts`` names the channels whose available-to-sell includes receipts
+    expected from open purchase orders (none by default: on hand only).
+    """
 
     pattern: Literal["events"] = "events"
     freshness_objective: Duration
     reconcile_interval: Duration
     paused: bool = False
+    sell_expected_receipts: frozenset[str] = frozenset()
 
     _objective_positive = field_validator("freshness_objective")(_positive)
     _interval_exact = field_validator("reconcile_interval")(_derivable)

@@ -44,6 +44,7 @@ from devtools.erp_sim.documents import (
     add_line,
     create_document,
     delete_document,
+    ship_and_invoice,
     with_lines,
 )
 from devtools.erp_sim.errors import (
@@ -340,6 +341,11 @@ async def _navigation(
         context = target.context(f"customers({parent['id']})/{nav.name}")
         return ODataJSON(read_small_collection(rows, detail_spec, options, context=context))
     kind = KINDS.get(spec.name)
+    if kind is ORDER and nav.name == "Microsoft.NAV.shipAndInvoice" and nav.key is None:
+        if method != "POST":
+            raise _refuse_method(method, nav.name, "salesOrder")
+        ship_and_invoice(dataset, parent)
+        return Response(status_code=204)
     if kind is None or nav.name != kind.lines_name:
         raise NotFound(f"Resource not found for the segment '{nav.name}'.")
     line_spec = SPECS[nav.name]

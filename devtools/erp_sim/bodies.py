@@ -185,6 +185,7 @@ class AvailabilityCreate(Body):
     locationCode: Code20
     inventory: Decimal5 = Decimal(0)
     reservedQuantity: Amount = Decimal(0)
+    reservedQtyOnSalesOrders: Amount = Decimal(0)
     qtyOnSalesOrders: Amount = Decimal(0)
     qtyOnPurchaseOrders: Amount = Decimal(0)
 
@@ -192,6 +193,7 @@ class AvailabilityCreate(Body):
 class AvailabilityPatch(Body):
     inventory: Decimal5 | None = None
     reservedQuantity: Amount | None = None
+    reservedQtyOnSalesOrders: Amount | None = None
     qtyOnSalesOrders: Amount | None = None
     qtyOnPurchaseOrders: Amount | None = None
 

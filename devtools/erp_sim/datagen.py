@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from devtools.erp_sim.dataset import Dataset
+from devtools.erp_sim.numbers import json_number
 from devtools.erp_sim.reference import (
     BLANK_DATE,
     BLANK_ENUM,
@@ -27,10 +28,12 @@ from devtools.erp_sim.reference import (
     CUSTOMER_DISCOUNT_GROUPS,
     CUSTOMER_PRICE_GROUPS,
     ITEM_CATEGORIES,
+    LATER_CURRENCIES,
     LOCAL_CURRENCY,
     LOCATIONS,
     PAYMENT_TERMS_IDS,
     UNITS_OF_MEASURE,
+    Currency,
 )
 from devtools.erp_sim.stamps import Stamper, format_timestamp, random_uuid
 from devtools.erp_sim.store import Row
@@ -200,6 +203,7 @@ def generate(*, seed: int, items: int, customers: int, anchor: date, stamper: St
     builder.availability(dataset, facts)
     builder.content(dataset, facts)
     builder.price_lines(dataset, facts, customer_rows)
+    builder.currencies(dataset)
     return dataset
 
 
@@ -250,6 +254,43 @@ class _Builder:
 
     # ---- reference data -------------------------------------------------------------
 
+    def _rate_row(self, rng: random.Random, currency: Currency) -> Row:
+        """One exchange rate valid from long ago: 1 unit = ``lcy_per_unit`` LCY."""
+        etag, modified = self._stamp(rng)
+        return {
+            "@odata.etag": etag,
+            "id": random_uuid(rng),
+            "currencyCode": currency.code,
+            "startingDate": "2020-01-01",
+            "exchangeRateAmount": 1,
+            "relationalCurrencyCode": "",
+            "relationalExchangeRateAmount": float(currency.lcy_per_unit),
+            "lastModifiedDateTime": modified,
+        }
+
+    def currencies(self, dataset: Dataset) -> None:
+        """Rounding precisions of every currency (blank code: the local currency), and the
+        exchange rates of currencies added later, from a stream of their own."""
+        rng = self._rng("currencies")
+        rows, rates = [], []
+        for currency in CURRENCIES.values():
+            etag, modified = self._stamp(rng)
+            rows.append(
+                {
+                    "@odata.etag": etag,
+                    "id": random_uuid(rng),
+                    "currencyCode": "" if currency.code == LOCAL_CURRENCY else currency.code,
+                    "amountRoundingPrecision": json_number(currency.amount_precision),
+                    "unitAmountRoundingPrecision": json_number(currency.unit_amount_precision),
+                    "lastModifiedDateTime": modified,
+                }
+            )
+            if currency.code in LATER_CURRENCIES:
+                rates.append(self._rate_row(rng, currency))
+        dataset["currencyRoundings"].load(rows)
+        for row in rates:
+            dataset["currencyExchangeRates"].insert(row)
+
     def reference(self, dataset: Dataset) -> None:
         rng = self._rng("reference")
         location_rows = []
@@ -268,21 +309,9 @@ class _Builder:
         # One rate per foreign currency, valid from long ago: 1 unit = lcy_per_unit LCY.
         rate_rows = []
         for currency in CURRENCIES.values():
-            if currency.code == LOCAL_CURRENCY:
+            if currency.code == LOCAL_CURRENCY or currency.code in LATER_CURRENCIES:
                 continue
-            etag, modified = self._stamp(rng)
-            rate_rows.append(
-                {
-                    "@odata.etag": etag,
-                    "id": random_uuid(rng),
-                    "currencyCode": currency.code,
-                    "startingDate": "2020-01-01",
-                    "exchangeRateAmount": 1,
-                    "relationalCurrencyCode": "",
-                    "relationalExchangeRateAmount": float(currency.lcy_per_unit),
-                    "lastModifiedDateTime": modified,
-                }
-            )
+            rate_rows.append(self._rate_row(rng, currency))
         dataset["currencyExchangeRates"].load(rate_rows)
         category_rows = []
         for code, name in ITEM_CATEGORIES:
@@ -529,6 +558,8 @@ class _Builder:
                         "locationCode": location.code,
                         "inventory": on_hand,
                         "reservedQuantity": reserved,
+                        # Sales lines hold part of the reservations (inside their demand).
+                        "reservedQtyOnSalesOrders": min(reserved, on_orders),
                         "qtyOnSalesOrders": on_orders,
                         "qtyOnPurchaseOrders": expected,
                         "lastModifiedDateTime": modified,

@@ -4,7 +4,11 @@ Creating an order checks the customer (exists, not blocked for shipping), every 
 (exists, not blocked, sold in the unit of measure), optionally the credit limit, prices lines
 that come without a unit price, and then commits: stock on sales orders goes up at the
 line's location and the customer's outstanding orders amount grows. Deleting the order
-gives both back. Quotes are validated and priced the same way but commit nothing.
+gives both back. Posting it (the bound action ``Microsoft.NAV.shipAndInvoice``) ships and
+invoices it whole, in one transaction as Business Central posts: inventory and the outstanding
+sales-order quantity go down together, the outstanding orders amount moves into the balance,
+and the fully posted order is deleted. Quotes are validated and priced the same way but
+commit nothing.
 """
 
 from __future__ import annotations
@@ -230,6 +234,50 @@ def delete_document(dataset: Dataset, kind: DocumentKind, header: Row) -> None:
     dataset[kind.set_name].delete(document_id)
 
 
+def ship_and_invoice(dataset: Dataset, header: Row) -> None:
+    """``POST salesOrders({id})/Microsoft.NAV.shipAndInvoice``: post the whole order.
+
+    Stock leaves inventory and the order's demand in the same step, so no reader ever sees
+    the shipped units twice (or not at all).
+    """
+    document_id = header["id"]
+    if not dataset.lines.get(document_id):
+        raise BusinessRuleViolation("There is nothing to post.")
+    commitment = dataset.commitments.pop(document_id, Commitment())
+    for effect in commitment.stock:
+        _apply_stock(dataset, effect, sign=-1, shipped=True)
+        _refresh_item_inventory(dataset, effect.item_number)
+    number = header["customerNumber"]
+    _adjust_outstanding(dataset, number, -commitment.outstanding_lcy)
+    _post_to_balance(dataset, number, commitment.outstanding_lcy)
+    dataset.lines.pop(document_id, None)
+    dataset[ORDER.set_name].delete(document_id)
+
+
+def _post_to_balance(dataset: Dataset, customer_number: str, amount_lcy: Decimal) -> None:
+    """An invoice raises the customer's balance (ledger figures and the FlowField alike)."""
+    if not amount_lcy:
+        return
+    customer = dataset.customer(customer_number)
+    if customer is not None:
+        customer["balanceDue"] = json_number(to_decimal(customer["balanceDue"]) + amount_lcy)
+    for set_name, row in (
+        ("customerCreditSummaries", dataset.credit_summary(customer_number)),
+        ("customerFinancialDetails", dataset.financial_detail(customer_number)),
+    ):
+        if row is not None:
+            row["balance"] = json_number(to_decimal(row["balance"]) + amount_lcy)
+            dataset.touch(set_name, row)
+
+
+def _refresh_item_inventory(dataset: Dataset, item_number: str) -> None:
+    """The item card's ``inventory`` is the sum over locations (a FlowField: no new ETag)."""
+    item = dataset.item(item_number)
+    if item is not None:
+        rows = dataset.availability(item_number)
+        item["inventory"] = json_number(sum((to_decimal(r["inventory"]) for r in rows), Decimal(0)))
+
+
 def with_lines(dataset: Dataset, kind: DocumentKind, header: Row) -> Row:
     """A copy of the header with its lines expanded, as ``$expand`` and deep inserts return."""
     return {**header, kind.lines_name: list(dataset.lines.get(header["id"], ()))}
@@ -437,7 +485,9 @@ def _release(dataset: Dataset, customer_number: str, commitment: Commitment) -> 
     _adjust_outstanding(dataset, customer_number, -commitment.outstanding_lcy)
 
 
-def _apply_stock(dataset: Dataset, effect: StockEffect, *, sign: int) -> None:
+def _apply_stock(
+    dataset: Dataset, effect: StockEffect, *, sign: int, shipped: bool = False
+) -> None:
     availability = dataset["itemAvailabilityByLocation"]
     row = next(
         (
@@ -455,6 +505,7 @@ def _apply_stock(dataset: Dataset, effect: StockEffect, *, sign: int) -> None:
             "locationCode": effect.location_code,
             "inventory": 0,
             "reservedQuantity": 0,
+            "reservedQtyOnSalesOrders": 0,
             "qtyOnSalesOrders": 0,
             "qtyOnPurchaseOrders": 0,
             "lastModifiedDateTime": "",
@@ -465,9 +516,11 @@ def _apply_stock(dataset: Dataset, effect: StockEffect, *, sign: int) -> None:
         "qtyOnSalesOrders": _nonnegative(row["qtyOnSalesOrders"], sign * effect.base_quantity)
     }
     if effect.reserved:
-        changes["reservedQuantity"] = _nonnegative(
-            row["reservedQuantity"], sign * effect.base_quantity
-        )
+        for name in ("reservedQuantity", "reservedQtyOnSalesOrders"):
+            changes[name] = _nonnegative(row.get(name, 0), sign * effect.base_quantity)
+    if shipped:
+        # Business Central may allow negative inventory; the simulator does too.
+        changes["inventory"] = json_number(to_decimal(row["inventory"]) - effect.base_quantity)
     availability.update(row, changes)
     dataset.touch("itemAvailabilityByLocation", row)
 

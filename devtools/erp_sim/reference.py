@@ -44,12 +44,19 @@ CURRENCIES: dict[str, Currency] = {
     "USD": Currency("USD", Decimal("0.01"), Decimal("0.00001"), Decimal("1")),
     "EUR": Currency("EUR", Decimal("0.01"), Decimal("0.00001"), Decimal("1.08")),
     "JPY": Currency("JPY", Decimal("1"), Decimal("0.01"), Decimal("0.0067")),
+    # Three decimals (fils): amounts round to 0.001.
+    "KWD": Currency("KWD", Decimal("0.001"), Decimal("0.00001"), Decimal("3.25")),
 }
+
+# Added after the demo data was first generated: their rows come from a generator of their
+# own, so every existing seed keeps producing exactly the data it did before.
+LATER_CURRENCIES = frozenset({"KWD"})
 
 CURRENCY_IDS: dict[str, str] = {
     "USD": "00000000-0000-0000-0000-000000000000",  # BC's empty GUID stands for LCY
     "EUR": "5b0a9c62-7a3e-4f0e-9d2c-3e1f00000e01",
     "JPY": "5b0a9c62-7a3e-4f0e-9d2c-3e1f00000e02",
+    "KWD": "5b0a9c62-7a3e-4f0e-9d2c-3e1f00000e03",
 }
 
 

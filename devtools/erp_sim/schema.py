@@ -202,6 +202,20 @@ SPECS: dict[str, EntitySetSpec] = {
             indexed=("code",),
         ),
         EntitySetSpec(
+            # Custom page of this product's contract: Business Central's rounding precisions
+            # per currency; the blank code is the local currency (General Ledger Setup).
+            "currencyRoundings",
+            "currencyRounding",
+            Api.CUSTOM,
+            {
+                "id": G,
+                "currencyCode": S,
+                "amountRoundingPrecision": N,
+                "unitAmountRoundingPrecision": N,
+                "lastModifiedDateTime": DT,
+            },
+        ),
+        EntitySetSpec(
             "currencyExchangeRates",
             "currencyExchangeRate",
             Api.STANDARD,
@@ -275,6 +289,7 @@ SPECS: dict[str, EntitySetSpec] = {
                 "locationCode": S,
                 "inventory": N,
                 "reservedQuantity": N,
+                "reservedQtyOnSalesOrders": N,
                 "qtyOnSalesOrders": N,
                 "qtyOnPurchaseOrders": N,
                 "lastModifiedDateTime": DT,

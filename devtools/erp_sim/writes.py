@@ -415,6 +415,7 @@ def create_availability(dataset: Dataset, body: AvailabilityCreate) -> Row:
             "locationCode": body.locationCode,
             "inventory": json_number(body.inventory),
             "reservedQuantity": json_number(body.reservedQuantity),
+            "reservedQtyOnSalesOrders": json_number(body.reservedQtyOnSalesOrders),
             "qtyOnSalesOrders": json_number(body.qtyOnSalesOrders),
             "qtyOnPurchaseOrders": json_number(body.qtyOnPurchaseOrders),
             "lastModifiedDateTime": "",

@@ -87,8 +87,9 @@ class MessageBus:
                 scheduled_enqueue_time_utc=scheduled_at,
                 session_id=session_id,
             )
-            sender = await self._sender(entity)
             try:
+                # Opening the link can fail too (broker unreachable): same answer as a send.
+                sender = await self._sender(entity)
                 # One send at a time per link: the async client can write concurrent transfers
                 # out of delivery-id order, which a strict AMQP peer rejects as a session error.
                 async with self._send_locks[entity]:

@@ -22,7 +22,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import EdmType, EntityProperty, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.adapters.table_keys import decode_key, encode_key
@@ -118,15 +118,39 @@ def chunk_operations(operations: Iterable[TableOperation]) -> list[list[TableOpe
     return chunks
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class ValueOutOfRange(ValueError):
+    """An integer that Table storage's widest integer type (Int64) cannot hold."""
+
+
+def _encode_value(name: str, value: Any) -> Any:
+    """Integers go out as Int64, whatever their size: the SDK would pick Int32 for a plain
+    int and refuse a sequence number past 2^31 (contracts allow up to 2^63 - 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueOutOfRange(f"property {name!r}: {value} does not fit Table storage's Int64")
+    return EntityProperty(value, EdmType.INT64)
+
+
+def _decode_value(value: Any) -> Any:
+    """Int64 properties come back as plain ints, like Int32 ones."""
+    if isinstance(value, EntityProperty) and value.edm_type == EdmType.INT64:
+        return int(value.value)
+    return value
+
+
 def _encode_entity(entity: Mapping[str, Any]) -> Entity:
-    encoded = dict(entity)
+    encoded = {name: _encode_value(name, value) for name, value in entity.items()}
     encoded["PartitionKey"] = encode_key(str(entity["PartitionKey"]))
     encoded["RowKey"] = encode_key(str(entity["RowKey"]))
     return encoded
 
 
 def _to_row(entity: Any) -> Row:
-    data = dict(entity)
+    data = {name: _decode_value(value) for name, value in dict(entity).items()}
     data["PartitionKey"] = decode_key(data["PartitionKey"])
     data["RowKey"] = decode_key(data["RowKey"])
     return Row(entity=data, etag=entity.metadata["etag"])

@@ -7,7 +7,10 @@ every row from its key and the fields the product copies, and compares with:
 - items, customers, price list lines: the published price data (current snapshot + the delta
   rows written after it), recorded by the publisher's own ``price_data`` functions, so the
   comparison is of exactly what the product copies;
-- availability: the stock projection (on hand and ERP reservations per item x location);
+- availability: the stock projection, per item x location: on hand, and available-to-sell as
+  the ERP's own figures define it (on hand - outstanding sales-order demand - reservations
+  outside that demand); the product's pending holds and safety stock are its own, not the
+  ERP's, and are left out of both sides;
 - each storefront channel: the SKUs the channel acknowledged (content hash store) against the
   SKUs it should have (unblocked items in its categories, minus items the ERP data itself
   fails validation for, which are reported as excluded).
@@ -35,6 +38,7 @@ from shared.policy import SyncPolicy
 from shared.services import price_data, price_publisher, sync_state
 from shared.services.content.failures import ERP_SCOPE, FAILURES_TABLE
 from shared.services.content.hash_store import HASHES_TABLE
+from shared.services.inventory_messages import erp_figures
 from shared.services.stock_store import POSITIONS_TABLE
 
 Progress = Callable[[str], None]
@@ -91,8 +95,10 @@ async def published_rows(tables: TableStore) -> dict[str, dict[str, RowState]]:
     return found
 
 
-def _stock_fields(on_hand: Decimal, reserved: Decimal) -> list[object]:
-    return [on_hand, max(reserved, Decimal(0))]
+def _stock_fields(on_hand: Decimal, demand: Decimal, reserved: Decimal) -> list[object]:
+    """On hand and the ERP-defined available-to-sell (not clamped, so no difference hides)."""
+    zero = Decimal(0)
+    return [on_hand, on_hand - max(demand, zero) - max(reserved, zero)]
 
 
 async def _erp_availability(erp: ErpClient, progress: Progress) -> dict[str, RowState]:
@@ -102,8 +108,12 @@ async def _erp_availability(erp: ErpClient, progress: Progress) -> dict[str, Row
     ):
         for row in page:
             key = f"{row.item_number}|{row.location_code}"
+            figures = erp_figures(row)
             rows[key] = RowState(
-                row_hash(key, _stock_fields(row.inventory, row.reserved_quantity)),
+                row_hash(
+                    key,
+                    _stock_fields(figures.on_hand, figures.demand or Decimal(0), figures.reserved),
+                ),
                 row.last_modified_date_time,
             )
         progress(f"data: availability: {len(rows)} ERP rows read")
@@ -118,7 +128,9 @@ async def projected_rows(tables: TableStore) -> dict[str, RowState]:
             continue
         key = f"{row.partition_key}|{row.row_key}"
         fields = _stock_fields(
-            Decimal(str(row.entity["onHand"])), Decimal(str(row.entity["erpReserved"]))
+            Decimal(str(row.entity["onHand"])),
+            Decimal(str(row.entity.get("erpDemand", "0"))),
+            Decimal(str(row.entity["erpReserved"])),
         )
         rows[key] = RowState(row_hash(key, fields), row.entity.get("lastEventAt"))
     return rows
@@ -132,7 +144,7 @@ def with_empty_positions(
     completed = dict(projected)
     for key, state in erp_rows.items():
         if key not in completed and state.digest == row_hash(
-            key, _stock_fields(Decimal(0), Decimal(0))
+            key, _stock_fields(Decimal(0), Decimal(0), Decimal(0))
         ):
             completed[key] = RowState(state.digest, None)
     return completed

@@ -145,8 +145,11 @@ async def _one(
                 "location": line.location,
                 "available": line.available,
                 "onHand": line.on_hand,
+                "erpDemand": line.erp_demand,
                 "reserved": line.reserved,
+                "pendingHolds": line.pending_holds,
                 "safetyStock": line.safety_stock,
+                "expected": line.expected,
             }
             for line in answer.locations
         ],
@@ -169,11 +172,25 @@ async def availability(
 
 
 class LocationAvailability(WireModel):
+    """One location: available = onHand - erpDemand - reserved - pendingHolds - safetyStock
+    (+ expected where the channel sells expected receipts), never below zero."""
+
     location: str
     available: DecimalString
     on_hand: DecimalString
-    reserved: DecimalString
+    erp_demand: DecimalString = Field(
+        description="Outstanding sales-order quantity in the ERP, with orders booked here that "
+        "no ERP read has shown yet."
+    )
+    reserved: DecimalString = Field(description="ERP reservations outside its sales-order demand.")
+    pending_holds: DecimalString = Field(
+        description="Held for orders accepted here and not yet booked in the ERP."
+    )
     safety_stock: DecimalString
+    expected: DecimalString = Field(
+        description="Receipts expected from open purchase orders; counted in available only "
+        "for channels the sync policy lets sell them."
+    )
 
 
 class ItemAvailability(WireModel):

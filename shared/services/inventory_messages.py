@@ -8,8 +8,10 @@ Two kinds of message share the queue, so every stock change goes through one han
 - ERP stock snapshots: absolute figures this product read back from Business Central's
   ``itemAvailabilityByLocation`` (after a change notification, or in reconciliation). They
   look like a ``counted`` event (same field names, so a generic consumer can read them) but
-  carry ``source = "erp-snapshot"``, the ERP's ``reservedQuantity`` and ``occurredAt`` = the
-  time the ERP answered. Their ``sequence`` is that time in microseconds and is *not* folded:
+  carry ``source = "erp-snapshot"``, the ERP's reservations outside its sales-order demand
+  (``reservedQuantity``), its outstanding sales-order demand (``qtyOnSalesOrders``), expected
+  receipts (``qtyOnPurchaseOrders``) and ``occurredAt`` = the time the read was sent. Their
+  ``sequence`` is that time in microseconds and is *not* folded:
   the WMS numbers its events per key and a second numbering on the same key would collide
   with it. A snapshot is applied with the domain's ``reconcile`` / ``apply_correction``,
   which compare times instead: it never overwrites an event newer than the read, and events
@@ -21,10 +23,9 @@ Two kinds of message share the queue, so every stock change goes through one han
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -35,21 +36,36 @@ from pydantic import (
     field_validator,
 )
 
+from shared.adapters.erp.models import ItemAvailability
 from shared.domain.stock import (
+    ErpStockFigures,
     InvalidEventReason,
     InvalidInventoryEvent,
     InventoryEvent,
     parse_inventory_event,
 )
 from shared.domain.stock.events import QUANTITY_LIMIT, EventId, LocationCode, Quantity, Sku
+from shared.json_input import JsonRejected, read_json
 
 INVENTORY_QUEUE = "inventory-events"
 SNAPSHOT_SOURCE: Final = "erp-snapshot"
 SnapshotOrigin = Literal["notification", "reconciliation"]
 
 
+# A quantity the ERP reports: never negative, exact to five decimals like Business Central.
+ErpQuantity = Annotated[
+    Decimal, Field(ge=0, le=QUANTITY_LIMIT, decimal_places=5, allow_inf_nan=False)
+]
+
+
 class ErpStockSnapshot(BaseModel):
-    """Business Central's on-hand and reserved quantity of one (sku, location) at ``as_of``."""
+    """Business Central's stock figures of one (sku, location) as of ``as_of``.
+
+    ``erp_reserved`` is what the ERP reserved *outside* its sales-order demand (reservations
+    for sales lines are inside ``erp_demand`` already). Demand and expected receipts are
+    optional so a snapshot queued by an older version still applies (it leaves them as
+    they are).
+    """
 
     model_config = ConfigDict(
         frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True
@@ -61,9 +77,9 @@ class ErpStockSnapshot(BaseModel):
     kind: Literal["counted"] = "counted"
     # Business Central may allow negative inventory, so unlike a WMS count this can be < 0.
     on_hand: Quantity = Field(alias="quantity")
-    erp_reserved: Decimal = Field(
-        alias="reservedQuantity", ge=0, le=QUANTITY_LIMIT, decimal_places=5, allow_inf_nan=False
-    )
+    erp_reserved: ErpQuantity = Field(alias="reservedQuantity")
+    erp_demand: ErpQuantity | None = Field(None, alias="qtyOnSalesOrders")
+    expected: ErpQuantity | None = Field(None, alias="qtyOnPurchaseOrders")
     sequence: int = Field(ge=1, strict=True)
     as_of: AwareDatetime = Field(alias="occurredAt")
     source: Literal["erp-snapshot"] = SNAPSHOT_SOURCE
@@ -84,15 +100,37 @@ class ErpStockSnapshot(BaseModel):
         """The JSON-ready body (decimal strings, ISO 8601 UTC times)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    @property
+    def figures(self) -> ErpStockFigures:
+        """The figures the domain reconciles the position with."""
+        return ErpStockFigures(self.on_hand, self.erp_reserved, self.erp_demand, self.expected)
+
 
 InventoryMessage = InventoryEvent | ErpStockSnapshot
+
+
+def erp_figures(row: ItemAvailability) -> ErpStockFigures:
+    """The domain's figures from one ``itemAvailabilityByLocation`` row.
+
+    Business Central's demand (``qtyOnSalesOrders``, the outstanding quantity of sales lines)
+    already holds the units its sales lines reserved (``reservedQtyOnSalesOrders``), so only
+    the rest of ``reservedQuantity`` is reserved on top of the demand. Negative figures (a
+    reservation entry ahead of its demand) count as zero.
+    """
+    zero = Decimal(0)
+    other_reserved = max(row.reserved_quantity - row.reserved_qty_on_sales_orders, zero)
+    return ErpStockFigures(
+        on_hand=row.inventory,
+        reserved=other_reserved,
+        demand=max(row.qty_on_sales_orders, zero),
+        expected=max(row.qty_on_purchase_orders, zero),
+    )
 
 
 def stock_snapshot(
     sku: str,
     location: str,
-    on_hand: Decimal,
-    erp_reserved: Decimal,
+    figures: ErpStockFigures,
     as_of: datetime,
     origin: SnapshotOrigin,
     erp_modified_at: datetime | None = None,
@@ -101,15 +139,26 @@ def stock_snapshot(
     as_of = as_of.astimezone(UTC)
     digest = hashlib.sha256(
         "\x1f".join(
-            [sku, location, str(on_hand), str(erp_reserved), as_of.isoformat(), origin]
+            [
+                sku,
+                location,
+                str(figures.on_hand),
+                str(figures.reserved),
+                str(figures.demand),
+                str(figures.expected),
+                as_of.isoformat(),
+                origin,
+            ]
         ).encode("utf-8")
     ).hexdigest()
     return ErpStockSnapshot(
         event_id=f"erp-{digest[:40]}",
         sku=sku,
         location=location,
-        on_hand=on_hand,
-        erp_reserved=max(erp_reserved, Decimal(0)),
+        on_hand=figures.on_hand,
+        erp_reserved=max(figures.reserved, Decimal(0)),
+        erp_demand=figures.demand,
+        expected=figures.expected,
         sequence=max(1, int(as_of.timestamp() * 1_000_000)),
         as_of=as_of,
         origin=origin,
@@ -117,12 +166,27 @@ def stock_snapshot(
     )
 
 
+def snapshot_of_row(
+    row: ItemAvailability, as_of: datetime, origin: SnapshotOrigin
+) -> ErpStockSnapshot:
+    """The snapshot message for one ERP row read at ``as_of``."""
+    return stock_snapshot(
+        row.item_number,
+        row.location_code,
+        erp_figures(row),
+        as_of,
+        origin,
+        row.last_modified_date_time,
+    )
+
+
 def parse_inventory_message(body: bytes | str) -> InventoryMessage:
     """Validate one message body; raise ``InvalidInventoryEvent`` (dead-letter it) if bad."""
     try:
-        data = json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        data = None
+        data = read_json(body)
+    except JsonRejected as refused:
+        # Deep nesting, huge numbers, duplicate keys...: dead-lettered at once, with why.
+        raise InvalidInventoryEvent(InvalidEventReason.UNPARSEABLE, str(refused)) from None
     if isinstance(data, dict) and data.get("source") == SNAPSHOT_SOURCE:
         try:
             return ErpStockSnapshot.model_validate(data, by_alias=True)

@@ -23,11 +23,11 @@ from shared.domain.stock import (
 from shared.settings import Settings
 
 
-def allocation_of(name: str, channel: Channel) -> ChannelAllocation:
+def allocation_of(name: str, channel: Channel, sells_expected: bool = False) -> ChannelAllocation:
     """The domain's allocation for a configured channel (``"*"`` sells from every location)."""
     if channel.locations == "*":
-        return ChannelAllocation(name, None)
-    return ChannelAllocation(name, frozenset(channel.locations))
+        return ChannelAllocation(name, None, sells_expected)
+    return ChannelAllocation(name, frozenset(channel.locations), sells_expected)
 
 
 def _no_channels() -> Mapping[str, ChannelAllocation]:
@@ -45,13 +45,20 @@ class StockPolicy:
     fold_policy: FoldPolicy = DEFAULT_FOLD_POLICY
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StockPolicy:
+    def from_settings(
+        cls, settings: Settings, expected_receipt_channels: frozenset[str] = frozenset()
+    ) -> StockPolicy:
+        """The policy from settings; channels named in ``expected_receipt_channels`` (the sync
+        policy's ``stock.sellExpectedReceipts``) sell receipts expected from purchase orders."""
         return cls(
             hold_timeout=timedelta(seconds=settings.stock_hold_timeout_seconds),
             thresholds=StockThresholds(low_stock_level=settings.stock_low_stock_level),
             safety_stock=settings.stock_safety_stock,
             channels=MappingProxyType(
-                {name: allocation_of(name, channel) for name, channel in settings.channels.items()}
+                {
+                    name: allocation_of(name, channel, name in expected_receipt_channels)
+                    for name, channel in settings.channels.items()
+                }
             ),
         )
 

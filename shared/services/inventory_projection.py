@@ -119,6 +119,9 @@ def _state_token(position: StockPosition) -> str:
             reconciled,
             str(position.on_hand),
             str(position.erp_reserved),
+            str(position.erp_demand),
+            str(position.expected),
+            ",".join(f"{order}={e.quantity}" for order, e in sorted(position.booked.items())),
             str(position.pending_reserved),
             str(position.safety_stock),
         ]
@@ -157,19 +160,23 @@ def _fold_location(
         )
     position = result.new_position
     for snapshot in sorted(work.snapshots, key=lambda snap: (snap.as_of, snap.event_id)):
-        outcome = reconcile(position, snapshot.on_hand, snapshot.erp_reserved, snapshot.as_of)
+        outcome = reconcile(position, snapshot.figures, snapshot.as_of)
         if outcome.correction is None:
             tally[_SNAPSHOT_TALLY[outcome.outcome]] += 1
             continue
         position = apply_correction(position, outcome.correction)
         tally["corrected"] += 1
         _log.info(
-            "%s@%s corrected to the ERP (%s): on hand %+s, reserved %+s",
+            "%s@%s corrected to the ERP (%s): on hand %+s, reserved %+s, demand %+s, "
+            "expected %+s, bookings confirmed %d",
             start.sku,
             start.location,
             snapshot.origin,
             outcome.on_hand_drift,
             outcome.erp_reserved_drift,
+            outcome.demand_drift,
+            outcome.expected_drift,
+            len(outcome.correction.confirmed_orders),
         )
     return position
 
@@ -178,6 +185,7 @@ _SNAPSHOT_TALLY = {
     ReconcileOutcome.IN_SYNC: "snapshotsInSync",
     ReconcileOutcome.DEFERRED_NEWER_EVENTS: "snapshotsDeferred",
     ReconcileOutcome.SUPERSEDED_SNAPSHOT: "snapshotsSuperseded",
+    ReconcileOutcome.CONFIRMED: "corrected",
     ReconcileOutcome.DRIFTED: "corrected",
 }
 
@@ -186,7 +194,11 @@ def _channel_total(
     positions: Mapping[str, StockPosition], allocation: ChannelAllocation
 ) -> Decimal:
     return sum(
-        (available_to_sell(p) for location, p in positions.items() if allocation.allows(location)),
+        (
+            available_to_sell(p, with_expected=allocation.sells_expected)
+            for location, p in positions.items()
+            if allocation.allows(location)
+        ),
         Decimal(0),
     )
 

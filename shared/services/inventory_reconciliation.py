@@ -2,8 +2,9 @@
 
 Every ``stock.reconcileInterval`` of the sync policy (hourly as shipped), under a lease so two
 runs never overlap. Pages through ``itemAvailabilityByLocation``; per page, reads each item's
-partition once and compares every row with the domain's ``reconcile``, taking the time the ERP
-answered the page as the snapshot time. A drifted key gets an ERP snapshot on
+partition once and compares every row (on hand, reservations, sales-order demand, expected
+receipts) with the domain's ``reconcile``, taking the time the page was asked for as the
+snapshot time. A drifted key gets an ERP snapshot on
 ``inventory-events`` (the one path every stock change takes), where the handler reconciles
 again against the position as it is then: an event that arrived meanwhile and is newer than the
 read wins, and events older than the read that are still on their way are recognised as
@@ -14,7 +15,9 @@ What drifted is recorded, not silent: the run record (``SyncRuns``, job
 ``max_drift_rows`` drifted keys are stored in ``StockDrift`` (PartitionKey = run id), and a
 summary is logged. "Seeded" keys had no position at all (first run, or an item whose events
 never came). Drift can include events that were still in flight at read time; a key that
-drifts run after run points at lost events.
+drifts run after run points at lost events. A key whose read only confirms orders booked here
+("confirmed") gets a snapshot too, so their demand moves from the projection's booked list
+into the ERP's figure.
 
 A run that fails part-way is simply run again: it holds no state between pages, and every
 correction is absolute, so repeating one is harmless.
@@ -38,7 +41,12 @@ from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
 from shared.policy import get_policy
 from shared.services import lease, sync_state
 from shared.services.inventory_bus import JsonSender
-from shared.services.inventory_messages import INVENTORY_QUEUE, ErpStockSnapshot, stock_snapshot
+from shared.services.inventory_messages import (
+    INVENTORY_QUEUE,
+    ErpStockSnapshot,
+    erp_figures,
+    snapshot_of_row,
+)
 from shared.services.stock_store import positions_of
 from shared.telemetry import metrics
 
@@ -61,10 +69,17 @@ class KeyDrift:
     on_hand_drift: Decimal
     reserved_drift: Decimal
     seeded: bool
+    demand_drift: Decimal = Decimal(0)
+    expected_drift: Decimal = Decimal(0)
 
     @property
     def size(self) -> Decimal:
-        return abs(self.on_hand_drift) + abs(self.reserved_drift)
+        return (
+            abs(self.on_hand_drift)
+            + abs(self.reserved_drift)
+            + abs(self.demand_drift)
+            + abs(self.expected_drift)
+        )
 
 
 @dataclass
@@ -78,9 +93,11 @@ class ReconciliationReport:
     seeded: int = 0
     deferred: int = 0
     superseded: int = 0
+    confirmed: int = 0
     corrections_sent: int = 0
     on_hand_drift_total: Decimal = Decimal(0)
     reserved_drift_total: Decimal = Decimal(0)
+    demand_drift_total: Decimal = Decimal(0)
     largest: KeyDrift | None = None
     drifts: list[KeyDrift] = field(default_factory=list)
 
@@ -92,6 +109,7 @@ class ReconciliationReport:
             metrics.drift_found(drift.size)
             self.on_hand_drift_total += abs(drift.on_hand_drift)
             self.reserved_drift_total += abs(drift.reserved_drift)
+            self.demand_drift_total += abs(drift.demand_drift)
             if self.largest is None or drift.size > self.largest.size:
                 self.largest = drift
         if len(self.drifts) < keep:
@@ -107,9 +125,11 @@ class ReconciliationReport:
             "seeded": self.seeded,
             "deferred": self.deferred,
             "superseded": self.superseded,
+            "confirmed": self.confirmed,
             "correctionsSent": self.corrections_sent,
             "onHandDriftTotal": str(self.on_hand_drift_total),
             "reservedDriftTotal": str(self.reserved_drift_total),
+            "demandDriftTotal": str(self.demand_drift_total),
             "largest": None
             if largest is None
             else {
@@ -117,6 +137,7 @@ class ReconciliationReport:
                 "location": largest.location,
                 "onHandDrift": str(largest.on_hand_drift),
                 "reservedDrift": str(largest.reserved_drift),
+                "demandDrift": str(largest.demand_drift),
             },
         }
 
@@ -141,12 +162,16 @@ async def reconcile_stock(
     record = sync_state.RunRecord(JOB)
     report = ReconciliationReport(record.run_id)
     try:
-        pages = erp.iter_pages(
-            AVAILABILITY_SET, ItemAvailability, api=Api.CUSTOM, page_size=page_size
+        pages = aiter(
+            erp.iter_pages(AVAILABILITY_SET, ItemAvailability, api=Api.CUSTOM, page_size=page_size)
         )
-        async for page in pages:
-            # The page reflects the ERP as of its answer; later events must not be undone.
+        while True:
+            # The page holds everything the ERP committed before it was asked for.
             as_of = datetime.now(UTC)
+            try:
+                page = await anext(pages)
+            except StopAsyncIteration:
+                break
             await held.renew(lease_for)
             corrections = await _compare_page(tables, page, as_of, report, max_drift_rows)
             await _send(bus, corrections)
@@ -201,16 +226,13 @@ def _compare_row(
     keep: int,
 ) -> ErpStockSnapshot | None:
     report.checked += 1
-    reserved = row.reserved_quantity
-    if reserved < 0:
+    if min(row.reserved_quantity, row.qty_on_sales_orders, row.qty_on_purchase_orders) < 0:
         _log.warning(
-            "%s@%s: ERP reports negative reservations %s; using 0",
+            "%s@%s: ERP reports a negative reservation, demand or receipt; using 0",
             row.item_number,
             row.location_code,
-            reserved,
         )
-        reserved = Decimal(0)
-    found = reconcile(position, row.inventory, reserved, as_of)
+    found = reconcile(position, erp_figures(row), as_of)
     if found.outcome is ReconcileOutcome.IN_SYNC:
         report.in_sync += 1
         return None
@@ -220,25 +242,22 @@ def _compare_row(
     if found.outcome is ReconcileOutcome.SUPERSEDED_SNAPSHOT:
         report.superseded += 1
         return None
-    report.note(
-        KeyDrift(
-            row.item_number,
-            row.location_code,
-            found.on_hand_drift,
-            found.erp_reserved_drift,
-            unseen,
-        ),
-        keep,
-    )
-    return stock_snapshot(
-        row.item_number,
-        row.location_code,
-        row.inventory,
-        reserved,
-        as_of,
-        "reconciliation",
-        row.last_modified_date_time,
-    )
+    if found.outcome is ReconcileOutcome.CONFIRMED:
+        report.confirmed += 1
+    else:
+        report.note(
+            KeyDrift(
+                row.item_number,
+                row.location_code,
+                found.on_hand_drift,
+                found.erp_reserved_drift,
+                unseen,
+                found.demand_drift,
+                found.expected_drift,
+            ),
+            keep,
+        )
+    return snapshot_of_row(row, as_of, "reconciliation")
 
 
 async def _send(bus: JsonSender, snapshots: Sequence[ErpStockSnapshot]) -> None:
@@ -262,6 +281,8 @@ async def _store_drifts(tables: TableStore, report: ReconciliationReport) -> Non
                 "location": drift.location,
                 "onHandDrift": str(drift.on_hand_drift),
                 "reservedDrift": str(drift.reserved_drift),
+                "demandDrift": str(drift.demand_drift),
+                "expectedDrift": str(drift.expected_drift),
                 "seeded": drift.seeded,
             },
         )
@@ -275,15 +296,18 @@ def _finish_counters(record: sync_state.RunRecord, report: ReconciliationReport)
         seeded=report.seeded,
         deferred=report.deferred,
         superseded=report.superseded,
+        confirmed=report.confirmed,
         correctionsSent=report.corrections_sent,
     )
     record.details["onHandDriftTotal"] = str(report.on_hand_drift_total)
     record.details["reservedDriftTotal"] = str(report.reserved_drift_total)
+    record.details["demandDriftTotal"] = str(report.demand_drift_total)
     if report.largest is not None:
         record.details["largestSku"] = report.largest.sku
         record.details["largestLocation"] = report.largest.location
         record.details["largestOnHandDrift"] = str(report.largest.on_hand_drift)
         record.details["largestReservedDrift"] = str(report.largest.reserved_drift)
+        record.details["largestDemandDrift"] = str(report.largest.demand_drift)
 
 
 def _log_summary(report: ReconciliationReport) -> None:

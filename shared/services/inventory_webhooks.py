@@ -36,7 +36,7 @@ from shared.services.inventory_bus import JsonSender
 from shared.services.inventory_messages import (
     INVENTORY_QUEUE,
     ErpStockSnapshot,
-    stock_snapshot,
+    snapshot_of_row,
 )
 from shared.services.lease import LeaseHeld
 
@@ -209,7 +209,12 @@ class NotificationOutcome:
 async def read_back_availability(
     erp: ErpClient, notification: ErpNotification, ref: ResourceRef
 ) -> tuple[list[ErpStockSnapshot], str]:
-    """The ERP's current stock rows the notification is about, as snapshots."""
+    """The ERP's current stock rows the notification is about, as snapshots.
+
+    The snapshot time is when the read was sent: whatever the ERP committed before it (a
+    booking, a shipment) is inside the answer, which the reconcile rules rely on.
+    """
+    as_of = datetime.now(UTC)
     if notification.change_type == "collection" or ref.key is None:
         # Too many changes for one notification each: a delta read from the given time.
         rows: Sequence[ItemAvailability] = [
@@ -232,20 +237,7 @@ async def read_back_availability(
             return [], "row no longer exists; left to reconciliation"
         rows = [row]
         note = "read back 1 row"
-    as_of = datetime.now(UTC)  # when the ERP answered: the snapshot's time
-    snapshots = [
-        stock_snapshot(
-            row.item_number,
-            row.location_code,
-            row.inventory,
-            row.reserved_quantity,
-            as_of,
-            "notification",
-            row.last_modified_date_time,
-        )
-        for row in rows
-    ]
-    return snapshots, note
+    return [snapshot_of_row(row, as_of, "notification") for row in rows], note
 
 
 async def process_notification(

@@ -9,7 +9,7 @@ Safe to run twice, for any copy of any message, at any time:
   external document number (our order id) before creating, and again after an ambiguous
   failure, so a crash after the create, a lost response or a timeout never makes a second
   ERP order;
-- the post-booking work (release the pending holds, publish ``order-status``) is idempotent
+- the post-booking work (hand the holds over, publish ``order-status``) is idempotent
   and marked done last, so a crash in the middle is finished by the next delivery.
 
 Passing failures (ERP down, throttled, no answer) schedule a copy of the message for later
@@ -300,8 +300,9 @@ async def fail(ctx: OrderContext, order_id: str, reason: str) -> None:
 
 
 async def settle(ctx: OrderContext, order: Order) -> None:
-    """After booking: release the pending holds (the ERP's own reservation counts now),
-    publish ``order-status``, then mark the order settled. Safe to repeat."""
+    """After booking: hand the stock holds over to booked demand (counted until an ERP read
+    shows the order) and release the credit hold, publish ``order-status``, then mark the
+    order settled. Safe to repeat."""
     now = ctx.clock()
     await order_outcomes.record_booked(ctx.tables, order)
     await release_holds(

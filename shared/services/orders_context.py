@@ -57,6 +57,12 @@ class OrderSettings:
     retry: BookingRetryPolicy = field(default_factory=BookingRetryPolicy)
     claim_duration: timedelta = timedelta(minutes=3)
     max_deliveries: int = ORDERS_MAX_DELIVERY_COUNT
+    # Channels that sell receipts expected from purchase orders (sync policy).
+    expected_receipt_channels: frozenset[str] = frozenset()
+
+    def sells_expected(self, channel: str) -> bool:
+        """Whether orders of ``channel`` may take receipts expected from purchase orders."""
+        return channel in self.expected_receipt_channels
 
     @property
     def released_credit_memory(self) -> timedelta:
@@ -89,6 +95,7 @@ class OrderSettings:
                 max_delay=timedelta(seconds=settings.order_booking_retry_max_seconds),
             ),
             claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
+            expected_receipt_channels=policy_for(settings.sync_policy).stock.sell_expected_receipts,
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from shared.adapters.tables import TableStore
 from shared.domain.credit import CreditFigures, CreditPolicy, hold_credit, release_credit
 from shared.domain.orders import Order
-from shared.domain.stock import ReservationChange, StockPosition, release, reserve
+from shared.domain.stock import ReservationChange, StockPosition, hand_over, release, reserve
 from shared.services import stock_store
 from shared.services.credit_holds import change_pending
 
@@ -34,24 +34,34 @@ async def _all(steps: Iterable[Awaitable[Any]]) -> None:
 PositionChange = Callable[[StockPosition], tuple[StockPosition, ReservationChange]]
 
 
-def _reserve(quantity: Decimal, order_id: str) -> PositionChange:
+def _reserve(quantity: Decimal, order_id: str, with_expected: bool) -> PositionChange:
     def change(position: StockPosition) -> tuple[StockPosition, ReservationChange]:
-        result = reserve(position, quantity, order_id)
+        result = reserve(position, quantity, order_id, with_expected=with_expected)
         return result.position, result
 
     return change
 
 
-def _release(order_id: str) -> PositionChange:
+def _release(order_id: str, booked_at: datetime | None) -> PositionChange:
+    """Give the hold back, or (booked) hand it over to the ERP's demand in the same write."""
+
     def change(position: StockPosition) -> tuple[StockPosition, ReservationChange]:
-        result = release(position, order_id)
+        if booked_at is None:
+            result = release(position, order_id)
+        else:
+            result = hand_over(position, order_id, booked_at)
         return result.position, result
 
     return change
 
 
 async def take_holds(
-    tables: TableStore, order: Order, figures: CreditFigures, policy: CreditPolicy
+    tables: TableStore,
+    order: Order,
+    figures: CreditFigures,
+    policy: CreditPolicy,
+    *,
+    with_expected: bool = False,
 ) -> None:
     """Hold the order's credit and stock, or hold nothing and raise why.
 
@@ -70,7 +80,9 @@ async def take_holds(
         )
 
     async def stock(sku: str, location: str, quantity: Decimal) -> None:
-        await stock_store.change_position(tables, sku, location, _reserve(quantity, order.order_id))
+        await stock_store.change_position(
+            tables, sku, location, _reserve(quantity, order.order_id, with_expected)
+        )
 
     try:
         await _all(
@@ -97,8 +109,11 @@ async def release_holds(
     """Give back everything `order` may hold, wherever it is (safe to repeat).
 
     Looks at every stored location of each of the order's items rather than trusting one
-    allocation plan, so holds taken by an interrupted intake round are found too.
+    allocation plan, so holds taken by an interrupted intake round are found too. A `booked`
+    order's stock holds are handed over to the ERP's demand instead (`hand_over`): the units
+    stay out of availability, counted once, until an ERP read shows the order.
     """
+    booked_at = (order.booked_at or now) if booked else None
 
     async def credit() -> None:
         await change_pending(
@@ -114,7 +129,7 @@ async def release_holds(
         positions = await stock_store.positions_of(tables, sku)
         await _all(
             stock_store.change_position(
-                tables, sku, stored.position.location, _release(order.order_id)
+                tables, sku, stored.position.location, _release(order.order_id, booked_at)
             )
             for stored in positions
             if order.order_id in stored.position.reservations

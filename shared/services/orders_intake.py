@@ -204,8 +204,12 @@ async def _holdings(ctx: OrderContext, request: OrderRequest) -> _Holdings:
         asyncio.gather(*(stock_store.positions_of(ctx.tables, sku) for sku in skus)),
         load_pending(ctx.tables, request.customer_id),
     )
+    with_expected = ctx.settings.sells_expected(request.channel)
     available = {
-        sku: {s.position.location: available_to_sell(s.position) for s in positions}
+        sku: {
+            s.position.location: available_to_sell(s.position, with_expected=with_expected)
+            for s in positions
+        }
         for sku, positions in zip(skus, found, strict=True)
     }
     return _Holdings(available, stored.pending)
@@ -238,7 +242,7 @@ def _evaluate(
             index=book.index,
             customer=book.customers.get(request.customer_id),
             items=book.items,
-            currencies=ctx.currencies,
+            currencies=book.currency_table(ctx.currencies),
             campaign_policy=ctx.campaign_policy,
             order_date=now.date(),
             lcy_per_unit=book.lcy_per_unit,
@@ -306,7 +310,13 @@ async def _intake(
             )
             stored = created
         try:
-            await take_holds(ctx.tables, order, reading.figures, ctx.settings.credit_policy)
+            await take_holds(
+                ctx.tables,
+                order,
+                reading.figures,
+                ctx.settings.credit_policy,
+                with_expected=ctx.settings.sells_expected(order.channel),
+            )
         except (CreditRefused, InsufficientStock) as lost_race:
             _log.info(
                 "order %s lost a race for its holds (%s); evaluating again", order_id, lost_race

@@ -21,11 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from shared.adapters.tables import TableStore
+from shared.domain.pricing.currency import CurrencyPrecision, CurrencyTable
 from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
 from shared.domain.pricing.index import PriceIndex
 from shared.domain.pricing.models import CustomerPricingContext, ItemPricingInfo, PriceListLine
 from shared.services import price_data, price_publisher, sync_state
-from shared.services.price_data import Record
+from shared.services.price_data import LOCAL_CURRENCY_KEY, Record
 
 _FEED_OVERLAP_MS = 120_000
 _SEEN_FEED_ROWS = 10_000
@@ -89,6 +90,8 @@ class _Data:
         self.customer_rows: dict[str, Record] = {}
         self.profiles: dict[str, Record] = {}
         self.rate_rows: dict[str, Record] = {}
+        # Currency code ("" = local currency) -> precisions, as the ERP rounds them.
+        self.roundings: dict[str, CurrencyPrecision] = {}
 
     def apply(self, dataset: str, key: str, record: Record | None) -> None:
         """Set (or with None remove) one record, and rebuild what depends on it."""
@@ -125,6 +128,12 @@ class _Data:
         elif dataset == "rates":
             self._set(self.rate_rows, key, record)
             self._rebuild_rates(key.split("|", 1)[0])
+        elif dataset == "roundings":
+            code = "" if key == LOCAL_CURRENCY_KEY else key
+            if record is None:
+                self.roundings.pop(code, None)
+            else:
+                self.roundings[code] = CurrencyPrecision(Decimal(record[1]), Decimal(record[2]))
 
     @staticmethod
     def _set(rows: dict[str, Record], key: str, record: Record | None) -> None:
@@ -219,6 +228,21 @@ class PriceBook:
     @property
     def freshness(self) -> Freshness:
         return self._freshness
+
+    def currency_table(self, base: CurrencyTable) -> CurrencyTable:
+        """`base` (the local currency code, the fallbacks) with the ERP's own precisions on
+        top: each currency's rounding as published, the local currency's as the default."""
+        roundings = self._data.roundings
+        foreign = {code: p for code, p in roundings.items() if code}
+        return CurrencyTable(
+            local_currency_code=base.local_currency_code,
+            precisions={
+                **base.precisions,
+                base.local_currency_code: roundings.get("", base.default_precision),
+                **foreign,
+            },
+            default_precision=roundings.get("", base.default_precision),
+        )
 
     def lcy_per_unit(self, currency: str, on: date) -> Decimal | None:
         """The exchange rate in force on a date (local currency per one unit), if published."""

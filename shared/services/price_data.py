@@ -85,6 +85,19 @@ def rate_record(rate: erp.CurrencyExchangeRate) -> tuple[str, Record]:
     ]
 
 
+LOCAL_CURRENCY_KEY = "~LCY"  # a table key cannot be blank; the local currency's row
+
+
+def rounding_record(rounding: erp.CurrencyRounding) -> tuple[str, Record]:
+    """A currency's rounding precisions (blank code: the local currency)."""
+    code = rounding.currency_code.strip().upper()
+    return code or LOCAL_CURRENCY_KEY, [
+        code,
+        str(rounding.unit_amount_rounding_precision),
+        str(rounding.amount_rounding_precision),
+    ]
+
+
 def customer_record(customer: erp.Customer) -> tuple[str, Record]:
     return customer.number, [customer.number, customer.currency_code, customer.blocked.strip()]
 
@@ -115,6 +128,7 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("units", "itemUnitsOfMeasure", erp.ItemUnitOfMeasure, True, unit_record),
     Dataset("lines", "priceListLines", erp.PriceListLine, True, line_record),
     Dataset("rates", "currencyExchangeRates", erp.CurrencyExchangeRate, False, rate_record),
+    Dataset("roundings", "currencyRoundings", erp.CurrencyRounding, True, rounding_record),
     Dataset("customers", "customers", erp.Customer, False, customer_record),
     Dataset(
         "profiles", "customerPricingProfiles", erp.CustomerPricingProfile, True, profile_record

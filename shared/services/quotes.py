@@ -134,6 +134,7 @@ def price_from_book(
     if request.currency and request.currency not in sold_currencies:
         raise UnsupportedCurrency(request.currency)
     order_date = request.order_date or datetime.now(UTC).date()
+    currencies = book.currency_table(currencies)  # the ERP's roundings, as published
     currency = currencies.resolve(request.currency or customer.currency_code)
     result = quote(
         book.index,

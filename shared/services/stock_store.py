@@ -58,6 +58,8 @@ def position_entity(position: StockPosition) -> dict[str, Any]:
         "recordChunks": len(chunks),
         "onHand": str(position.on_hand),
         "erpReserved": str(position.erp_reserved),
+        "erpDemand": str(position.demand),
+        "expected": str(position.expected),
         "pendingReserved": str(position.pending_reserved),
         "safetyStock": str(position.safety_stock),
         "available": str(available_to_sell(position)),

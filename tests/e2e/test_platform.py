@@ -13,11 +13,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devtools.stack import ROOT, free_port
 from shared.adapters.tables import TableStore
@@ -109,6 +112,107 @@ def test_bad_probe_requests_are_problem_documents(
         "/api/ops/selftest", content=b"probeId=x", headers={**headers, "content-type": "text/plain"}
     )
     assert wrong_type.status_code == 415
+
+
+HOSTILE_BODIES = {
+    "deep-array": (b"[" * 100_000, 400, "JSON nested too deeply"),
+    "deep-object": (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, 400, "JSON nested too deeply"),
+    "duplicate-key": (b'{"customerId": "C00001", "customerId": "C00002"}', 400, "Duplicate"),
+    "not-utf8": (b'{"customerId": "\xff"}', 400, "not UTF-8"),
+    "lone-surrogate": (b'{"customerId": "\\ud800"}', 400, "Invalid Unicode"),
+    "long-number": (b'{"amount": 1' + b"0" * 60 + b"}", 400, "Number too long"),
+}
+
+
+@pytest.mark.parametrize(
+    "route", ["/api/prices/quote", "/api/credit/check", "/api/orders", "/api/erp/notifications"]
+)
+@pytest.mark.parametrize("case", sorted(HOSTILE_BODIES))
+def test_hostile_json_bodies_get_a_4xx_naming_the_limit_never_a_500(
+    client: httpx.Client, app_keys: dict[str, str], route: str, case: str
+) -> None:
+    body, status, title = HOSTILE_BODIES[case]
+    headers = {
+        "x-functions-key": app_keys["function"],
+        "content-type": "application/json",
+        "Idempotency-Key": f"hostile-{uuid.uuid4().hex}",
+    }
+    answer = client.post(route, content=body, headers=headers)
+    assert answer.status_code == status, (route, case, answer.text[:300])
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert title.lower() in (problem["title"] + " " + problem["detail"]).lower(), problem
+
+
+def _json_routes(client: httpx.Client) -> list[tuple[str, str]]:
+    """Every operation of the served OpenAPI document that takes a JSON body."""
+    document = client.get("/api/openapi.json").json()
+    found = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content and "{" not in path:
+                found.append((method.upper(), "/api" + path))
+    return sorted(found)
+
+
+_odd_text = st.text(
+    alphabet=st.sampled_from(["\u200f", "\u0301", "\u0000", "\ufeff", "\U0001f600", "a", "'"]),
+    max_size=12,
+)
+
+
+@st.composite
+def hostile_documents(draw: st.DrawFn) -> bytes:
+    """JSON-ish bytes built to hurt: deep nesting, long and tiny numbers, odd Unicode, lone
+    surrogates, duplicate keys, truncation."""
+    depth = draw(st.sampled_from([1, 5, 31, 33, 200, 5_000]))
+    leaf = draw(
+        st.sampled_from(
+            [
+                "1" + "0" * draw(st.integers(0, 80)),
+                "-0." + "0" * draw(st.integers(0, 60)) + "1",
+                "1e999999",
+                json.dumps(draw(_odd_text)),
+                '"\\ud83d"',
+                '{"customerId": "C00001", "customerId": "C00002"}',
+                "NaN",
+            ]
+        )
+    )
+    opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    text = opener * depth + leaf + closer * depth
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
+def test_generated_hostile_bodies_never_get_a_5xx_on_any_json_route(
+    client: httpx.Client, app_keys: dict[str, str]
+) -> None:
+    """Property over every JSON route the app serves: a 4xx problem document, never a 5xx."""
+    routes = _json_routes(client)
+    assert ("POST", "/api/orders") in routes and len(routes) >= 5
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(route=st.sampled_from(routes), body=hostile_documents())
+    def never_a_server_error(route: tuple[str, str], body: bytes) -> None:
+        method, path = route
+        answer = client.request(
+            method,
+            path,
+            content=body,
+            headers={
+                "x-functions-key": app_keys["admin"],
+                "content-type": "application/json",
+                "Idempotency-Key": f"fuzz-{uuid.uuid4().hex}",
+            },
+        )
+        assert answer.status_code < 500, (route, body[:120], answer.text[:300])
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"].startswith("application/problem+json")
+
+    never_a_server_error()
 
 
 def test_probe_flows_from_http_through_the_bus_into_a_table(
@@ -239,10 +343,31 @@ def test_a_malformed_setting_stops_start_up_naming_it() -> None:
     assert "ERP_BASE_URL" in completed.stdout + completed.stderr
 
 
-def test_make_run_warm_up_starts_the_demo_data_timers(local_stack: Any, runner_url: str) -> None:
-    assert local_stack.warm_up() == [
+def test_make_run_warm_up_starts_the_demo_data_timers(
+    local_stack: Any, runner_url: str, app_keys: dict[str, str]
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    started = local_stack.warm_up()
+    assert started == [
         "price_publish_full",
         "stock_reconcile",
         "content_sync_full",
         "erp_subscriptions",
     ]
+
+    # They run in the background: wait for each to end, so no later test of the shared stack
+    # counts ERP requests while a warm-up run is still reading.
+    def ended() -> bool:
+        overview = httpx.get(
+            f"{runner_url}/api/ops/overview",
+            headers={"x-functions-key": app_keys["admin"]},
+            timeout=10,
+        ).json()
+        runs = {timer["name"]: timer.get("lastRun") for timer in overview["timers"]}
+        return all(
+            (run := runs.get(name) or {}).get("endedAt")
+            and datetime.fromisoformat(run["startedAt"]) >= datetime.fromisoformat(since)
+            for name in started
+        )
+
+    eventually(ended, 120)

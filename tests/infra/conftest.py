@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ from tests.infra.bicep import (
 @pytest.fixture(scope="session")
 def infra_venv() -> Path:
     if not (INFRA_PYTHON.exists() and CHECKOV.exists()):
-        pytest.skip(".venv-infra is missing: run `make infra-setup` (make test does it first)")
+        missing = ".venv-infra is missing: run `make infra-setup` (make test does it first)"
+        if os.environ.get("CI"):
+            # In CI a missing prerequisite is a broken build, never a quietly skipped check.
+            pytest.fail(missing)
+        pytest.skip(missing)
     return INFRA_PYTHON
 
 

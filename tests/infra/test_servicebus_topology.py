@@ -17,6 +17,7 @@ import pytest
 
 from devtools.servicebus.durations import parse_iso_duration
 from devtools.servicebus.topology import emulator_limit_warnings, load_topology
+from shared.services.orders_context import ORDERS_MAX_DELIVERY_COUNT
 from tests.infra.app_index import all_bindings
 from tests.infra.bicep import INFRA, Template, accessor_path, body, loop_source
 
@@ -187,3 +188,12 @@ def test_azure_gets_a_production_message_time_to_live(templates: dict[str, Templ
         assert uses, path
         for use in uses:
             assert use.startswith("empty(messageTimeToLive) ?"), f"{path}: {use}"
+
+
+def test_booking_gives_up_on_the_delivery_the_orders_queue_dead_letters(
+    topology: dict[str, Any],
+) -> None:
+    """Booking marks an order failed on its last delivery; that is only true if its delivery
+    limit is the queue's MaxDeliveryCount (change one, and this fails until both agree)."""
+    queues = {q["Name"]: q["Properties"] for q in topology["UserConfig"]["Namespaces"][0]["Queues"]}
+    assert queues["orders"]["MaxDeliveryCount"] == ORDERS_MAX_DELIVERY_COUNT

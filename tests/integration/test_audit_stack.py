@@ -41,7 +41,7 @@ from shared.services.inventory_policy import StockPolicy
 from shared.services.inventory_reconciliation import reconcile_stock
 from shared.services.price_book import PriceBook
 from shared.settings import Settings, load_settings
-from tests.integration.test_inventory_support import RecordingBus
+from tests.integration.broker_bus import BrokerBus
 
 pytestmark = pytest.mark.slow
 SAMPLE = 12
@@ -86,12 +86,12 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         await built.close()
 
 
-async def _sync_everything(services: Services) -> None:
+async def _sync_everything(services: Services, bus: BrokerBus) -> None:
     await price_publisher.publish(services.erp, services.tables, "full")
-    bus = RecordingBus()
     await reconcile_stock(services.erp, services.tables, bus)
     messages = [
-        InboundMessage(m.message_id, json.dumps(dict(m.body))) for m in bus.to(INVENTORY_QUEUE)
+        InboundMessage(m.message_id, json.dumps(dict(m.body)))
+        for m in (await bus.to(INVENTORY_QUEUE))
     ]
     await apply_inventory_messages(services.tables, bus, messages, StockPolicy())
     targets = channel_targets(services.settings, services.storefront_http)
@@ -150,9 +150,9 @@ async def _first_sampled_item(services: Services) -> str:
 
 
 async def test_clean_stack_passes_then_an_unpublished_price_change_fails(
-    services: Services, sim: str
+    services: Services, sim: str, broker_bus: BrokerBus
 ) -> None:
-    await _sync_everything(services)
+    await _sync_everything(services, broker_bus)
     options = AuditOptions(layers=("data", "logic"), sample_size=SAMPLE, seed=SEED)
     lines: list[str] = []
 
@@ -267,9 +267,9 @@ def _command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
 
 
 async def test_command_exit_code_follows_the_verdict(
-    services: Services, settings: Settings, sim: str, tmp_path: Path
+    services: Services, settings: Settings, sim: str, tmp_path: Path, broker_bus: BrokerBus
 ) -> None:
-    await _sync_everything(services)
+    await _sync_everything(services, broker_bus)
     passing = _command(
         settings,
         "--layers",

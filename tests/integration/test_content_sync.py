@@ -9,13 +9,17 @@ storefront simulator's control routes, never from our own bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -37,9 +41,11 @@ from shared.services.content import ChannelTarget, SyncOptions, progress
 from shared.services.content.delivery import BatchLimits
 from shared.services.content.hash_store import HASHES_TABLE, ChannelHashes, partition_of
 from shared.settings import load_settings
+from tests.integration import content_crash_worker as crash_worker
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 EU_CATEGORIES = {"CHAIR", "DESK", "LAMP", "STORAGE", "TABLE"}
+ROOT = Path(__file__).resolve().parents[2]
 FAST = WebhookPolicy(max_attempts=3, base_backoff_seconds=0.01, max_backoff_seconds=0.02)
 
 
@@ -382,37 +388,48 @@ async def test_a_failing_channel_does_not_block_the_others_and_catches_up_later(
     assert len(world.received("web")) == web_before  # web already had everything
 
 
-class CrashAfter:
-    """The worker dies right after the storefront applied the n-th batch, before we record it."""
-
-    def __init__(self, inner: ChannelAdapter, pushes: int) -> None:
-        self.inner, self.left = inner, pushes
-        self.name, self.counters = inner.name, inner.counters
-
-    async def push(self, batch: CatalogBatch) -> list[OperationResult]:
-        results = await self.inner.push(batch)
-        self.left -= 1
-        if self.left == 0:
-            raise RuntimeError("worker process died")
-        return results
-
-
-async def test_a_crash_mid_run_resumes_without_loss_or_duplicates(world: Harness) -> None:
-    web = world.targets["web"]
-    # Pages of 40 products go out in batches of 25 and 15: the third push is page two's first.
-    crashing = {**world.targets, "web": ChannelTarget(web.profile, CrashAfter(web.adapter, 3))}
-
-    with pytest.raises(RuntimeError, match="worker process died"):
-        await world.sync(targets=crashing)
-    [failed] = await content.recent_runs(world.tables, 1)
-    assert failed["outcome"] == "failed" and "worker process died" in failed["error"]
+async def test_a_worker_killed_mid_run_is_resumed_without_loss_or_duplicates(
+    world: Harness, azurite_connection: str, table_prefix: str
+) -> None:
+    """A separate process runs the sync and is killed (os._exit) right after the storefront
+    applied its third batch, before the product recorded it. The lease it held runs out, the
+    next run resumes the open pass, and every product is applied exactly once."""
+    settings = {
+        "erp": world.erp_sim.url,
+        "company": str(COMPANY),
+        "storage": azurite_connection,
+        "prefix": table_prefix,
+        "storefront": world.storefront,
+        "budgetSeconds": 8,
+    }
+    worker = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.integration.content_crash_worker"],
+        cwd=ROOT,
+        input=json.dumps(settings),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert worker.returncode == crash_worker.KILLED_EXIT, worker.stderr[-2000:]
+    assert await content.recent_runs(world.tables, 1) == []  # it never got to record itself
     on_storefront = len(world.catalog("web"))
     recorded = ChannelHashes(world.tables, "web")
     await recorded.load_all()
     applied_not_recorded = on_storefront - len(recorded.catalog())
     assert 0 < len(recorded.catalog()) < on_storefront < len(world.expected()["web"])
 
-    resumed = await world.sync()
+    # The dead run's lease still holds for a few seconds: the next timer run skips, a later
+    # one gets it and resumes the pass.
+    world.options = crash_worker.options(settings)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            resumed = await world.sync()
+            break
+        except lease.LeaseHeld:
+            assert time.monotonic() < deadline, "the killed run's lease never ran out"
+            await asyncio.sleep(0.5)
 
     assert resumed.complete and resumed.resumed and resumed.mode == "full"
     expected = world.expected()
@@ -420,7 +437,7 @@ async def test_a_crash_mid_run_resumes_without_loss_or_duplicates(world: Harness
         assert set(world.catalog(channel)) == expected[channel]
         applied = _applied(world.received(channel))
         assert {sku for _, sku in applied} == expected[channel] and max(applied.values()) == 1
-    # What the storefront applied but the crash kept us from recording was sent once more,
+    # What the storefront applied but the kill kept us from recording was sent once more,
     # and the storefront answered "unchanged" (no second change in its catalog, see above).
     assert resumed.channels["web"].unchanged == applied_not_recorded
 

@@ -37,7 +37,8 @@ from shared.services.inventory_webhooks import (
     parse_resource,
     process_notification,
 )
-from tests.integration.test_inventory_support import RecordingBus, event, inbound
+from tests.integration.broker_bus import BrokerBus
+from tests.integration.test_inventory_support import event, inbound
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 POLICY = StockPolicy()
@@ -77,11 +78,12 @@ def _patch_row(sim: str, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def _apply_sent(tables: TableStore, bus: RecordingBus) -> None:
+async def _apply_sent(tables: TableStore, bus: BrokerBus) -> None:
     messages = [
-        InboundMessage(m.message_id, json.dumps(dict(m.body))) for m in bus.to(INVENTORY_QUEUE)
+        InboundMessage(m.message_id, json.dumps(dict(m.body)))
+        for m in (await bus.to(INVENTORY_QUEUE))
     ]
-    bus.sent.clear()
+    await bus.purge(INVENTORY_QUEUE)
     if messages:
         await apply_inventory_messages(tables, bus, messages, POLICY)
 
@@ -93,30 +95,42 @@ async def _projection(tables: TableStore, rows: list[dict[str, Any]]) -> dict[tu
         found[(row["itemNumber"], row["locationCode"])] = (
             stored.position.on_hand,
             stored.position.erp_reserved,
+            stored.position.demand,
+            stored.position.expected,
         )
     return found
 
 
+def _figure(row: dict[str, Any], name: str) -> Decimal:
+    return Decimal(str(row.get(name, 0)))
+
+
 def _expected(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """On hand, reservations outside the sales-order demand, the demand, expected receipts."""
     return {
         (row["itemNumber"], row["locationCode"]): (
-            Decimal(str(row["inventory"])),
-            Decimal(str(row["reservedQuantity"])),
+            _figure(row, "inventory"),
+            _figure(row, "reservedQuantity") - _figure(row, "reservedQtyOnSalesOrders"),
+            _figure(row, "qtyOnSalesOrders"),
+            _figure(row, "qtyOnPurchaseOrders"),
         )
         for row in rows
     }
 
 
+_FIGURES = ("inventory", "reservedQuantity", "qtyOnSalesOrders", "qtyOnPurchaseOrders")
+
+
 async def test_reconciliation_seeds_then_heals_a_lost_event(
-    sim: str, erp: ErpClient, table_store: TableStore
+    sim: str, erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
-    bus = RecordingBus()
+    bus = broker_bus
     first = await reconcile_stock(erp, table_store, bus, page_size=7)
     rows = _erp_rows(sim)
     assert first.checked == len(rows)
-    stocked = [r for r in rows if r["inventory"] or r["reservedQuantity"]]
+    stocked = [r for r in rows if any(r[name] for name in _FIGURES)]
     assert first.seeded == len(stocked) and first.drifted == 0
-    snapshots = bus.to(INVENTORY_QUEUE)
+    snapshots = await bus.to(INVENTORY_QUEUE)
     assert {s.body["source"] for s in snapshots} == {SNAPSHOT_SOURCE}
     await _apply_sent(table_store, bus)
     assert await _projection(table_store, rows) == _expected(rows)
@@ -144,9 +158,9 @@ async def test_reconciliation_seeds_then_heals_a_lost_event(
 
 
 async def test_reconciliation_never_overwrites_a_newer_event(
-    sim: str, erp: ErpClient, table_store: TableStore
+    sim: str, erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
-    bus = RecordingBus()
+    bus = broker_bus
     row = next(r for r in _erp_rows(sim) if r["inventory"] > 0)
     sku, location = row["itemNumber"], row["locationCode"]
     # The WMS already told us about a change the ERP has not caught up with yet.
@@ -159,17 +173,19 @@ async def test_reconciliation_never_overwrites_a_newer_event(
     )
     report = await reconcile_stock(erp, table_store, bus)
     assert report.deferred == 1
-    corrections = bus.to(INVENTORY_QUEUE)
+    corrections = await bus.to(INVENTORY_QUEUE)
     assert corrections and all(
         (s.body["sku"], s.body["location"]) != (sku, location) for s in corrections
     )
 
 
-async def test_two_reconciliations_never_overlap(erp: ErpClient, table_store: TableStore) -> None:
+async def test_two_reconciliations_never_overlap(
+    erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
+) -> None:
     held = await lease.acquire(table_store, JOB, timedelta(minutes=1))
     try:
         with pytest.raises(lease.LeaseHeld):
-            await reconcile_stock(erp, table_store, RecordingBus())
+            await reconcile_stock(erp, table_store, broker_bus)
     finally:
         await held.release()
 
@@ -193,9 +209,9 @@ def _resource(entity_set: str, key: str | None = None) -> str:
 
 
 async def test_a_stock_notification_is_read_back_into_the_projection(
-    sim: str, erp: ErpClient, table_store: TableStore
+    sim: str, erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
-    bus = RecordingBus()
+    bus = broker_bus
     row = _patch_row(sim, _erp_rows(sim)[3], inventory=321, reservedQuantity=4)
     outcome = await process_notification(
         erp, bus, table_store, _notification(_resource("itemAvailabilityByLocation", row["id"]))
@@ -212,14 +228,14 @@ async def test_a_stock_notification_is_read_back_into_the_projection(
 
 
 async def test_a_collection_notification_becomes_a_delta_read(
-    sim: str, erp: ErpClient, table_store: TableStore
+    sim: str, erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
     rows = _erp_rows(sim)
     since = datetime.now(UTC)
     changed = {_patch_row(sim, rows[n], inventory=1000 + n)["id"] for n in (5, 6)}
     outcome = await process_notification(
         erp,
-        RecordingBus(),
+        broker_bus,
         table_store,
         _notification(
             _resource("itemAvailabilityByLocation"),
@@ -238,9 +254,9 @@ async def test_a_collection_notification_becomes_a_delta_read(
 
 
 async def test_deleted_and_unknown_resources_change_nothing(
-    erp: ErpClient, table_store: TableStore
+    erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
-    bus = RecordingBus()
+    bus = broker_bus
     gone = await process_notification(
         erp,
         bus,
@@ -255,15 +271,15 @@ async def test_deleted_and_unknown_resources_change_nothing(
     )
     odd = await process_notification(erp, bus, table_store, _notification("not a resource!"))
     assert gone.snapshots == missing.snapshots == odd.snapshots == []
-    assert bus.sent == []
+    assert await bus.to(INVENTORY_QUEUE) == [] and await bus.to(NOTIFICATIONS_QUEUE) == []
 
 
 async def test_a_price_notification_runs_the_price_delta(
-    erp: ErpClient, table_store: TableStore
+    erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
 ) -> None:
     outcome = await process_notification(
         erp,
-        RecordingBus(),
+        broker_bus,
         table_store,
         _notification(_resource("priceListLines", str(UUID(int=3)))),
     )
@@ -271,7 +287,7 @@ async def test_a_price_notification_runs_the_price_delta(
     held = await lease.acquire(table_store, price_publisher.JOB, timedelta(minutes=1))
     try:
         again = await process_notification(
-            erp, RecordingBus(), table_store, _notification(_resource("items"))
+            erp, broker_bus, table_store, _notification(_resource("items"))
         )
     finally:
         await held.release()
@@ -292,13 +308,14 @@ def test_client_state_and_resources_are_checked() -> None:
     assert "clientState" not in batch.value[0].to_message()
 
 
-async def test_enqueued_notifications_have_stable_ids() -> None:
-    bus = RecordingBus()
+async def test_enqueued_notifications_have_stable_ids(broker_bus: BrokerBus) -> None:
+    bus = broker_bus
     note = _notification(_resource("items", "'X'"))
     batch = ErpNotificationBatch(value=[note, note])
     assert await enqueue_notifications(bus, batch) == 2
-    sent = bus.to(NOTIFICATIONS_QUEUE)
-    assert sent[0].message_id == sent[1].message_id == note.message_id
+    # Both sends carried one MessageId, so the queue's duplicate detection kept one copy.
+    sent = await bus.to(NOTIFICATIONS_QUEUE)
+    assert [message.message_id for message in sent] == [note.message_id]
     other = _notification(_resource("items", "'Y'"))
     assert other.message_id != note.message_id
 

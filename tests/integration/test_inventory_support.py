@@ -1,15 +1,13 @@
-"""Builders shared by the inventory tests (no tests here): message bodies, a recording bus."""
+"""Builders shared by the inventory tests (no tests here): message bodies."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.bus import BusSendFailed
 from shared.services.inventory_events import InboundMessage
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -48,37 +46,3 @@ def inbound(*bodies: Mapping[str, Any] | bytes | str) -> list[InboundMessage]:
         else:
             messages.append(InboundMessage(f"raw-{number}", body))
     return messages
-
-
-@dataclass
-class Sent:
-    entity: str
-    body: Mapping[str, Any]
-    message_id: str
-    subject: str | None
-    properties: Mapping[str, str | int] | None
-
-
-@dataclass
-class RecordingBus:
-    """Stands in for ``MessageBus`` where a test checks what would be sent; can fail on demand."""
-
-    sent: list[Sent] = field(default_factory=list)
-    fail: bool = False
-
-    async def send_json(
-        self,
-        entity: str,
-        body: Mapping[str, Any],
-        *,
-        message_id: str,
-        correlation_id: str | None = None,
-        subject: str | None = None,
-        properties: Mapping[str, str | int] | None = None,
-    ) -> None:
-        if self.fail:
-            raise BusSendFailed(f"send to {entity} failed (test)")
-        self.sent.append(Sent(entity, dict(body), message_id, subject, properties))
-
-    def to(self, entity: str) -> list[Sent]:
-        return [message for message in self.sent if message.entity == entity]

@@ -78,15 +78,26 @@ async def test_the_same_message_twice_books_once(harness: Harness) -> None:
 async def test_two_instances_with_copies_of_one_message_book_once(harness: Harness) -> None:
     order_id = await _accepted(harness)
     message = OrderMessage(order_id=order_id)
-    set_faults(harness.sim, latencyMs=300)  # widen the window in which both could create
+    # The ERP answers slowly, and the second copy starts only once the first holds the claim
+    # (checked, not assumed): the second must find the booking in flight.
+    set_faults(harness.sim, latencyMs=600)
     try:
-        reports = await asyncio.gather(
-            handle_booking_message(harness.ctx, message, 1),
-            handle_booking_message(harness.ctx, message, 1),
-        )
+        first = asyncio.create_task(handle_booking_message(harness.ctx, message, 1))
+
+        async def claimed() -> bool:
+            stored = await load_order(harness.ctx.tables, order_id)
+            return stored is not None and stored.order.claim is not None
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await claimed():
+            assert asyncio.get_running_loop().time() < deadline, "the first copy never claimed"
+            await asyncio.sleep(0.02)
+        assert not first.done()
+        second = await handle_booking_message(harness.ctx, message, 1)
+        reports = [await first, second]
     finally:
         set_faults(harness.sim)
-    assert sorted(r.outcome for r in reports) == [Outcome.BOOKED, Outcome.DEFERRED]
+    assert [r.outcome for r in reports] == [Outcome.BOOKED, Outcome.DEFERRED]
     assert len(erp_orders(harness.sim, order_id)) == 1
     # The deferring copy left a look-again for when the claim ends; it finds nothing to do.
     outcomes = await harness.deliver(until=lambda: _no_orders_messages(harness), timeout=20)
@@ -262,7 +273,9 @@ async def test_a_message_that_keeps_failing_fails_its_order_before_the_broker_gi
     order = await _status(harness, order_id)
     assert order.status is OrderStatus.ACCEPTED and order.claim is None  # claim given back
     with pytest.raises(BookingFailed) as failed:
-        await handle_booking_message(harness.ctx, message, 9)
+        # The last delivery before the broker gives up (the queue's MaxDeliveryCount).
+        last = harness.ctx.settings.max_deliveries - 1
+        await handle_booking_message(harness.ctx, message, last)
     assert failed.value.reason == "BookingKeptFailing"
     order = await _status(harness, order_id)
     assert order.status is OrderStatus.FAILED and "a bug" in (order.failure_reason or "")

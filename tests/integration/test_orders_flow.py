@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 
 from shared.adapters.bus import BusSendFailed
-from shared.domain.orders import OrderStatus
+from shared.domain.orders import Order, OrderStatus
 from shared.services.credit_holds import load_pending
 from shared.services.orders_booking import Outcome
 from shared.services.orders_context import utc_now
 from shared.services.orders_holds import take_holds
-from shared.services.orders_idempotency import KeyReused, StoredResponse, claim_key, request_hash
+from shared.services.orders_idempotency import (
+    IDEMPOTENCY_TABLE,
+    KeyReused,
+    StoredResponse,
+    claim_key,
+    request_hash,
+)
 from shared.services.orders_intake import IntakeUnavailable
 from shared.services.orders_outbox import purge_idempotency_keys, sweep
 from shared.services.orders_store import add_to_outbox, create_order, load_order, outbox_entries
@@ -289,6 +295,18 @@ async def test_an_order_whose_message_was_not_sent_is_sent_by_the_outbox(
     assert len(erp_orders(harness.sim, order_id)) == 1
 
 
+async def _store_pending_with_holds(harness: Harness, order: Order) -> None:
+    """What an intake leaves when its process dies after taking the holds: the pending
+    order in the outbox and in the table, its stock and credit held."""
+    await add_to_outbox(harness.ctx.tables, order.order_id, utc_now())
+    await create_order(harness.ctx.tables, order)
+    reading = await harness.ctx.figures.read(
+        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
+    )
+    await take_holds(harness.ctx.tables, order, reading.figures, harness.ctx.settings.credit_policy)
+    assert order.order_id in (await harness.reservations(SKU))["MAIN"]
+
+
 async def test_an_intake_that_died_midway_is_abandoned_and_gives_everything_back(
     harness: Harness,
 ) -> None:
@@ -303,13 +321,7 @@ async def test_an_intake_that_died_midway_is_abandoned_and_gives_everything_back
         attempt=0,
         history=(),
     )
-    await add_to_outbox(harness.ctx.tables, dead.order_id, utc_now())
-    await create_order(harness.ctx.tables, dead)
-    reading = await harness.ctx.figures.read(
-        harness.ctx.erp, harness.ctx.tables, CUSTOMER, utc_now()
-    )
-    await take_holds(harness.ctx.tables, dead, reading.figures, harness.ctx.settings.credit_policy)
-    assert dead.order_id in (await harness.reservations(SKU))["MAIN"]
+    await _store_pending_with_holds(harness, dead)
     harness.ctx.clock = lambda: utc_now() + timedelta(minutes=5)
     report = await sweep(harness.ctx)
     harness.ctx.clock = utc_now
@@ -338,6 +350,79 @@ async def test_a_key_whose_request_died_is_taken_over_by_the_retry(harness: Harn
     answer = await harness.submit(body, key="k-died")
     assert answer.status == 202
     assert json.loads(answer.body)["orderId"] == "ORD-01JD7Q0000000000000000000Z"
+
+
+async def _make_key_stale(harness: Harness, key: str) -> None:
+    """As if the request holding `key` died before storing its answer (a crashed worker)."""
+    row = await harness.ctx.tables.get(IDEMPOTENCY_TABLE, key, "request")
+    assert row is not None
+    dead = {**row.entity, "state": "processing", "claimedAt": utc_now() - timedelta(minutes=10)}
+    dead.pop("status", None)
+    await harness.ctx.tables.update(IDEMPOTENCY_TABLE, dead, row.etag)
+
+
+async def test_a_retry_after_the_first_request_decided_returns_that_order_once(
+    harness: Harness,
+) -> None:
+    """The first request accepted the order, then died before its answer was stored: the
+    retry answers with that order and takes nothing a second time."""
+    await harness.stock(SKU, MAIN=10)
+    body = order_body([{"sku": SKU, "quantity": 2}])
+    first = await harness.submit(body, key="k-decided")
+    order_id = json.loads(first.body)["orderId"]
+    await _make_key_stale(harness, "k-decided")
+    retry = await harness.submit(body, key="k-decided")
+    assert retry.status == 202 and json.loads(retry.body)["orderId"] == order_id
+    assert (await harness.reservations(SKU))["MAIN"] == {order_id: Decimal(2)}
+    pending = (await load_pending(harness.ctx.tables, CUSTOMER)).pending.holds
+    assert [hold for hold in pending if hold == order_id] == [order_id]
+
+
+async def test_a_retry_after_a_half_created_order_gives_it_back_and_decides_again(
+    harness: Harness,
+) -> None:
+    """The first request stored its pending order and took its holds, then died: the retry
+    abandons that order (every hold given back) and decides the request afresh, once."""
+    await harness.stock(SKU, MAIN=3)
+    body = order_body([{"sku": SKU, "quantity": 2}])
+    template_answer = await harness.submit(order_body([{"sku": SKU, "quantity": 1}]))
+    template = await load_order(harness.ctx.tables, json.loads(template_answer.body)["orderId"])
+    assert template is not None
+    half = replace(
+        template.order,
+        order_id="ORD-01JD7Q00000000000000HALF0",
+        status=OrderStatus.PENDING,
+        attempt=0,
+        history=(),
+        lines=tuple(replace(line, quantity=Decimal(2)) for line in template.order.lines),
+    )
+    claim = await claim_key(
+        harness.ctx.tables,
+        "k-half",
+        request_hash(body),
+        half.order_id,
+        utc_now,
+        retention=timedelta(hours=24),
+        stale_after=timedelta(seconds=30),
+        wait=timedelta(0),
+    )
+    assert not isinstance(claim, StoredResponse)
+    await _store_pending_with_holds(harness, half)
+    await _make_key_stale(harness, "k-half")
+
+    # 3 on hand, 1 held by the template order, 2 by the half-created one: without giving
+    # those back first, the retry could not have its 2.
+    retry = await harness.submit(body, key="k-half")
+    assert retry.status == 202, retry.body
+    new_id = json.loads(retry.body)["orderId"]
+    assert new_id != half.order_id
+    held = (await harness.reservations(SKU))["MAIN"]
+    assert half.order_id not in held and held[new_id] == Decimal(2)
+    abandoned = await load_order(harness.ctx.tables, half.order_id)
+    assert abandoned is not None and abandoned.order.status is OrderStatus.REJECTED
+    assert abandoned.order.holds_released
+    again = await harness.submit(body, key="k-half")
+    assert json.loads(again.body)["orderId"] == new_id and again.replayed
 
 
 class _FailingBus:

@@ -8,6 +8,7 @@ on that behaviour cannot be trusted.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,6 +18,7 @@ from shared.adapters.tables import (
     TableOperation,
     TableStore,
     TransactionFailed,
+    ValueOutOfRange,
 )
 
 
@@ -112,3 +114,41 @@ async def test_tables_are_isolated_by_prefix(azurite_connection: str) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2_796_279_052, 2**63 - 1, -(2**63)],
+)
+async def test_integers_round_trip_at_the_limits_of_int32_and_int64(
+    table_store: TableStore, value: int
+) -> None:
+    """Every int is written as Int64 (a sequence number past 2^31 is valid by contract)."""
+    entity = {"PartitionKey": "ints", "RowKey": str(value), "n": value, "flag": True}
+    await table_store.upsert("Limits", entity)
+    transacted = {**entity, "RowKey": f"t{value}"}
+    await table_store.transact("Limits", [TableOperation("upsert", transacted)])
+    for key in (str(value), f"t{value}"):
+        row = await table_store.get("Limits", "ints", key)
+        assert row is not None
+        assert row.entity["n"] == value and type(row.entity["n"]) is int
+        assert row.entity["flag"] is True
+
+
+async def test_integers_beyond_int64_are_refused_before_anything_is_written(
+    table_store: TableStore,
+) -> None:
+    for value in (2**63, -(2**63) - 1):
+        with pytest.raises(ValueOutOfRange, match="Int64"):
+            await table_store.upsert("Limits", {"PartitionKey": "big", "RowKey": "x", "n": value})
+    assert await table_store.get("Limits", "big", "x") is None
+
+
+async def test_strings_floats_and_times_round_trip_at_their_limits(table_store: TableStore) -> None:
+    moment = datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    text = "é" * 32_000  # a string property holds 64 KiB of UTF-16
+    entity = {"PartitionKey": "other", "RowKey": "1", "s": text, "f": 1.5e308, "t": moment}
+    await table_store.upsert("Limits", entity)
+    row = await table_store.get("Limits", "other", "1")
+    assert row is not None
+    assert (row.entity["s"], row.entity["f"], row.entity["t"]) == (text, 1.5e308, moment)

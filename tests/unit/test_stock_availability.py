@@ -69,8 +69,11 @@ class TestAvailableToSell:
             location="MAIN",
             available=Decimal(35),
             on_hand=Decimal(50),
-            reserved=Decimal(13),
+            erp_demand=Decimal(0),
+            reserved=Decimal(10),
+            pending_holds=Decimal(3),
             safety_stock=Decimal(2),
+            expected=Decimal(0),
         )
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from shared.domain.stock import (
+    ErpStockFigures,
     InvalidStockInput,
     InventoryEvent,
     InventoryEventKind,
@@ -46,13 +47,17 @@ def folded(*events: InventoryEvent) -> StockPosition:
 class TestReconcile:
     def test_matching_figures_need_no_correction(self) -> None:
         position = folded(ev(1, "counted", "10", T0), ev(2, "reserved", "2", T0))
-        result = reconcile(position, Decimal(10), Decimal(2), T0 + timedelta(minutes=1))
+        result = reconcile(
+            position, ErpStockFigures(Decimal(10), Decimal(2)), T0 + timedelta(minutes=1)
+        )
         assert result.outcome is ReconcileOutcome.IN_SYNC
         assert result.correction is None
 
     def test_drift_gives_an_absolute_correction(self) -> None:
         position = folded(ev(1, "counted", "10", T0), ev(2, "reserved", "2", T0))
-        result = reconcile(position, Decimal(7), Decimal(3), T0 + timedelta(minutes=1))
+        result = reconcile(
+            position, ErpStockFigures(Decimal(7), Decimal(3)), T0 + timedelta(minutes=1)
+        )
         assert result.outcome is ReconcileOutcome.DRIFTED
         assert result.on_hand_drift == -3
         assert result.erp_reserved_drift == 1
@@ -66,32 +71,40 @@ class TestReconcile:
 
     def test_position_with_a_newer_event_is_not_overwritten(self) -> None:
         position = folded(ev(1, "counted", "10", T0 + timedelta(minutes=5)))
-        result = reconcile(position, Decimal(4), Decimal(0), T0 + timedelta(minutes=1))
+        result = reconcile(
+            position, ErpStockFigures(Decimal(4), Decimal(0)), T0 + timedelta(minutes=1)
+        )
         assert result.outcome is ReconcileOutcome.DEFERRED_NEWER_EVENTS
         assert result.correction is None
         assert result.on_hand_drift == -6
 
     def test_never_touched_position_can_be_corrected(self) -> None:
         position = StockPosition.new("SKU-1", "MAIN")
-        correction = reconcile(position, Decimal(4), Decimal(0), T0).correction
+        correction = reconcile(position, ErpStockFigures(Decimal(4), Decimal(0)), T0).correction
         assert correction is not None
         assert apply_correction(position, correction).on_hand == 4
 
     def test_negative_erp_on_hand_is_accepted_but_not_negative_reservations(self) -> None:
         position = StockPosition.new("SKU-1", "MAIN")
-        assert reconcile(position, Decimal(-2), Decimal(0), T0).correction is not None
+        assert (
+            reconcile(position, ErpStockFigures(Decimal(-2), Decimal(0)), T0).correction is not None
+        )
         with pytest.raises(InvalidStockInput):
-            reconcile(position, Decimal(0), Decimal(-1), T0)
+            reconcile(position, ErpStockFigures(Decimal(0), Decimal(-1)), T0)
 
     def test_naive_snapshot_time_is_refused(self) -> None:
         with pytest.raises(InvalidStockInput):
             reconcile(
-                StockPosition.new("SKU-1", "MAIN"), Decimal(1), Decimal(0), T0.replace(tzinfo=None)
+                StockPosition.new("SKU-1", "MAIN"),
+                ErpStockFigures(Decimal(1), Decimal(0)),
+                T0.replace(tzinfo=None),
             )
 
     def test_older_snapshot_than_the_last_correction_is_superseded(self) -> None:
         position = replace(StockPosition.new("SKU-1", "MAIN"), reconciled_as_of=T0)
-        result = reconcile(position, Decimal(5), Decimal(0), T0 - timedelta(minutes=1))
+        result = reconcile(
+            position, ErpStockFigures(Decimal(5), Decimal(0)), T0 - timedelta(minutes=1)
+        )
         assert result.outcome is ReconcileOutcome.SUPERSEDED_SNAPSHOT
         assert result.correction is None
 
@@ -99,14 +112,18 @@ class TestReconcile:
 class TestApplyCorrection:
     def test_applying_twice_gives_the_same_position(self) -> None:
         position = folded(ev(1, "counted", "10", T0))
-        correction = reconcile(position, Decimal(8), Decimal(0), T0 + timedelta(minutes=1))
+        correction = reconcile(
+            position, ErpStockFigures(Decimal(8), Decimal(0)), T0 + timedelta(minutes=1)
+        )
         assert correction.correction is not None
         once = apply_correction(position, correction.correction)
         assert apply_correction(once, correction.correction) == once
 
     def test_correction_is_refused_after_a_newer_event_was_folded_in(self) -> None:
         position = folded(ev(1, "counted", "10", T0))
-        result = reconcile(position, Decimal(8), Decimal(0), T0 + timedelta(minutes=1))
+        result = reconcile(
+            position, ErpStockFigures(Decimal(8), Decimal(0)), T0 + timedelta(minutes=1)
+        )
         assert result.correction is not None
         moved = apply_events(
             position, [ev(2, "adjusted", "5", T0 + timedelta(minutes=2))], T0, LONG
@@ -116,8 +133,10 @@ class TestApplyCorrection:
 
     def test_older_correction_does_not_undo_a_newer_one(self) -> None:
         position = StockPosition.new("SKU-1", "MAIN")
-        old = reconcile(position, Decimal(1), Decimal(0), T0).correction
-        new = reconcile(position, Decimal(2), Decimal(0), T0 + timedelta(minutes=1)).correction
+        old = reconcile(position, ErpStockFigures(Decimal(1), Decimal(0)), T0).correction
+        new = reconcile(
+            position, ErpStockFigures(Decimal(2), Decimal(0)), T0 + timedelta(minutes=1)
+        ).correction
         assert old is not None
         assert new is not None
         corrected = apply_correction(position, new)
@@ -127,7 +146,9 @@ class TestApplyCorrection:
     def test_pending_reservations_and_safety_stock_stay(self) -> None:
         position = replace(folded(ev(1, "counted", "10", T0)), safety_stock=Decimal(1))
         position = reserve(position, Decimal(3), "order-1").position
-        correction = reconcile(position, Decimal(9), Decimal(0), T0 + timedelta(seconds=1))
+        correction = reconcile(
+            position, ErpStockFigures(Decimal(9), Decimal(0)), T0 + timedelta(seconds=1)
+        )
         assert correction.correction is not None
         corrected = apply_correction(position, correction.correction)
         assert dict(corrected.reservations) == {"order-1": Decimal(3)}
@@ -135,7 +156,7 @@ class TestApplyCorrection:
 
     def test_correction_for_another_position_is_refused(self) -> None:
         other = StockPosition.new("SKU-2", "MAIN")
-        correction = reconcile(other, Decimal(1), Decimal(0), T0).correction
+        correction = reconcile(other, ErpStockFigures(Decimal(1), Decimal(0)), T0).correction
         assert correction is not None
         with pytest.raises(PositionMismatch):
             apply_correction(StockPosition.new("SKU-1", "MAIN"), correction)
@@ -147,7 +168,9 @@ class TestEventsAroundTheSnapshot:
         # but the event reaches the projection only after the correction.
         position = folded(ev(1, "counted", "10", T0))
         snapshot_at = T0 + timedelta(minutes=1)
-        correction = reconcile(position, Decimal(8), Decimal(0), snapshot_at).correction
+        correction = reconcile(
+            position, ErpStockFigures(Decimal(8), Decimal(0)), snapshot_at
+        ).correction
         assert correction is not None
         corrected = apply_correction(position, correction)
         late = apply_events(
@@ -161,7 +184,9 @@ class TestEventsAroundTheSnapshot:
     def test_event_after_the_snapshot_still_applies(self) -> None:
         position = folded(ev(1, "counted", "10", T0))
         snapshot_at = T0 + timedelta(minutes=1)
-        correction = reconcile(position, Decimal(8), Decimal(0), snapshot_at).correction
+        correction = reconcile(
+            position, ErpStockFigures(Decimal(8), Decimal(0)), snapshot_at
+        ).correction
         assert correction is not None
         corrected = apply_correction(position, correction)
         later = apply_events(
@@ -175,7 +200,9 @@ class TestEventsAroundTheSnapshot:
         waiting = apply_events(
             position, [ev(3, "adjusted", "-4", T0 + timedelta(seconds=20))], T0, LONG
         ).new_position
-        correction = reconcile(waiting, Decimal(5), Decimal(0), T0 + timedelta(minutes=1))
+        correction = reconcile(
+            waiting, ErpStockFigures(Decimal(5), Decimal(0)), T0 + timedelta(minutes=1)
+        )
         assert correction.correction is not None
         corrected = apply_correction(waiting, correction.correction)
         filled = apply_events(

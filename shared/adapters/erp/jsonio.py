@@ -10,16 +10,22 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from shared.json_input import JsonLimits, JsonRejected, read_json
+
+# Business Central answers pages of up to 20,000 entities; a few hundred MB is far beyond
+# any real page but still a bound. Its documents nest a handful of levels.
+ERP_LIMITS = JsonLimits(max_bytes=512 * 1024 * 1024, max_depth=16, max_number_chars=40)
+
 
 class JsonDecodeFailed(ValueError):
-    """The body is not JSON at all."""
+    """The body is not JSON within the reader's limits."""
 
 
 def decode_json(content: bytes) -> Any:
     """Parse a response body, reading every JSON number with a fraction as Decimal."""
     try:
-        return json.loads(content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return read_json(content, ERP_LIMITS)
+    except JsonRejected as exc:
         raise JsonDecodeFailed(str(exc)) from exc
 
 

@@ -198,12 +198,19 @@ class PriceListLine(EtaggedModel):
 
 
 class ItemAvailability(ErpModel):
-    """A row of the custom ``itemAvailabilityByLocation`` page: stock of one item at one place."""
+    """A row of the custom ``itemAvailabilityByLocation`` page: stock of one item at one place.
+
+    ``reserved_quantity`` is every reservation on the location's inventory;
+    ``reserved_qty_on_sales_orders`` the part of it that sales lines hold (Business Central's
+    "Res. Qty. on Sales Orders"), which ``qty_on_sales_orders`` (outstanding sales-line
+    quantity) already contains.
+    """
 
     item_number: str
     location_code: str
     inventory: Decimal
     reserved_quantity: Decimal = Decimal(0)
+    reserved_qty_on_sales_orders: Decimal = Decimal(0)
     qty_on_sales_orders: Decimal = Decimal(0)
     qty_on_purchase_orders: Decimal = Decimal(0)
     last_modified_date_time: UtcDatetime | None = None
@@ -216,6 +223,20 @@ class CustomerPricingProfile(ErpModel):
     currency_code: str = ""
     allow_line_disc: bool = True
     prices_including_vat: bool = False
+    last_modified_date_time: UtcDatetime | None = None
+
+
+class CurrencyRounding(ErpModel):
+    """A row of the custom ``currencyRoundings`` page: how Business Central rounds a currency.
+
+    The blank code is the local currency, whose precisions live in the General Ledger Setup
+    (the standard ``currencies`` API carries only the amount precision, not the unit-amount
+    one, and has no row for the local currency).
+    """
+
+    currency_code: str = ""
+    amount_rounding_precision: Decimal = Field(gt=0)
+    unit_amount_rounding_precision: Decimal = Field(gt=0)
     last_modified_date_time: UtcDatetime | None = None
 
 

@@ -150,6 +150,14 @@ class Order:
                 totals[key] = totals.get(key, _ZERO) + part.quantity * line.qty_per_unit
         return tuple(StockHold(sku, loc, qty) for (sku, loc), qty in sorted(totals.items()))
 
+    @property
+    def booked_at(self) -> datetime | None:
+        """When the booking was recorded, after the ERP confirmed it (None if not booked)."""
+        return next(
+            (entry.at for entry in reversed(self.history) if entry.event is HistoryEvent.BOOKED),
+            None,
+        )
+
     def claim_active(self, now: datetime) -> bool:
         return self.claim is not None and self.claim.until > now
 

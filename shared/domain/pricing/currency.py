@@ -67,12 +67,7 @@ class CurrencyTable:
 
 
 def default_currency_table(local_currency_code: str = "USD") -> CurrencyTable:
-    """A small table good for local runs: zero-decimal yen, everything else on defaults."""
-    return CurrencyTable(
-        local_currency_code=local_currency_code,
-        precisions={
-            "JPY": CurrencyPrecision(
-                unit_amount_precision=Decimal("0.01"), amount_precision=Decimal("1")
-            ),
-        },
-    )
+    """The local currency on Business Central's General Ledger Setup defaults, no currency of
+    its own: the ERP's precisions come with the published price data (the price book lays
+    them over this table), never from code."""
+    return CurrencyTable(local_currency_code=local_currency_code)

@@ -15,7 +15,8 @@ Pure domain code: no I/O. How the layers above use it:
    alerts to publish.
 4. A sweep calls `apply_events(position, (), now, hold_timeout)` for positions past
    `gap_deadline`, and the reconciliation timer calls `reconcile` / `apply_correction`.
-5. Order intake calls `reserve` / `release`; availability answers use `available_to_sell`,
+5. Order intake calls `reserve` / `release`; booking calls `hand_over` once the ERP has the
+   order; availability answers use `available_to_sell`,
    `channel_availability` and `ChannelAllocations`.
 """
 
@@ -47,8 +48,9 @@ from .fold import (
     SequenceGap,
     apply_events,
 )
-from .position import ConsumedEvent, HeldEvent, StockPosition, set_safety_stock
+from .position import BookedDemand, ConsumedEvent, HeldEvent, StockPosition, set_safety_stock
 from .reconcile import (
+    ErpStockFigures,
     ReconcileOutcome,
     Reconciliation,
     StockCorrection,
@@ -56,7 +58,7 @@ from .reconcile import (
     reconcile,
 )
 from .records import position_from_record, position_to_record
-from .reservations import ReservationChange, release, reserve
+from .reservations import ReservationChange, hand_over, release, reserve
 from .sequences import SequenceRange
 from .thresholds import (
     AlertScope,
@@ -71,10 +73,12 @@ from .thresholds import (
 __all__ = [
     "DEFAULT_FOLD_POLICY",
     "AlertScope",
+    "BookedDemand",
     "ChannelAllocation",
     "ChannelAllocations",
     "ConsumedEvent",
     "CrossingDirection",
+    "ErpStockFigures",
     "FoldPolicy",
     "FoldResult",
     "GapReason",
@@ -108,6 +112,7 @@ __all__ = [
     "available_to_sell",
     "channel_availability",
     "detect_crossing",
+    "hand_over",
     "parse_inventory_event",
     "position_from_record",
     "position_to_record",

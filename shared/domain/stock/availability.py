@@ -1,8 +1,11 @@
 """Available to sell, per location and per storefront channel.
 
-available = on hand - (ERP reservations + this product's pending reservations) - safety stock,
-never below zero. A channel sells from the locations its allocation allows; its figure is the
-sum of those locations' figures, so one oversold location never eats another one's stock.
+available = on hand - the ERP's outstanding sales-order demand (plus orders booked here that no
+ERP read has shown yet) - ERP reservations outside that demand - this product's pending holds -
+safety stock, never below zero. Expected receipts (open purchase orders) count only for a
+channel whose sync policy says so. A channel sells from the locations its allocation allows;
+its figure is the sum of those locations' figures, so one oversold location never eats another
+one's stock.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from .position import StockPosition
 from .quantities import ZERO
 
 
-def available_to_sell(position: StockPosition) -> Decimal:
-    """What a storefront may still sell from this position; never below zero."""
-    return max(ZERO, position.on_hand - position.reserved - position.safety_stock)
+def available_to_sell(position: StockPosition, *, with_expected: bool = False) -> Decimal:
+    """What a storefront may still sell from this position; never below zero.
+
+    `with_expected` adds the open purchase-order quantity, for channels that sell against
+    receipts on their way.
+    """
+    supply = position.on_hand + (max(position.expected, ZERO) if with_expected else ZERO)
+    return max(ZERO, supply - position.committed - position.safety_stock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +41,24 @@ class LocationAvailability:
     location: str
     available: Decimal
     on_hand: Decimal
+    erp_demand: Decimal
     reserved: Decimal
+    pending_holds: Decimal
     safety_stock: Decimal
+    expected: Decimal
 
     @classmethod
-    def of(cls, position: StockPosition) -> LocationAvailability:
+    def of(cls, position: StockPosition, *, with_expected: bool = False) -> LocationAvailability:
         """The breakdown of one position."""
         return cls(
             location=position.location,
-            available=available_to_sell(position),
+            available=available_to_sell(position, with_expected=with_expected),
             on_hand=position.on_hand,
+            erp_demand=position.demand,
             reserved=position.reserved,
+            pending_holds=position.pending_reserved,
             safety_stock=position.safety_stock,
+            expected=max(position.expected, ZERO),
         )
 
 
@@ -60,10 +74,14 @@ class SkuAvailability:
 
 @dataclass(frozen=True, slots=True)
 class ChannelAllocation:
-    """Which locations a storefront channel sells from; `locations=None` means every one."""
+    """Which locations a storefront channel sells from; `locations=None` means every one.
+
+    `sells_expected`: the channel also sells receipts expected from open purchase orders.
+    """
 
     channel: str
     locations: frozenset[str] | None
+    sells_expected: bool = False
 
     def allows(self, location: str) -> bool:
         """Whether stock at `location` counts for this channel."""
@@ -126,7 +144,7 @@ def channel_availability(
             raise PositionMismatch(f"position {position.key} is not for {sku!r}")
         if not allocation.allows(position.location):
             continue
-        lines.append(LocationAvailability.of(position))
+        lines.append(LocationAvailability.of(position, with_expected=allocation.sells_expected))
         if position.last_event_at is not None and (
             newest is None or position.last_event_at > newest
         ):

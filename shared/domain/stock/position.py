@@ -41,7 +41,30 @@ class ConsumedEvent:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class BookedDemand:
+    """An order this product booked in the ERP, counted as ERP demand until a read shows it.
+
+    The pending hold of an order becomes this in the same write that releases the hold, so
+    the units never come back into availability between the booking and the next ERP read.
+    `booked_at` is no earlier than the ERP's commit (the time the booking was recorded after
+    the ERP answered): an ERP read started after it is certain to include the order.
+    """
+
+    quantity: Decimal
+    booked_at: datetime
+
+    def __post_init__(self) -> None:
+        if finite_quantity(self.quantity, "booked quantity") <= 0:
+            raise InvalidStockInput("booked quantity must be positive")
+        object.__setattr__(self, "booked_at", aware_utc(self.booked_at, "booked_at"))
+
+
 def _empty_reservations() -> Mapping[str, Decimal]:
+    return MappingProxyType({})
+
+
+def _empty_booked() -> Mapping[str, BookedDemand]:
     return MappingProxyType({})
 
 
@@ -50,10 +73,16 @@ class StockPosition:
     """Stock of one item at one location, as this product knows it.
 
     - `on_hand`, `erp_reserved`: owned by the ERP/WMS, changed only by inventory events and
-      reconciliation. `erp_reserved` is a plain sum of deltas (it may dip below zero while a
-      `released` overtakes its `reserved`); availability counts a negative value as zero.
+      ERP reads. `erp_reserved` holds the ERP's reservations that are *not* part of its
+      sales-order demand (a reservation for a sales line is already inside `erp_demand`).
+      It is a plain sum of deltas (it may dip below zero while a `released` overtakes its
+      `reserved`); availability counts a negative value as zero.
+    - `erp_demand`: the ERP's outstanding sales-order quantity (not yet shipped), as of the
+      last ERP read; `expected`: open purchase-order quantity (receipts on their way).
     - `reservations`: this product's pending reservations per order id (orders accepted but
       not yet booked in the ERP); `pending_reserved` is their sum.
+    - `booked`: orders this product booked whose demand no ERP read has shown yet (see
+      `BookedDemand`); `demand` counts them on top of `erp_demand`.
     - `safety_stock`: never sold, from configuration or the ERP item card.
     - `last_sequence`: every sequence up to it is folded in, bridged by a count, or recorded in
       `missing`; `last_counted_sequence`: the newest `counted` event folded in.
@@ -65,6 +94,8 @@ class StockPosition:
     - `missing`: sequences below `last_sequence` never seen, so a straggler is still folded in.
     - `reconciled_as_of`: ERP snapshot time of the last correction; events that occurred at or
       before it are already inside the corrected quantities.
+    - `demand_as_of`: time of the ERP read that `erp_demand` comes from; an order booked
+      before it is inside that figure.
     """
 
     sku: str
@@ -73,6 +104,10 @@ class StockPosition:
     erp_reserved: Decimal = ZERO
     safety_stock: Decimal = ZERO
     reservations: Mapping[str, Decimal] = field(default_factory=_empty_reservations)
+    erp_demand: Decimal = ZERO
+    expected: Decimal = ZERO
+    booked: Mapping[str, BookedDemand] = field(default_factory=_empty_booked)
+    demand_as_of: datetime | None = None
     last_sequence: int = 0
     last_counted_sequence: int = 0
     last_event_at: datetime | None = None
@@ -94,8 +129,16 @@ class StockPosition:
             if finite_quantity(quantity, "reservation") <= 0:
                 raise InvalidStockInput(f"reservation of order {order_id} must be positive")
         object.__setattr__(self, "reservations", MappingProxyType(reservations))
+        finite_quantity(self.erp_demand, "erp_demand")
+        finite_quantity(self.expected, "expected")
+        booked = dict(self.booked)
+        for order_id, entry in booked.items():
+            identifier(order_id, "order id")
+            if not isinstance(entry, BookedDemand):
+                raise InvalidStockInput(f"booked demand of order {order_id} is not BookedDemand")
+        object.__setattr__(self, "booked", MappingProxyType(booked))
         self._check_sequences()
-        for name in ("last_event_at", "reconciled_as_of"):
+        for name in ("last_event_at", "reconciled_as_of", "demand_as_of"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, aware_utc(value, name))
@@ -129,9 +172,24 @@ class StockPosition:
         return sum(self.reservations.values(), ZERO)
 
     @property
+    def booked_demand(self) -> Decimal:
+        """Demand of orders booked here that no ERP read has shown yet."""
+        return sum((entry.quantity for entry in self.booked.values()), ZERO)
+
+    @property
+    def demand(self) -> Decimal:
+        """Outstanding sales-order demand: the ERP's (never below zero) plus handed-over orders."""
+        return max(self.erp_demand, ZERO) + self.booked_demand
+
+    @property
     def reserved(self) -> Decimal:
-        """Everything promised away: ERP reservations (never below zero) plus pending ones."""
-        return max(self.erp_reserved, ZERO) + self.pending_reserved
+        """ERP reservations outside the sales-order demand, never below zero."""
+        return max(self.erp_reserved, ZERO)
+
+    @property
+    def committed(self) -> Decimal:
+        """Everything promised away: demand, other ERP reservations, this product's holds."""
+        return self.demand + self.reserved + self.pending_reserved
 
     @property
     def known_event_ids(self) -> frozenset[str]:

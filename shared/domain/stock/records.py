@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from .errors import InvalidStockInput
 from .events import InventoryEvent
-from .position import ConsumedEvent, HeldEvent, StockPosition
+from .position import BookedDemand, ConsumedEvent, HeldEvent, StockPosition
 from .sequences import SequenceRange
 
 RECORD_VERSION = 1
@@ -32,6 +32,13 @@ class _HeldRecord(BaseModel):
     held_at: AwareDatetime = Field(alias="heldAt")
 
 
+class _BookedRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quantity: Decimal = Field(allow_inf_nan=False, gt=0)
+    booked_at: AwareDatetime = Field(alias="bookedAt")
+
+
 class _PositionRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
 
@@ -42,6 +49,11 @@ class _PositionRecord(BaseModel):
     erp_reserved: Decimal = Field(alias="erpReserved", allow_inf_nan=False)
     safety_stock: Decimal = Field(alias="safetyStock", allow_inf_nan=False)
     reservations: dict[str, Decimal]
+    # Added after version 1 shipped: absent in older records, which had no demand figures.
+    erp_demand: Decimal = Field(Decimal(0), alias="erpDemand", allow_inf_nan=False)
+    expected: Decimal = Field(Decimal(0), allow_inf_nan=False)
+    booked: dict[str, _BookedRecord] = Field(default_factory=dict)
+    demand_as_of: AwareDatetime | None = Field(None, alias="demandAsOf")
     last_sequence: int = Field(alias="lastSequence", ge=0)
     last_counted_sequence: int = Field(alias="lastCountedSequence", ge=0)
     last_event_at: AwareDatetime | None = Field(alias="lastEventAt")
@@ -61,6 +73,13 @@ def position_to_record(position: StockPosition) -> dict[str, Any]:
         "erpReserved": str(position.erp_reserved),
         "safetyStock": str(position.safety_stock),
         "reservations": {order: str(qty) for order, qty in position.reservations.items()},
+        "erpDemand": str(position.erp_demand),
+        "expected": str(position.expected),
+        "booked": {
+            order: {"quantity": str(entry.quantity), "bookedAt": _iso(entry.booked_at)}
+            for order, entry in position.booked.items()
+        },
+        "demandAsOf": _iso(position.demand_as_of),
         "lastSequence": position.last_sequence,
         "lastCountedSequence": position.last_counted_sequence,
         "lastEventAt": _iso(position.last_event_at),
@@ -88,6 +107,13 @@ def position_from_record(record: Mapping[str, Any] | str | bytes) -> StockPositi
             erp_reserved=parsed.erp_reserved,
             safety_stock=parsed.safety_stock,
             reservations=parsed.reservations,
+            erp_demand=parsed.erp_demand,
+            expected=parsed.expected,
+            booked={
+                order: BookedDemand(entry.quantity, entry.booked_at)
+                for order, entry in parsed.booked.items()
+            },
+            demand_as_of=parsed.demand_as_of,
             last_sequence=parsed.last_sequence,
             last_counted_sequence=parsed.last_counted_sequence,
             last_event_at=parsed.last_event_at,

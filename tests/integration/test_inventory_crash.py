@@ -1,0 +1,285 @@
+"""Hard faults in the middle of a stock batch: a killed worker, restarting table storage.
+
+A separate process receives a batch of events for several items from a private Service Bus
+stand-in (short lock) and is killed (os._exit) right after its first partition write. The
+broker still holds every message, locked by the dead worker; when the lock runs out they come
+back, the normal service applies the whole batch again and completes it, and each item's
+projection equals the independent reference fold of its events: the part written before the
+kill is recognised as done, the rest is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.exceptions import MessageLockLostError
+
+from devtools.servicebus.testing import StandinHandle, running_standin
+from devtools.stack import TOPOLOGY, free_port, storage_connection_string
+from shared.adapters.tables import TableStore
+from shared.domain.stock import parse_inventory_event
+from shared.services import stock_store
+from shared.services.inventory_events import InboundMessage, apply_inventory_messages
+from shared.services.inventory_policy import StockPolicy
+from tests.integration import stock_crash_worker
+from tests.integration.broker_bus import BrokerBus
+from tests.integration.test_inventory_support import event
+from tests.stock_model import fold_in_order
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK_SECONDS = 3
+SKUS = ("CRASH/1", "CRASH/2", "CRASH/3")
+
+
+@pytest.fixture(scope="module")
+def short_lock_broker() -> Iterator[StandinHandle]:
+    """The product's topology, with a short lock on inventory-events so a dead worker's
+    messages come back within seconds (Azure: LockDuration, 1 minute by default)."""
+    topology = json.loads(TOPOLOGY.read_text())
+    changed = deepcopy(topology)
+    for queue in changed["UserConfig"]["Namespaces"][0]["Queues"]:
+        if queue["Name"] == "inventory-events":
+            queue["Properties"]["LockDuration"] = f"PT{LOCK_SECONDS}S"
+    with running_standin(changed) as handle:
+        yield handle
+
+
+async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(
+    short_lock_broker: StandinHandle, azurite_connection: str, table_prefix: str
+) -> None:
+    connection = short_lock_broker.connection_string
+    bodies = [
+        event(sku, n, "counted" if n == 1 else "adjusted", 50 if n == 1 else -n % 7 + 1)
+        for sku in SKUS
+        for n in range(1, 9)
+    ]
+    client = ServiceBusClient.from_connection_string(connection, retry_total=0)
+    async with client, client.get_queue_sender("inventory-events") as sender:
+        await sender.send_messages(
+            [ServiceBusMessage(json.dumps(b), message_id=b["eventId"]) for b in bodies]
+        )
+
+    settings = {
+        "storage": azurite_connection,
+        "prefix": table_prefix,
+        "bus": connection,
+        "count": len(bodies),
+    }
+    worker = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.integration.stock_crash_worker"],
+        cwd=ROOT,
+        input=json.dumps(settings),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert worker.returncode == stock_crash_worker.KILLED_EXIT, worker.stderr[-2000:]
+    tables = TableStore.from_connection_string(azurite_connection, prefix=table_prefix)
+    try:
+        written = [
+            sku
+            for sku in SKUS
+            if (await stock_store.load_position(tables, sku, "MAIN")).etag is not None
+        ]
+        assert 1 <= len(written) < len(SKUS), "the kill must land in the middle of the batch"
+
+        # The lock of the dead worker runs out; the broker delivers everything again.
+        bus = BrokerBus(connection)
+        client = ServiceBusClient.from_connection_string(connection, retry_total=0)
+        async with client, client.get_queue_receiver("inventory-events") as receiver:
+            again = []
+            while len(again) < len(bodies):
+                got = await receiver.receive_messages(len(bodies), max_wait_time=LOCK_SECONDS + 5)
+                assert got, f"{len(again)} of {len(bodies)} messages came back"
+                again.extend(got)
+            assert {m.delivery_count for m in again} == {1}
+            outcome = await apply_inventory_messages(
+                tables,
+                bus,
+                [InboundMessage(str(m.message_id), b"".join(m.body)) for m in again],
+                StockPolicy(),
+            )
+            for message in again:
+                await receiver.complete_message(message)
+            assert not await receiver.receive_messages(10, max_wait_time=1)
+        await bus.close()
+        assert not outcome.rejected
+        assert outcome.tally["duplicates"] == 8 * len(written)  # done before the kill
+        assert outcome.tally["applied"] == 8 * (len(SKUS) - len(written))
+        for sku in SKUS:
+            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
+            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
+            assert (stored.on_hand, stored.last_sequence) == (
+                expected.on_hand,
+                expected.last_sequence,
+            )
+    finally:
+        await tables.close()
+
+
+class RestartingProxy:
+    """A TCP hop in front of Azurite that can go away and come back: every open connection is
+    cut and the port refuses connections for a moment, as a restarting server with durable
+    storage does. (Azurite itself, restarted, forgets what it wrote in its last seconds; Azure
+    Table storage does not, so the test restarts the hop, not the data.)"""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.restarts = 0
+
+    @property
+    def connection(self) -> str:
+        return storage_connection_string(self.port)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def restart(self, down_for: float) -> None:
+        """Cut every connection, refuse new ones for `down_for` seconds, then serve again."""
+        self.restarts += 1
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await asyncio.sleep(down_for)
+        await self.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+
+class RestartsAfterFirstWrite:
+    """The real store through the hop: right after the batch's first write lands, the hop
+    restarts while the rest of the batch is still writing."""
+
+    def __init__(self, tables: TableStore, proxy: RestartingProxy) -> None:
+        self._tables, self._proxy = tables, proxy
+        self.restart: asyncio.Task[None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tables, name)
+
+    async def _write(self, write: str, *args: Any, **kwargs: Any) -> Any:
+        result = await getattr(self._tables, write)(*args, **kwargs)
+        if self.restart is None:
+            self.restart = asyncio.create_task(self._proxy.restart(down_for=1.5))
+            await asyncio.sleep(0)  # let it cut the connections before going on
+        return result
+
+    async def transact(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._write("transact", *args, **kwargs)
+
+    async def create(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._write("create", *args, **kwargs)
+
+    async def update(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._write("update", *args, **kwargs)
+
+
+async def test_table_storage_restarting_during_a_batch_write_loses_nothing(
+    short_lock_broker: StandinHandle, azurite_connection: str, table_prefix: str
+) -> None:
+    azurite_port = int(azurite_connection.split("127.0.0.1:")[1].split("/")[0])
+    proxy = RestartingProxy(azurite_port)
+    await proxy.start()
+    bodies = [
+        event(
+            f"RESTART/{n % 4}", n // 4 + 1, "counted" if n < 4 else "adjusted", 20 if n < 4 else -1
+        )
+        for n in range(24)
+    ]
+    connection = short_lock_broker.connection_string
+    bus = BrokerBus(connection)
+    tables = TableStore.from_connection_string(proxy.connection, prefix=table_prefix)
+    # The table exists before the restart (first use creates it), as it does in Azure.
+    for n in range(4):
+        await stock_store.load_position(tables, f"RESTART/{n}", "MAIN")
+    flaky = RestartsAfterFirstWrite(tables, proxy)
+    client = ServiceBusClient.from_connection_string(connection, retry_total=0)
+    try:
+        async with client:
+            async with client.get_queue_sender("inventory-events") as sender:
+                await sender.send_messages(
+                    [ServiceBusMessage(json.dumps(b), message_id=b["eventId"]) for b in bodies]
+                )
+            async with client.get_queue_receiver("inventory-events") as receiver:
+                deliveries = 0
+                while True:
+                    batch = []
+                    while len(batch) < len(bodies):
+                        got = await receiver.receive_messages(
+                            len(bodies), max_wait_time=LOCK_SECONDS + 5
+                        )
+                        assert got, f"{len(batch)} of {len(bodies)} messages came back"
+                        batch.extend(got)
+                    deliveries += 1
+                    store = flaky if deliveries == 1 else tables
+                    try:
+                        await apply_inventory_messages(
+                            store,  # type: ignore[arg-type]
+                            bus,
+                            [InboundMessage(str(m.message_id), b"".join(m.body)) for m in batch],
+                            StockPolicy(),
+                        )
+                    except Exception:  # what the host does: abandon, the broker redelivers
+                        for message in batch:
+                            # A lock that ran out meanwhile returns the message all the same.
+                            with contextlib.suppress(MessageLockLostError):
+                                await receiver.abandon_message(message)
+                        assert deliveries < 3, "the batch kept failing after storage was back"
+                        if flaky.restart is not None:
+                            await flaky.restart
+                        continue
+                    for message in batch:
+                        await receiver.complete_message(message)
+                    break
+                assert not await receiver.receive_messages(10, max_wait_time=1)
+        assert proxy.restarts == 1
+        for n in range(4):
+            sku = f"RESTART/{n}"
+            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
+            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
+            assert (stored.on_hand, stored.last_sequence) == (
+                expected.on_hand,
+                expected.last_sequence,
+            )
+    finally:
+        await bus.close()
+        await tables.close()
+        await proxy.stop()
