@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from proton import Condition, Delivery, Endpoint, Event, Link, Message, Terminus
+from proton import Condition, Delivery, Endpoint, Event, Link, Message, Terminus, symbol
 from proton.handlers import FlowController, Handshaker
 from proton.reactor import Handler
 
@@ -25,10 +26,13 @@ from .management import (
     LOCK_LOST,
     NOT_ALLOWED,
     NOT_FOUND,
-    NOT_IMPLEMENTED,
+    SESSION_CANNOT_BE_LOCKED,
+    SESSION_LOCK_LOST,
+    TIMEOUT,
     ManagementNode,
     ManagementReply,
     cbs_reply,
+    error_condition,
     reply_properties,
 )
 from .sections import MalformedMessage, plain
@@ -39,6 +43,10 @@ from .store import (
     OperationNotAllowed,
     ReceivableEntity,
     SendTarget,
+    SessionCannotBeLocked,
+    SessionLockLost,
+    SessionNotSupported,
+    SessionRequired,
     StoreError,
 )
 
@@ -48,6 +56,12 @@ _LOG = logging.getLogger("devtools.servicebus")
 MAX_MESSAGE_SIZE = 256 * 1024
 _INCOMING_WINDOW = 100
 _SESSION_FILTER = "com.microsoft:session-filter"
+_SESSION_LOCKED_UNTIL = symbol("com.microsoft:locked-until-utc")
+_OPERATION_TIMEOUT = "com.microsoft:timeout"
+# .NET ticks (100 ns) at the Unix epoch: the session lock expiry travels as DateTimeOffset ticks.
+_DOTNET_TICKS_AT_EPOCH = 621_355_968_000_000_000
+# How long a next-available session receiver waits for a session when it names no timeout.
+_DEFAULT_SESSION_WAIT = 60.0
 _DEAD_LETTER_REASON = "DeadLetterReason"
 _DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
 
@@ -78,6 +92,19 @@ class _Consumer:
     entity: ReceivableEntity
     receive_and_delete: bool
     connection_id: int
+    session_id: str | None = None
+    owner: uuid.UUID | None = None
+
+
+@dataclass(eq=False)
+class _PendingSessionReceiver:
+    """A next-available session receiver waiting, unanswered, for a session to become free."""
+
+    link: Link
+    entity: ReceivableEntity
+    receive_and_delete: bool
+    connection_id: int
+    deadline: float
 
 
 class BrokerHandler(Handler):
@@ -87,13 +114,14 @@ class BrokerHandler(Handler):
         super().__init__()
         # Our handler sees each event first and decides about links; the children then open
         # connections and sessions and keep credit flowing on incoming links.
-        self.handlers = [FlowController(_INCOMING_WINDOW), Handshaker()]
+        self.handlers = [FlowController(_INCOMING_WINDOW), _Handshaker()]
         self.namespace = namespace
         self.management = ManagementNode(namespace, self.send_encoded)
         self._connection_ids = itertools.count(1)
         self._consumers: dict[ReceivableEntity, list[_Consumer]] = {}
         self._reply_links: dict[tuple[int, str], Link] = {}
         self._open_connections: dict[int, Any] = {}
+        self._pending_sessions: list[_PendingSessionReceiver] = []
 
     # -- connections ----------------------------------------------------------------------
 
@@ -144,7 +172,13 @@ class BrokerHandler(Handler):
             return
         _LOG.info("connection %s closed", connection_id)
         for entity, consumers in list(self._consumers.items()):
+            for consumer in consumers:
+                if consumer.connection_id == connection_id:
+                    self._release_session(consumer)
             self._consumers[entity] = [c for c in consumers if c.connection_id != connection_id]
+        self._pending_sessions = [
+            p for p in self._pending_sessions if p.connection_id != connection_id
+        ]
         for key in [key for key in self._reply_links if key[0] == connection_id]:
             del self._reply_links[key]
 
@@ -171,8 +205,8 @@ class BrokerHandler(Handler):
             self._refuse(link, NOT_FOUND, str(exc))
         except OperationNotAllowed as exc:
             self._refuse(link, NOT_ALLOWED, str(exc))
-        except _Unsupported as exc:
-            self._refuse(link, NOT_IMPLEMENTED, str(exc))
+        except SessionCannotBeLocked as exc:
+            self._refuse(link, SESSION_CANNOT_BE_LOCKED, str(exc))
 
     def _attach(self, link: Link, node: NodeAddress) -> None:
         connection_id = _connection_id(link.connection)
@@ -191,22 +225,37 @@ class BrokerHandler(Handler):
             return
         if link.is_sender:
             entity = self.namespace.receivable(node.entity_path, dead_letter=node.dead_letter)
-            if _has_session_filter(link):
-                raise _Unsupported("sessions are not supported by the local Service Bus stand-in")
+            wants_session, session_id = _session_filter(link)
+            if entity.requires_session and not wants_session:
+                raise SessionRequired(
+                    f"It is not possible for an entity that requires sessions ('{entity.path}') "
+                    "to create a non-sessionful message receiver."
+                )
+            if wants_session and not entity.requires_session:
+                raise SessionNotSupported(
+                    f"It is not possible for an entity that does not require sessions "
+                    f"('{entity.path}') to create a sessionful message receiver."
+                )
             receive_and_delete = link.remote_snd_settle_mode == Link.SND_SETTLED
             link.snd_settle_mode = Link.SND_SETTLED if receive_and_delete else Link.SND_UNSETTLED
             link.rcv_settle_mode = link.remote_rcv_settle_mode
-            consumer = _Consumer(link, entity, receive_and_delete, connection_id)
-            link.standin_consumer = consumer
             link.standin_node = node
-            self._consumers.setdefault(entity, []).append(consumer)
-            link.open()
-            _LOG.info(
-                "receiver attached to %s (%s)",
-                entity.path,
-                "receive-and-delete" if receive_and_delete else "peek-lock",
+            if not wants_session:
+                self._open_consumer(_Consumer(link, entity, receive_and_delete, connection_id))
+                return
+            pending = _PendingSessionReceiver(
+                link,
+                entity,
+                receive_and_delete,
+                connection_id,
+                time.monotonic() + _session_wait_seconds(link),
             )
-            self._pump(entity)
+            if session_id is not None:
+                self._accept_session(pending, session_id)  # a named session is answered at once
+            elif not self._accept_session(pending, None):
+                # Service Bus answers only once a session is free or the client's timeout passed.
+                link.standin_pending = True
+                self._pending_sessions.append(pending)
         else:
             target = self.namespace.send_target(node.entity_path, dead_letter=node.dead_letter)
             link.standin_target = target
@@ -214,6 +263,75 @@ class BrokerHandler(Handler):
             link.max_message_size = MAX_MESSAGE_SIZE
             link.open()
             _LOG.info("sender attached to %s", target.path)
+
+    def _open_consumer(self, consumer: _Consumer) -> None:
+        link = consumer.link
+        link.standin_consumer = consumer
+        self._consumers.setdefault(consumer.entity, []).append(consumer)
+        link.open()
+        _LOG.info(
+            "receiver attached to %s%s (%s)",
+            consumer.entity.path,
+            f" session {consumer.session_id!r}" if consumer.session_id is not None else "",
+            "receive-and-delete" if consumer.receive_and_delete else "peek-lock",
+        )
+        self._pump(consumer.entity)
+
+    def _accept_session(self, pending: _PendingSessionReceiver, session_id: str | None) -> bool:
+        """Lock a session for a session receiver and answer its attach; False if none is free."""
+        owner = uuid.uuid4()
+        session = pending.entity.accept_session(session_id, owner)
+        if session is None:
+            return False
+        link = pending.link
+        link.standin_pending = False
+        # The client reads the session it got from the filter in our attach, and the session
+        # lock's expiry from the link property, in .NET ticks.
+        filters = link.source.filter
+        filters.clear()
+        filters.put_object({symbol(_SESSION_FILTER): session.session_id})
+        link.properties = {
+            _SESSION_LOCKED_UNTIL: _DOTNET_TICKS_AT_EPOCH + int(session.locked_until * 10_000_000)
+        }
+        consumer = _Consumer(
+            link,
+            pending.entity,
+            pending.receive_and_delete,
+            pending.connection_id,
+            session_id=session.session_id,
+            owner=owner,
+        )
+        self._open_consumer(consumer)
+        return True
+
+    def _serve_pending_sessions(self) -> None:
+        """Give waiting next-available receivers a session, or refuse them once they time out."""
+        if not self._pending_sessions:
+            return
+        now = time.monotonic()
+        waiting: list[_PendingSessionReceiver] = []
+        for pending in self._pending_sessions:
+            link = pending.link
+            if link.state & Endpoint.REMOTE_CLOSED:
+                continue
+            try:
+                if self._accept_session(pending, None):
+                    continue
+            except StoreError as exc:
+                self._refuse(link, NOT_ALLOWED, str(exc))
+                continue
+            if now >= pending.deadline:
+                link.standin_pending = False
+                self._refuse(
+                    link, TIMEOUT, f"no session of '{pending.entity.path}' became available in time"
+                )
+                continue
+            waiting.append(pending)
+        self._pending_sessions = waiting
+
+    def _release_session(self, consumer: _Consumer) -> None:
+        if consumer.session_id is not None and consumer.owner is not None:
+            consumer.entity.release_session(consumer.session_id, consumer.owner)
 
     def _open_control_link(self, link: Link, node: NodeAddress, connection_id: int) -> None:
         link.standin_node = node
@@ -235,10 +353,12 @@ class BrokerHandler(Handler):
         )
         if link.is_sender:
             link.source.type = Terminus.UNSPECIFIED
+            link.source.address = None
+            link.source.filter.clear()
         else:
             link.target.type = Terminus.UNSPECIFIED
         link.open()
-        link.condition = Condition(condition, description)
+        link.condition = error_condition(condition, description)
         link.close()
 
     @_guarded
@@ -256,6 +376,9 @@ class BrokerHandler(Handler):
             consumers = self._consumers.get(consumer.entity, [])
             if consumer in consumers:
                 consumers.remove(consumer)
+                self._release_session(consumer)
+                # A freed session can go to a receiver that is waiting for one.
+                self._serve_pending_sessions()
             # Locks taken through this link stay until they expire, as in Service Bus; the
             # client can still settle them through $management.
         for key, reply_link in list(self._reply_links.items()):
@@ -304,18 +427,34 @@ class BrokerHandler(Handler):
             _, touched = target.accept_encoded(raw)
         except MalformedMessage as exc:
             _LOG.warning("rejecting a malformed message sent to %s: %s", target.path, exc)
-            delivery.local.condition = Condition("amqp:decode-error", str(exc))
-            delivery.update(Delivery.REJECTED)
+            self._reject(delivery, "amqp:decode-error", str(exc))
+            return
+        except OperationNotAllowed as exc:
+            _LOG.info("rejecting a message sent to %s: %s", target.path, exc)
+            self._reject(delivery, NOT_ALLOWED, str(exc))
+            return
+        except (StoreError, ValueError) as exc:
+            _LOG.warning("rejecting a message sent to %s: %s", target.path, exc)
+            self._reject(delivery, "amqp:internal-error", str(exc))
             return
         delivery.update(Delivery.ACCEPTED)
         for entity in touched:
             self._pump(entity)
+        self._serve_pending_sessions()
+
+    @staticmethod
+    def _reject(delivery: Delivery, condition: str, description: str) -> None:
+        # The Python client reads the error's info field unconditionally; a rejection without
+        # it fails inside the client's callback and leaves the sender waiting forever.
+        delivery.local.condition = error_condition(condition, description)
+        delivery.update(Delivery.REJECTED)
 
     def send_encoded(self, entity_path: str, raw: bytes) -> list[int | None]:
         """Accept an encoded message (or batch) for an entity and push it to waiting receivers."""
         sequence_numbers, touched = self.namespace.send_target(entity_path).accept_encoded(raw)
         for entity in touched:
             self._pump(entity)
+        self._serve_pending_sessions()
         return sequence_numbers
 
     def _answer_request(self, delivery: Delivery, node: NodeAddress, raw: bytes) -> None:
@@ -390,11 +529,11 @@ class BrokerHandler(Handler):
                 state = Delivery.RELEASED
             delivery.update(state)
         except LockLost as exc:
-            delivery.local.condition = Condition(LOCK_LOST, str(exc))
-            delivery.update(Delivery.REJECTED)
+            self._reject(delivery, LOCK_LOST, str(exc))
+        except SessionLockLost as exc:
+            self._reject(delivery, SESSION_LOCK_LOST, str(exc))
         except OperationNotAllowed as exc:
-            delivery.local.condition = Condition(NOT_ALLOWED, str(exc))
-            delivery.update(Delivery.REJECTED)
+            self._reject(delivery, NOT_ALLOWED, str(exc))
         delivery.standin_token = None
         delivery.settle()
         self._pump(entity)
@@ -406,6 +545,9 @@ class BrokerHandler(Handler):
     def _pump(self, entity: ReceivableEntity) -> None:
         consumers = [c for c in self._consumers.get(entity, []) if _usable(c.link)]
         if not consumers:
+            return
+        if entity.requires_session:
+            self._pump_sessions(entity, consumers)
             return
         exhausted = False
         while not exhausted:
@@ -430,6 +572,42 @@ class BrokerHandler(Handler):
             if link.drain_mode and link.credit > 0 and not entity.has_ready_message():
                 link.drained()
 
+    def _pump_sessions(self, entity: ReceivableEntity, consumers: list[_Consumer]) -> None:
+        """Each session receiver gets its own session's messages, oldest first."""
+        for consumer in consumers:
+            assert consumer.session_id is not None and consumer.owner is not None
+            if not entity.holds_session(consumer.session_id, consumer.owner):
+                self._lose_session(consumer)
+                continue
+            link = consumer.link
+            while link.credit > 0:
+                message = entity.receive(
+                    lock=not consumer.receive_and_delete, session_id=consumer.session_id
+                )
+                if message is None:
+                    break
+                self._deliver(consumer, message)
+            if (
+                link.drain_mode
+                and link.credit > 0
+                and not entity.has_ready_in_session(consumer.session_id)
+            ):
+                link.drained()
+
+    def _lose_session(self, consumer: _Consumer) -> None:
+        """The session lock lapsed: detach the receiver as Service Bus does."""
+        consumers = self._consumers.get(consumer.entity, [])
+        if consumer in consumers:
+            consumers.remove(consumer)
+        link = consumer.link
+        if not link.state & Endpoint.LOCAL_CLOSED:
+            link.condition = error_condition(
+                SESSION_LOCK_LOST,
+                f"The session lock for '{consumer.session_id}' has expired; "
+                "accept the session again.",
+            )
+            link.close()
+
     def _deliver(self, consumer: _Consumer, message: Any) -> None:
         link = consumer.link
         token = message.lock_token
@@ -451,6 +629,7 @@ class BrokerHandler(Handler):
             self.namespace.process_timers()
             for entity in list(self._consumers):
                 self._pump(entity)
+            self._serve_pending_sessions()
         except Exception:
             _LOG.exception("error in the periodic broker tick")
 
@@ -460,19 +639,26 @@ class BrokerHandler(Handler):
         try:
             link = event.link
             if link is not None and not link.state & Endpoint.LOCAL_CLOSED:
-                link.condition = Condition("amqp:internal-error", "the stand-in failed")
+                link.condition = error_condition("amqp:internal-error", "the stand-in failed")
                 link.close()
                 return
             connection = event.connection
             if connection is not None and not connection.state & Endpoint.LOCAL_CLOSED:
-                connection.condition = Condition("amqp:internal-error", "the stand-in failed")
+                connection.condition = error_condition(
+                    "amqp:internal-error", "the stand-in failed"
+                )
                 connection.close()
         except Exception:
             _LOG.exception("could not close the endpoint after an error")
 
 
-class _Unsupported(StoreError):
-    """A feature the stand-in does not implement (sessions)."""
+class _Handshaker(Handshaker):
+    """proton's Handshaker, except that it leaves a waiting session receiver unanswered."""
+
+    def on_link_remote_open(self, event: Event) -> None:
+        if getattr(event.link, "standin_pending", False):
+            return
+        super().on_link_remote_open(event)
 
 
 def _connection_id(connection: Any) -> int:
@@ -483,13 +669,32 @@ def _usable(link: Link) -> bool:
     return bool(link.state & Endpoint.LOCAL_ACTIVE and link.state & Endpoint.REMOTE_ACTIVE)
 
 
-def _has_session_filter(link: Link) -> bool:
+def _session_filter(link: Link) -> tuple[bool, str | None]:
+    """Whether the receiver asks for a session, and which one (None: the next available)."""
     data = link.remote_source.filter
     data.rewind()
     if not data.next():
-        return False
+        return False, None
     filters = data.get_object()
-    return isinstance(filters, dict) and any(str(key) == _SESSION_FILTER for key in filters)
+    if not isinstance(filters, dict):
+        return False, None
+    for key, value in filters.items():
+        if str(key) == _SESSION_FILTER:
+            value = plain(value)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            return True, None if value is None else str(value)
+    return False, None
+
+
+def _session_wait_seconds(link: Link) -> float:
+    """The client's ``com.microsoft:timeout`` link property (ms), else Service Bus's default."""
+    properties = link.remote_properties
+    if isinstance(properties, dict):
+        for key, value in properties.items():
+            if str(key) == _OPERATION_TIMEOUT and isinstance(value, int):
+                return max(0.0, int(value) / 1000)
+    return _DEFAULT_SESSION_WAIT
 
 
 def _dead_letter_details(condition: Condition | None) -> tuple[str | None, str | None]:

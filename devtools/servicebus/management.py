@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proton import UNDESCRIBED, Array, Data, symbol
+from proton import UNDESCRIBED, Array, Condition, Data, symbol
 
 from .addresses import NodeAddress
 from .encoding import encode_stored_message, to_timestamp
@@ -24,6 +24,8 @@ from .store import (
     Namespace,
     OperationNotAllowed,
     ReceivableEntity,
+    SessionCannotBeLocked,
+    SessionLockLost,
     StoreError,
 )
 
@@ -36,9 +38,20 @@ ARGUMENT_ERROR = VENDOR + "argument-error"
 NOT_FOUND = "amqp:not-found"
 NOT_ALLOWED = "amqp:not-allowed"
 NOT_IMPLEMENTED = "amqp:not-implemented"
+SESSION_LOCK_LOST = VENDOR + "session-lock-lost"
+SESSION_CANNOT_BE_LOCKED = VENDOR + "session-cannot-be-locked"
+TIMEOUT = VENDOR + "timeout"
+TRACKING_ID = symbol(VENDOR + "tracking-id")
+# get-message-sessions sends DateTime.MaxValue (year 10000) as "no filter": list all sessions.
+_LIST_ALL_SESSIONS_MS = 253402300800000
 
 # receiver-settle-mode values in receive-by-sequence-number: 1 is "second", i.e. peek-lock.
 _PEEK_LOCK_SETTLE_MODE = 1
+
+
+def error_condition(name: str, description: str) -> Condition:
+    """An AMQP error that always carries description and info (the Python client reads both)."""
+    return Condition(name, description, {TRACKING_ID: str(uuid.uuid4())})
 
 
 class BadRequest(ValueError):
@@ -92,6 +105,20 @@ def _lock_tokens(body: Any) -> list[uuid.UUID]:
     return tokens
 
 
+def _session_id(body: Any) -> str | None:
+    value = _field(body, "session-id")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return None if value is None else str(value)
+
+
+def _required_session_id(body: Any) -> str:
+    session_id = _session_id(body)
+    if session_id is None:
+        raise BadRequest("session-id is required")
+    return session_id
+
+
 def _sequence_numbers(body: Any) -> list[int]:
     return [int(item) for item in _elements(_field(body, "sequence-numbers"))]
 
@@ -116,6 +143,10 @@ class ManagementNode:
             VENDOR + "schedule-message": self._schedule,
             VENDOR + "cancel-scheduled-message": self._cancel_scheduled,
             VENDOR + "receive-by-sequence-number": self._receive_by_sequence_number,
+            VENDOR + "renew-session-lock": self._renew_session_lock,
+            VENDOR + "get-session-state": self._get_session_state,
+            VENDOR + "set-session-state": self._set_session_state,
+            VENDOR + "get-message-sessions": self._get_message_sessions,
         }
 
     def execute(self, node: NodeAddress, operation: str | None, body: Any) -> ManagementReply:
@@ -128,6 +159,10 @@ class ManagementNode:
             return handler(node, body)
         except LockLost as exc:
             return ManagementReply(410, str(exc), error_condition=LOCK_LOST)
+        except SessionLockLost as exc:
+            return ManagementReply(410, str(exc), error_condition=SESSION_LOCK_LOST)
+        except SessionCannotBeLocked as exc:
+            return ManagementReply(410, str(exc), error_condition=SESSION_CANNOT_BE_LOCKED)
         except MessageNotFound as exc:
             return ManagementReply(404, str(exc), error_condition=MESSAGE_NOT_FOUND)
         except OperationNotAllowed as exc:
@@ -144,7 +179,7 @@ class ManagementNode:
         entity = self._entity(node)
         start = int(_field(body, "from-sequence-number") or 0)
         count = int(_field(body, "message-count") or 1)
-        messages = entity.peek(start, count)
+        messages = entity.peek(start, count, _session_id(body))
         if not messages:
             return ManagementReply(204, "No Content")
         now = entity.now()
@@ -209,7 +244,9 @@ class ManagementNode:
         entity = self._entity(node)
         mode = _field(body, "receiver-settle-mode")
         lock = mode is None or int(mode) == _PEEK_LOCK_SETTLE_MODE
-        messages = entity.receive_deferred(_sequence_numbers(body), lock=lock)
+        messages = entity.receive_deferred(
+            _sequence_numbers(body), lock=lock, session_id=_session_id(body)
+        )
         now = entity.now()
         items = []
         for message in messages:
@@ -222,6 +259,42 @@ class ManagementNode:
                 item["lock-token"] = message.lock_token
             items.append(item)
         return ManagementReply(200, "OK", {"messages": items})
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def _renew_session_lock(self, node: NodeAddress, body: Any) -> ManagementReply:
+        entity = self._entity(node)
+        locked_until = entity.renew_session(_required_session_id(body))
+        return ManagementReply(200, "OK", {"expiration": to_timestamp(locked_until)})
+
+    def _get_session_state(self, node: NodeAddress, body: Any) -> ManagementReply:
+        state = self._entity(node).session_state(_required_session_id(body))
+        return ManagementReply(200, "OK", {"session-state": state})
+
+    def _set_session_state(self, node: NodeAddress, body: Any) -> ManagementReply:
+        state = _field(body, "session-state")
+        if state is not None and not isinstance(state, bytes):
+            raise BadRequest("session-state must be binary")
+        self._entity(node).set_session_state(_required_session_id(body), state)
+        return ManagementReply(200, "OK", {})
+
+    def _get_message_sessions(self, node: NodeAddress, body: Any) -> ManagementReply:
+        entity = self._entity(node)
+        if not entity.requires_session:
+            raise OperationNotAllowed(f"'{entity.path}' does not require sessions")
+        updated = _field(body, "last-updated-time")
+        skip = int(_field(body, "skip") or 0)
+        top = int(_field(body, "top") or 100)
+        updated_ms = int(updated) if updated is not None else _LIST_ALL_SESSIONS_MS
+        updated_after = None if updated_ms >= _LIST_ALL_SESSIONS_MS else updated_ms / 1000
+        ids = entity.session_ids(updated_after)[skip : skip + max(top, 0)]
+        if not ids:
+            return ManagementReply(204, "No Content")
+        return ManagementReply(
+            200,
+            "OK",
+            {"skip": skip + len(ids), "sessions-ids": _typed_array(Data.STRING, ids)},
+        )
 
 
 def reply_properties(reply: ManagementReply, *, cbs: bool) -> dict[str, Any]:

@@ -1,11 +1,24 @@
-"""Subscription rules: which messages sent to a topic a subscription gets a copy of."""
+"""Subscription rules: which messages sent to a topic a subscription gets, and what it changes.
+
+A rule is a filter (correlation or SQL) with an optional SQL action. A subscription without
+rules takes everything. When several rules match, the subscription gets one copy and the
+actions of the matching rules are applied to it in rule order (a simplification: Service Bus
+makes one copy per matching rule that has an action). A filter that fails to evaluate for a
+message (division by zero, text where a number is needed) does not match, and is logged.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from .sections import MessageParts
+from .sql import SqlAction, SqlEvaluationError, SqlFilter, compile_action, compile_filter
+from .sql_message import EditableParts, PartsView
 from .topology import CorrelationFilter, Rule
+
+_LOG = logging.getLogger(__name__)
 
 # Correlation filter field -> index in the AMQP properties list.
 _PROPERTY_INDEX = {
@@ -18,7 +31,6 @@ _PROPERTY_INDEX = {
     "session_id": 10,
     "reply_to_session_id": 12,
 }
-_FALSE_SQL = {"1=0", "false"}
 
 
 def _text(value: Any) -> str | None:
@@ -47,16 +59,54 @@ def _correlation_matches(flt: CorrelationFilter, parts: MessageParts) -> bool:
     return True
 
 
-def _rule_matches(rule: Rule, parts: MessageParts) -> bool:
+@dataclass(frozen=True)
+class CompiledRule:
+    """A topology rule with its SQL parsed once, at start-up."""
+
+    name: str
+    correlation: CorrelationFilter | None
+    sql: SqlFilter | None
+    action: SqlAction | None
+
+    def matches(self, parts: MessageParts) -> bool:
+        if self.correlation is not None:
+            return _correlation_matches(self.correlation, parts)
+        assert self.sql is not None
+        try:
+            return self.sql.matches(PartsView(parts))
+        except SqlEvaluationError as exc:
+            _LOG.warning("rule %s: filter failed for a message (%s); not matched", self.name, exc)
+            return False
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    """Parse a rule's SQL; raises ``SqlError`` naming what is wrong."""
     props = rule.properties
-    if props.correlation_filter is not None:
-        return _correlation_matches(props.correlation_filter, parts)
-    expression = (props.sql_filter.sql_expression if props.sql_filter else "").replace(" ", "")
-    # Only constant SQL filters are evaluated; anything else is let through (and warned about
-    # at start-up) rather than silently dropping messages.
-    return expression.lower() not in _FALSE_SQL
+    sql = None
+    if props.correlation_filter is None:
+        expression = props.sql_filter.sql_expression if props.sql_filter else ""
+        sql = compile_filter(expression)
+    action = None
+    if props.action is not None and props.action.sql_expression.strip():
+        action = compile_action(props.action.sql_expression)
+    return CompiledRule(rule.name, props.correlation_filter, sql, action)
 
 
-def subscription_accepts(rules: list[Rule], parts: MessageParts) -> bool:
-    """No rules means the default true filter; several rules match if any one does."""
-    return not rules or any(_rule_matches(rule, parts) for rule in rules)
+def route(rules: list[CompiledRule], parts: MessageParts) -> MessageParts | None:
+    """The copy a subscription gets (actions applied), or None when no rule matches."""
+    if not rules:
+        return parts
+    matched = [rule for rule in rules if rule.matches(parts)]
+    if not matched:
+        return None
+    actions = [rule for rule in matched if rule.action is not None]
+    if not actions:
+        return parts
+    editable = EditableParts(parts)
+    for rule in actions:
+        assert rule.action is not None
+        try:
+            rule.action.apply(editable)
+        except SqlEvaluationError as exc:
+            _LOG.warning("rule %s: action failed for a message (%s); skipped", rule.name, exc)
+    return editable.result()

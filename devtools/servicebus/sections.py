@@ -54,7 +54,7 @@ class MessageParts:
     properties_raw: bytes = b""
     application_properties: dict[Any, Any] | None = None
     application_properties_raw: bytes = b""
-    body_raw: bytes = b""
+    body_raw: bytes = b""  # body sections and footer, without delivery annotations
     data_payloads: list[bytes] = field(default_factory=list)
     has_non_data_body: bool = False
 
@@ -175,13 +175,18 @@ def split_message(raw: bytes) -> MessageParts:
     """Split an encoded message into its sections; raise MalformedMessage if it is not one."""
     buf = bytes(raw)
     parts = MessageParts()
-    body_start: int | None = None
+    body_chunks: list[bytes] = []
     pos = 0
     while pos < len(buf):
         code, value_start = _section_code(buf, pos)
         end = _skip_value(buf, value_start)
-        if body_start is not None and code not in _BODY_CODES and code != FOOTER:
-            raise MalformedMessage("only body sections and a footer may follow the body")
+        # The spec puts delivery annotations second, but the Python client (pyamqp) writes them
+        # last, after the body and footer; both orders are accepted.
+        if body_chunks and code not in _BODY_CODES and code not in (FOOTER, DELIVERY_ANNOTATIONS):
+            raise MalformedMessage(
+                f"section 0x{code:02x} after the body; only body sections, a footer and "
+                "delivery annotations may follow it"
+            )
         if code == HEADER:
             header = _section_value(buf, pos, end)
             parts.header = list(header) if isinstance(header, list) else None
@@ -197,8 +202,7 @@ def split_message(raw: bytes) -> MessageParts:
             parts.application_properties = dict(app) if isinstance(app, dict) else {}
             parts.application_properties_raw = buf[pos:end]
         elif code in _BODY_CODES or code == FOOTER:
-            if body_start is None:
-                body_start = pos
+            body_chunks.append(buf[pos:end])
             if code == DATA:
                 parts.data_payloads.append(_binary_payload(buf, value_start, end))
             elif code != FOOTER:
@@ -207,8 +211,7 @@ def split_message(raw: bytes) -> MessageParts:
             # Delivery annotations belong to one hop and are dropped, as a broker does.
             raise MalformedMessage(f"unknown section code 0x{code:02x}")
         pos = end
-    if body_start is not None:
-        parts.body_raw = buf[body_start:]
+    parts.body_raw = b"".join(body_chunks)
     return parts
 
 

@@ -8,6 +8,7 @@ rules (lock expiry, scheduling, duplicate window, TTL) can be checked without sl
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import enum
 import heapq
 import time
@@ -18,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .rules import subscription_accepts
+from .rules import CompiledRule, compile_rule, route
 from .sections import MessageParts, message_id_key, split_message, unpack_batch
+from .sessions import MessageSession
 from .topology import (
     EmulatorConfig,
     ReceiveSettings,
-    Rule,
     SendSettings,
     receive_settings,
     send_settings,
@@ -58,6 +59,22 @@ class MessageNotFound(StoreError):
     """No deferred or scheduled message has that sequence number."""
 
 
+class SessionRequired(OperationNotAllowed):
+    """A RequiresSession entity got a message without SessionId, or a receiver without session."""
+
+
+class SessionNotSupported(OperationNotAllowed):
+    """A session receiver or session operation on an entity that does not require sessions."""
+
+
+class SessionCannotBeLocked(StoreError):
+    """The named session is locked by another receiver."""
+
+
+class SessionLockLost(StoreError):
+    """The session lock expired or was released; its receiver must accept the session again."""
+
+
 class MessageState(enum.IntEnum):
     """Values of the ``x-opt-message-state`` annotation the client reads as ``state``."""
 
@@ -82,6 +99,13 @@ class StoredMessage:
     dead_letter_properties: dict[str, str] = field(default_factory=dict)
     dead_letter_source: str | None = None
 
+    @property
+    def session_id(self) -> str | None:
+        value = self.parts.session_id
+        if value is None:
+            return None
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
     def state(self, now: float) -> MessageState:
         if self.deferred:
             return MessageState.DEFERRED
@@ -89,11 +113,11 @@ class StoredMessage:
             return MessageState.SCHEDULED
         return MessageState.ACTIVE
 
-    def copy(self) -> StoredMessage:
-        """A fresh copy (one per subscription) sharing the immutable sections."""
+    def copy(self, parts: MessageParts | None = None) -> StoredMessage:
+        """A fresh copy (one per subscription); ``parts`` when an action changed them."""
         return StoredMessage(
             sequence_number=self.sequence_number,
-            parts=self.parts,
+            parts=parts if parts is not None else self.parts,
             enqueued_at=self.enqueued_at,
             visible_at=self.visible_at,
             expires_at=self.expires_at,
@@ -143,6 +167,11 @@ class ReceivableEntity:
         self._lock_deadlines: list[tuple[float, int, uuid.UUID]] = []
         self._expiries: list[tuple[float, int]] = []
         self._locks: dict[uuid.UUID, StoredMessage] = {}
+        self._sessions: dict[str, MessageSession] = {}
+
+    @property
+    def requires_session(self) -> bool:
+        return self.settings.requires_session
 
     def now(self) -> float:
         return self._clock()
@@ -193,8 +222,14 @@ class ReceivableEntity:
     def _is_ready(self, message: StoredMessage, now: float) -> bool:
         return message.lock_token is None and not message.deferred and message.visible_at <= now
 
-    def receive(self, *, lock: bool) -> StoredMessage | None:
-        """Take the next visible message: lock it (peek-lock) or remove it (receive-and-delete)."""
+    def receive(self, *, lock: bool, session_id: str | None = None) -> StoredMessage | None:
+        """Take the next visible message: lock it (peek-lock) or remove it (receive-and-delete).
+
+        On a session entity ``session_id`` names the session the receiver holds; its messages
+        come in sequence-number order and share the session's lock.
+        """
+        if session_id is not None:
+            return self._receive_from_session(session_id, lock=lock)
         if not self.has_ready_message():
             return None
         message = self._messages[heapq.heappop(self._ready)]
@@ -204,16 +239,58 @@ class ReceivableEntity:
             self._remove(message)
         return message
 
-    def _lock(self, message: StoredMessage) -> None:
+    def _receive_from_session(self, session_id: str, *, lock: bool) -> StoredMessage | None:
+        message = self._first_ready(session_id)
+        if message is None:
+            return None
+        if lock:
+            session = self._sessions.get(session_id)
+            self._lock(message, until=session.locked_until if session else None)
+        else:
+            self._remove(message)
+        return message
+
+    def _first_ready(self, session_id: str | None) -> StoredMessage | None:
+        """The oldest receivable message of a session (any session when None)."""
+        self.process_timers()
+        now = self._clock()
+        for sequence_number in list(self._order):
+            message = self._messages.get(sequence_number)
+            if message is None or not self._is_ready(message, now):
+                continue
+            if session_id is not None and message.session_id != session_id:
+                continue
+            if session_id is None:
+                holder = self._sessions.get(message.session_id or "")
+                if holder is not None and holder.is_locked(now):
+                    continue
+            if message.expires_at is not None and message.expires_at <= now:
+                self._expire(message)
+                continue
+            return message
+        return None
+
+    def has_ready_in_session(self, session_id: str) -> bool:
+        return self._first_ready(session_id) is not None
+
+    def _lock(self, message: StoredMessage, until: float | None = None) -> None:
         token = uuid.uuid4()
         message.lock_token = token
-        message.locked_until = self._clock() + self.settings.lock_duration.total_seconds()
+        message.locked_until = (
+            until
+            if until is not None
+            else self._clock() + self.settings.lock_duration.total_seconds()
+        )
         self._locks[token] = message
         heapq.heappush(self._lock_deadlines, (message.locked_until, message.sequence_number, token))
 
     def _locked(self, token: uuid.UUID) -> StoredMessage:
         self.process_timers()
         message = self._locks.get(token)
+        if message is None and self.requires_session:
+            raise SessionLockLost(
+                "The session lock has expired or was released; accept the session again."
+            )
         if message is None:
             raise LockLost(
                 "The lock supplied is invalid. Either the lock expired, or the message has "
@@ -275,7 +352,8 @@ class ReceivableEntity:
         assert self.dead_letter_queue is not None
         self._remove(message)
         message.deferred = False
-        message.dead_letter_source = self.path
+        # x-opt-deadletter-source marks messages auto-forwarded out of a dead-letter queue
+        # (ForwardDeadLetteredMessagesTo), which the stand-in does not do; never set in place.
         message.dead_letter_properties = {
             key: value
             for key, value in ((DEAD_LETTER_REASON, reason), (DEAD_LETTER_DESCRIPTION, description))
@@ -287,7 +365,7 @@ class ReceivableEntity:
     # -- deferred and scheduled -----------------------------------------------------------
 
     def receive_deferred(
-        self, sequence_numbers: Iterable[int], *, lock: bool
+        self, sequence_numbers: Iterable[int], *, lock: bool, session_id: str | None = None
     ) -> list[StoredMessage]:
         self.process_timers()
         found: list[StoredMessage] = []
@@ -295,10 +373,15 @@ class ReceivableEntity:
             message = self._messages.get(int(sequence_number))
             if message is None or not message.deferred or message.lock_token is not None:
                 raise MessageNotFound(f"deferred message {sequence_number} not found")
+            if session_id is not None and message.session_id != session_id:
+                raise MessageNotFound(
+                    f"deferred message {sequence_number} is not in session {session_id!r}"
+                )
             found.append(message)
+        session = self._sessions.get(session_id) if session_id is not None else None
         for message in found:
             if lock:
-                self._lock(message)
+                self._lock(message, until=session.locked_until if session else None)
             else:
                 self._remove(message)
         return found
@@ -312,10 +395,102 @@ class ReceivableEntity:
 
     # -- browsing and counting ------------------------------------------------------------
 
-    def peek(self, from_sequence_number: int, count: int) -> list[StoredMessage]:
+    def peek(
+        self, from_sequence_number: int, count: int, session_id: str | None = None
+    ) -> list[StoredMessage]:
         self.process_timers()
         start = bisect.bisect_left(self._order, from_sequence_number)
-        return [self._messages[seq] for seq in self._order[start : start + max(count, 0)]]
+        if session_id is None:
+            return [self._messages[seq] for seq in self._order[start : start + max(count, 0)]]
+        found: list[StoredMessage] = []
+        for seq in self._order[start:]:
+            if len(found) >= count:
+                break
+            if self._messages[seq].session_id == session_id:
+                found.append(self._messages[seq])
+        return found
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def accept_session(self, session_id: str | None, owner: uuid.UUID) -> MessageSession | None:
+        """Lock a named session, or the next one with a receivable message (None if none)."""
+        if not self.requires_session:
+            raise SessionNotSupported(
+                f"'{self.path}' does not require sessions; use a receiver without a session"
+            )
+        now = self._clock()
+        if session_id is None:
+            first = self._first_ready(None)
+            if first is None or first.session_id is None:
+                return None
+            session_id = first.session_id
+        session = self._sessions.setdefault(session_id, MessageSession(session_id))
+        if session.is_locked(now) and session.owner != owner:
+            raise SessionCannotBeLocked(
+                f"The requested session '{session_id}' cannot be accepted. "
+                "It may be locked by another receiver."
+            )
+        session.lock(owner, now + self.settings.lock_duration.total_seconds())
+        return session
+
+    def holds_session(self, session_id: str, owner: uuid.UUID) -> bool:
+        self.process_timers()
+        session = self._sessions.get(session_id)
+        return session is not None and session.owner == owner
+
+    def release_session(self, session_id: str, owner: uuid.UUID) -> None:
+        """The receiver closed: free the session; messages it still held come back."""
+        session = self._sessions.get(session_id)
+        if session is None or session.owner != owner:
+            return
+        session.release()
+        for message in list(self._locks.values()):
+            if message.session_id == session_id:
+                self._unlock(message, failed=True)
+
+    def _held_session(self, session_id: str) -> MessageSession:
+        self.process_timers()
+        if not self.requires_session:
+            raise SessionNotSupported(f"'{self.path}' does not require sessions")
+        session = self._sessions.get(session_id)
+        if session is None or not session.is_locked(self._clock()):
+            raise SessionLockLost(
+                f"The session lock for '{session_id}' has expired or is not held; "
+                "accept the session again."
+            )
+        return session
+
+    def renew_session(self, session_id: str) -> float:
+        session = self._held_session(session_id)
+        session.locked_until = self._clock() + self.settings.lock_duration.total_seconds()
+        for token, message in self._locks.items():
+            if message.session_id == session_id:
+                message.locked_until = session.locked_until
+                heapq.heappush(
+                    self._lock_deadlines, (message.locked_until, message.sequence_number, token)
+                )
+        return session.locked_until
+
+    def session_state(self, session_id: str) -> bytes | None:
+        return self._held_session(session_id).state
+
+    def set_session_state(self, session_id: str, state: bytes | None) -> None:
+        session = self._held_session(session_id)
+        session.state = state
+        session.state_updated_at = self._clock()
+
+    def session_ids(self, updated_after: float | None = None) -> list[str]:
+        """Sessions with messages or state; with ``updated_after``, those with newer state."""
+        self.process_timers()
+        if updated_after is not None:
+            return sorted(
+                session.session_id
+                for session in self._sessions.values()
+                if session.state_updated_at is not None and session.state_updated_at > updated_after
+            )
+        ids = {m.session_id for m in self._messages.values() if m.session_id is not None}
+        ids.update(s.session_id for s in self._sessions.values() if s.state is not None)
+        return sorted(ids)
 
     def counts(self) -> EntityCounts:
         self.process_timers()
@@ -343,6 +518,10 @@ class ReceivableEntity:
         """Apply everything due by now; True if a message may have become receivable."""
         now = self._clock()
         changed = False
+        for session in self._sessions.values():
+            if session.owner is not None and session.locked_until <= now:
+                session.release()
+                changed = True
         while self._lock_deadlines and self._lock_deadlines[0][0] <= now:
             deadline, _, token = heapq.heappop(self._lock_deadlines)
             message = self._locks.get(token)
@@ -402,7 +581,7 @@ class DuplicateDetector:
 @dataclass
 class _Destination:
     entity: ReceivableEntity
-    rules: list[Rule]
+    rules: list[CompiledRule]
 
 
 class SendTarget:
@@ -423,20 +602,42 @@ class SendTarget:
         )
 
     def accept_encoded(self, raw: bytes) -> tuple[list[int | None], set[ReceivableEntity]]:
-        """Accept one transfer (a message or a batch envelope)."""
+        """Accept one transfer (a message or a batch envelope); all of a batch or none of it."""
         parts = split_message(raw)
         inner = unpack_batch(parts)
         messages = [split_message(item) for item in inner] if inner is not None else [parts]
+        plans = [self._route(message) for message in messages]
         sequence_numbers: list[int | None] = []
         touched: set[ReceivableEntity] = set()
-        for message in messages:
-            sequence_number, entities = self.accept(message)
+        for message, copies in zip(messages, plans, strict=True):
+            sequence_number, entities = self._store(message, copies)
             sequence_numbers.append(sequence_number)
             touched.update(entities)
         return sequence_numbers, touched
 
     def accept(self, parts: MessageParts) -> tuple[int | None, list[ReceivableEntity]]:
         """Store one message; return its sequence number, or None if dropped as a duplicate."""
+        return self._store(parts, self._route(parts))
+
+    def _route(self, parts: MessageParts) -> list[tuple[ReceivableEntity, MessageParts]]:
+        """The copy each queue or subscription gets; refuses what a session entity cannot take."""
+        copies: list[tuple[ReceivableEntity, MessageParts]] = []
+        for destination in self.destinations:
+            routed = route(destination.rules, parts)
+            if routed is None:
+                continue
+            if destination.entity.requires_session and routed.session_id in (None, "", b""):
+                raise SessionRequired(
+                    "The SessionId was not set on a message, and it cannot be sent to the entity "
+                    f"'{destination.entity.path}'. Entities that have session support enabled can "
+                    "only receive messages that have the SessionId set to a valid value."
+                )
+            copies.append((destination.entity, routed))
+        return copies
+
+    def _store(
+        self, parts: MessageParts, copies: list[tuple[ReceivableEntity, MessageParts]]
+    ) -> tuple[int | None, list[ReceivableEntity]]:
         key = message_id_key(parts.message_id)
         if self._duplicates is not None and key is not None:
             if self._duplicates.is_duplicate(key):
@@ -457,10 +658,9 @@ class SendTarget:
             expires_at=visible_at + ttl,
         )
         touched = []
-        for destination in self.destinations:
-            if subscription_accepts(destination.rules, parts):
-                destination.entity.add(original.copy())
-                touched.append(destination.entity)
+        for entity, routed in copies:
+            entity.add(original.copy(routed))
+            touched.append(entity)
         return sequence_number, touched
 
     def cancel_scheduled(self, sequence_number: int) -> bool:
@@ -498,7 +698,7 @@ class Namespace:
                     self._receivable(
                         f"{topic.name}/Subscriptions/{sub.name}", receive_settings(sub.properties)
                     ),
-                    sub.rules,
+                    [compile_rule(rule) for rule in sub.rules],
                 )
                 for sub in topic.subscriptions
             ]
@@ -508,7 +708,12 @@ class Namespace:
             )
 
     def _receivable(self, path: str, settings: ReceiveSettings) -> ReceivableEntity:
-        dead_letter = ReceivableEntity(f"{path}/$DeadLetterQueue", settings, self._clock)
+        # A dead-letter queue never requires sessions, even under a session entity.
+        dead_letter = ReceivableEntity(
+            f"{path}/$DeadLetterQueue",
+            dataclasses.replace(settings, requires_session=False),
+            self._clock,
+        )
         entity = ReceivableEntity(path, settings, self._clock, dead_letter_queue=dead_letter)
         self._receivables[path.lower()] = entity
         return entity

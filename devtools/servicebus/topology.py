@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_pascal
 
 from .durations import format_iso_duration, parse_iso_duration
+from .sql import SqlError, compile_action, compile_filter
 
 
 class TopologyError(ValueError):
@@ -101,6 +102,15 @@ class RuleProperties(_Model):
             raise ValueError("FilterType Correlation needs a CorrelationFilter")
         if self.filter_type == "Sql" and self.sql_filter is None:
             raise ValueError("FilterType Sql needs a SqlFilter")
+        # Parse the SQL now so that a bad expression stops start-up with the reason, instead
+        # of silently matching nothing (or everything) at run time.
+        try:
+            if self.filter_type == "Sql" and self.sql_filter is not None:
+                compile_filter(self.sql_filter.sql_expression)
+            if self.action is not None and self.action.sql_expression.strip():
+                compile_action(self.action.sql_expression)
+        except SqlError as exc:
+            raise ValueError(str(exc)) from exc
         return self
 
 
@@ -184,6 +194,7 @@ class ReceiveSettings:
     max_delivery_count: int
     default_time_to_live: timedelta
     dead_letter_on_expiration: bool
+    requires_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,7 @@ def receive_settings(props: QueueProperties | SubscriptionProperties) -> Receive
         max_delivery_count=props.max_delivery_count,
         default_time_to_live=props.default_message_time_to_live,
         dead_letter_on_expiration=props.dead_lettering_on_message_expiration,
+        requires_session=props.requires_session,
     )
 
 
@@ -321,22 +333,15 @@ def stand_in_feature_warnings(config: EmulatorConfig) -> list[str]:
         (q.name, q.properties) for q in ns.queues
     ] + [(f"{t.name}/{s.name}", s.properties) for t in ns.topics for s in t.subscriptions]
     for name, props in receivers:
-        if props.requires_session:
-            warnings.append(
-                f"{name}: RequiresSession is not supported; session receivers are refused"
-            )
         if props.forward_to or props.forward_dead_lettered_messages_to:
             warnings.append(f"{name}: auto-forwarding is not supported and is ignored")
     for topic in ns.topics:
         for sub in topic.subscriptions:
-            for rule in sub.rules:
-                if rule.properties.action is not None:
-                    warnings.append(
-                        f"{topic.name}/{sub.name} rule {rule.name}: actions are ignored"
-                    )
-                if rule.properties.sql_filter is not None:
-                    warnings.append(
-                        f"{topic.name}/{sub.name} rule {rule.name}: SQL filters other than "
-                        "1=1 / 1=0 are treated as true"
-                    )
+            matching_with_action = [r.name for r in sub.rules if r.properties.action is not None]
+            if len(matching_with_action) > 1:
+                warnings.append(
+                    f"{topic.name}/{sub.name}: several rules with actions; when more than one "
+                    "matches, the stand-in applies them all to one copy (Service Bus makes a "
+                    "copy per rule)"
+                )
     return warnings

@@ -65,8 +65,12 @@ class MessageBus:
         subject: str | None = None,
         properties: Mapping[str, str | int] | None = None,
         scheduled_at: datetime | None = None,
+        session_id: str | None = None,
     ) -> None:
-        """Send one JSON message; ``BusSendFailed`` when the broker did not confirm it."""
+        """Send one JSON message; ``BusSendFailed`` when the broker did not confirm it.
+
+        ``session_id`` is required by entities with RequiresSession (ordered per session).
+        """
         with producer_span(entity, message_id, correlation_id) as span:
             application_properties: dict[str | bytes, Any] = {
                 k: v for k, v in (properties or {}).items()
@@ -81,6 +85,7 @@ class MessageBus:
                 content_type="application/json",
                 application_properties=application_properties,
                 scheduled_enqueue_time_utc=scheduled_at,
+                session_id=session_id,
             )
             try:
                 # Opening the link can fail too (broker unreachable): same answer as a send.

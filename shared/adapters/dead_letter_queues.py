@@ -108,7 +108,7 @@ def _small_int(value: Any) -> int:
 
 
 def copy_of(message: ServiceBusReceivedMessage, plan: CopyPlan) -> ServiceBusMessage:
-    """The message to send back: same body, properties, correlation id and subject."""
+    """The message to send back: same body, properties, correlation id, subject and session."""
     if message.body_type is not AmqpMessageBodyType.DATA:
         raise UnsupportedBody(f"body type {message.body_type} cannot be replayed")
     body = b"".join(bytes(part) for part in message.body)
@@ -125,6 +125,7 @@ def copy_of(message: ServiceBusReceivedMessage, plan: CopyPlan) -> ServiceBusMes
         subject=message.subject,
         content_type=message.content_type,
         reply_to=message.reply_to,
+        session_id=message.session_id,  # a session entity refuses a copy without it
         application_properties=properties,
     )
 

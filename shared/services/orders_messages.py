@@ -85,7 +85,11 @@ def status_event(order: Order, occurred_at: datetime) -> dict[str, Any]:
 
 
 async def publish_status(bus: MessageBus, order: Order, occurred_at: datetime) -> None:
-    """Tell storefronts; MessageId per (order, status, generation) lets them drop repeats."""
+    """Tell storefronts; MessageId per (order, status, generation) lets them drop repeats.
+
+    SessionId is the order id: the ``storefront`` subscription requires sessions, so a
+    consumer reads one order's changes in the order they were published.
+    """
     await bus.send_json(
         STATUS_TOPIC,
         status_event(order, occurred_at),
@@ -93,4 +97,5 @@ async def publish_status(bus: MessageBus, order: Order, occurred_at: datetime) -
         correlation_id=order.correlation_id,
         subject=str(order.status),
         properties={"channel": order.channel, "status": str(order.status)},
+        session_id=order.order_id,
     )

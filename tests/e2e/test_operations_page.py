@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SUBSCRIPTION = "order-status:storefront"
+POISON_ORDER = "o-poison"  # the SessionId: the storefront subscription requires sessions
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,9 @@ def _remove_dead_letters(bus: ServiceBusClient, queue: str, prefix: str) -> None
 
 def _dead_letter_from_subscription(bus: ServiceBusClient, message_id: str) -> None:
     """Reject one event on the storefront subscription, as a storefront consumer would."""
-    with bus.get_subscription_receiver("order-status", "storefront", max_wait_time=2) as receiver:
+    with bus.get_subscription_receiver(
+        "order-status", "storefront", session_id=POISON_ORDER, max_wait_time=2
+    ) as receiver:
         for _attempt in range(50):
             batch = receiver.receive_messages(max_message_count=100, max_wait_time=2)
             assert batch, f"{message_id} never reached the subscription"
@@ -179,7 +182,11 @@ def test_operations_page_in_chromium(
     message_id = f"ops-poison-{uuid.uuid4().hex[:8]}"
     with bus.get_topic_sender("order-status") as sender:
         sender.send_messages(
-            ServiceBusMessage(b'{"orderId": "o-poison", "status": "?"}', message_id=message_id)
+            ServiceBusMessage(
+                b'{"orderId": "o-poison", "status": "?"}',
+                message_id=message_id,
+                session_id=POISON_ORDER,
+            )
         )
     _dead_letter_from_subscription(bus, message_id)
     eventually(lambda: message_id in _ids(_entity(admin, SUBSCRIPTION)))

@@ -197,7 +197,10 @@ def test_an_order_is_accepted_booked_and_shown_with_its_history(
     assert all(h["correlationId"] == "e2e-corr-1" and h["at"] for h in order["history"])
     # Booked: this product's hold became booked demand (the ERP's own figure takes over).
     eventually(lambda: _get(api, order_id).get("status") == "booked")
-    with bus.get_subscription_receiver("order-status", "storefront") as receiver:
+    # SessionId = order id: a storefront reads one order's events through its session.
+    with bus.get_subscription_receiver(
+        "order-status", "storefront", session_id=order_id
+    ) as receiver:
         events = [json.loads(str(m)) for m in receiver.receive_messages(50, max_wait_time=3)]
         for message in receiver.receive_messages(50, max_wait_time=0.5):
             receiver.complete_message(message)

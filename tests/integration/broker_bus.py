@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
+from azure.servicebus.exceptions import OperationTimeoutError
 
 from devtools.servicebus.testing import connection_string, free_port
 from shared.adapters.bus import MessageBus
 
 # Topics and the subscription a test reads them through.
 SUBSCRIPTIONS = {"stock-alerts": "storefront", "order-status": "storefront"}
+# Entities that require sessions (order-status: SessionId = order id); read session by session.
+SESSION_ENTITIES = {"order-status"}
 _RECEIVE_WAIT = 0.5
 
 
@@ -77,6 +80,7 @@ class BrokerBus:
         subject: str | None = None,
         properties: Mapping[str, str | int] | None = None,
         scheduled_at: datetime | None = None,
+        session_id: str | None = None,
     ) -> None:
         target = self._down if self.fail else self.bus
         await target.send_json(
@@ -87,6 +91,7 @@ class BrokerBus:
             subject=subject,
             properties=properties,
             scheduled_at=scheduled_at,
+            session_id=session_id,
         )
 
     async def to(self, entity: str) -> list[Arrived]:
@@ -97,20 +102,34 @@ class BrokerBus:
     async def take(self, entity: str) -> list[Arrived]:
         """Receive and complete what waits on `entity` (a topic: through its subscription)."""
         subscription = SUBSCRIPTIONS.get(entity)
-        receiver = (
-            self._reader.get_subscription_receiver(entity, subscription)
-            if subscription
-            else self._reader.get_queue_receiver(entity)
-        )
+        sessions = entity in SESSION_ENTITIES
         found: list[Arrived] = []
-        async with receiver:
-            while True:
-                batch = await receiver.receive_messages(100, max_wait_time=_RECEIVE_WAIT)
-                if not batch:
-                    return found
-                for message in batch:
-                    found.append(arrived(entity, message))
-                    await receiver.complete_message(message)
+        while True:
+            session_id = NEXT_AVAILABLE_SESSION if sessions else None
+            receiver = (
+                self._reader.get_subscription_receiver(
+                    entity, subscription, session_id=session_id, max_wait_time=1
+                )
+                if subscription
+                else self._reader.get_queue_receiver(entity, session_id=session_id, max_wait_time=1)
+            )
+            try:
+                async with receiver:
+                    await self._take_from(entity, receiver, found)
+            except OperationTimeoutError:
+                return found  # no session has anything left
+            if not sessions:
+                return found
+
+    @staticmethod
+    async def _take_from(entity: str, receiver: ServiceBusReceiver, found: list[Arrived]) -> None:
+        while True:
+            batch = await receiver.receive_messages(100, max_wait_time=_RECEIVE_WAIT)
+            if not batch:
+                return
+            for message in batch:
+                found.append(arrived(entity, message))
+                await receiver.complete_message(message)
 
     async def purge(self, *entities: str) -> None:
         """Forget what earlier tests left on these entities."""

@@ -19,6 +19,7 @@ from devtools.servicebus.testing import StandinHandle, running_standin
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.tables import TableStore
 from shared.services import dead_letters, selftest
+from tests.integration.test_orders_harness import drain
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ async def queues(
         if figures.get("deadLettered"):
             await _drain(client, entity, dead_letter=True)
         if figures.get("active") or figures.get("locked"):
-            await _drain(client, entity, dead_letter=False)
+            # drain() reads session entities (order-status/storefront) session by session.
+            await drain(standin.connection_string, topic, subscription or None)
 
 
 def _receiver(client: ServiceBusClient, entity: str, dead_letter: bool) -> ServiceBusReceiver:
@@ -220,9 +222,11 @@ async def test_subscription_messages_are_replayed_to_their_topic(
     client: ServiceBusClient, queues: DeadLetterQueues
 ) -> None:
     async with client.get_topic_sender("order-status") as sender:
-        await sender.send_messages(ServiceBusMessage(b'{"status": "booked"}', message_id="s-1"))
+        await sender.send_messages(
+            ServiceBusMessage(b'{"status": "booked"}', message_id="s-1", session_id="o-1")
+        )
     async with client.get_subscription_receiver(
-        "order-status", "storefront", max_wait_time=2
+        "order-status", "storefront", session_id="o-1", max_wait_time=2
     ) as receiver:
         (message,) = await receiver.receive_messages(max_message_count=1, max_wait_time=2)
         await receiver.dead_letter_message(message, reason="Test", error_description="test")
@@ -230,8 +234,9 @@ async def test_subscription_messages_are_replayed_to_their_topic(
     result = await dead_letters.replay(queues, "order-status:storefront", limit=5)
 
     assert result.moved == 1
+    # The copy keeps its SessionId: the storefront subscription requires sessions.
     async with client.get_subscription_receiver(
-        "order-status", "storefront", max_wait_time=2
+        "order-status", "storefront", session_id="o-1", max_wait_time=2
     ) as receiver:
         received = await receiver.receive_messages(max_message_count=5, max_wait_time=2)
         for copy in received:

@@ -23,10 +23,13 @@ from uuid import UUID
 
 import httpx
 import pytest
-from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus import NEXT_AVAILABLE_SESSION
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
+from azure.servicebus.exceptions import OperationTimeoutError
 
 from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
-from devtools.servicebus.testing import StandinHandle, running_standin
+from devtools.servicebus.testing import DEFAULT_TOPOLOGY, StandinHandle, running_standin
+from devtools.servicebus.topology import load_topology
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
@@ -279,23 +282,51 @@ async def harness(
         await price_tables.close()
 
 
+def _requires_session(entity: str, subscription: str | None) -> bool:
+    namespace = load_topology(DEFAULT_TOPOLOGY).namespace
+    if subscription is None:
+        return any(q.name == entity and q.properties.requires_session for q in namespace.queues)
+    return any(
+        t.name == entity and s.name == subscription and s.properties.requires_session
+        for t in namespace.topics
+        for s in t.subscriptions
+    )
+
+
+async def _drain_receiver(receiver: ServiceBusReceiver, got: list[Any]) -> None:
+    while True:
+        batch = await receiver.receive_messages(max_message_count=50, max_wait_time=0.5)
+        if not batch:
+            return
+        for message in batch:
+            got.append(message)
+            await receiver.complete_message(message)
+
+
 async def drain(connection: str, entity: str, subscription: str | None = None) -> list[Any]:
-    """Receive and complete everything currently on an entity (clean slate between tests)."""
+    """Receive and complete everything currently on an entity (clean slate between tests).
+
+    A session entity (``order-status/storefront``) is drained one session after the other.
+    """
     got: list[Any] = []
     async with ServiceBusClient.from_connection_string(connection) as client:
-        receiver = (
-            client.get_subscription_receiver(entity, subscription)
-            if subscription
-            else client.get_queue_receiver(entity)
-        )
-        async with receiver:
-            while True:
-                batch = await receiver.receive_messages(max_message_count=50, max_wait_time=0.5)
-                if not batch:
-                    return got
-                for message in batch:
-                    got.append(message)
-                    await receiver.complete_message(message)
+        sessions = _requires_session(entity, subscription)
+        while True:
+            session_id = NEXT_AVAILABLE_SESSION if sessions else None
+            receiver = (
+                client.get_subscription_receiver(
+                    entity, subscription, session_id=session_id, max_wait_time=1
+                )
+                if subscription
+                else client.get_queue_receiver(entity, session_id=session_id, max_wait_time=1)
+            )
+            try:
+                async with receiver:
+                    await _drain_receiver(receiver, got)
+            except OperationTimeoutError:
+                return got  # no session has messages left
+            if not sessions:
+                return got
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:

@@ -255,7 +255,7 @@ def test_lock_expiry_redelivers_and_max_delivery_count_dead_letters() -> None:
     dead = _locked(dlq)
     assert dead.dead_letter_properties["DeadLetterReason"] == "MaxDeliveryCountExceeded"
     assert dead.delivery_count == 3
-    assert dead.dead_letter_source == "work"
+    assert dead.dead_letter_source is None  # set only when forwarded out of a DLQ
 
 
 def test_renew_extends_the_lock_and_fails_once_it_expired() -> None:
