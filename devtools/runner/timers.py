@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from azure.functions.timer import TimerRequest
-
+from devtools.runner import wire
+from devtools.runner import worker_messages as messages
 from devtools.runner.indexing import FunctionSpec, TimerTriggerSpec
 from devtools.runner.invoker import Invoker
 
@@ -70,23 +70,22 @@ class TimerListener:
         Like the host's admin invocation it carries no schedule status and is never past due.
         """
         async with self._lock:
-            await self._invoke(TimerRequest(past_due=False), reason=reason)
+            await self._invoke(wire.timer_trigger_data(False, None), reason=reason)
 
-    def _scheduled_request(self, past_due: bool) -> TimerRequest:
+    def _scheduled_request(self, past_due: bool) -> messages.TypedData:
         now = self._clock()
-        request = TimerRequest(
-            past_due=past_due,
-            schedule_status={
+        request = wire.timer_trigger_data(
+            past_due,
+            {
                 "Last": _iso(self.last_run),
                 "Next": _iso(self._trigger.schedule.next_after(now)),
                 "LastUpdated": _iso(now),
             },
-            schedule={"AdjustForDST": True},
         )
         self.last_run = now
         return request
 
-    async def _invoke(self, request: TimerRequest, *, reason: str) -> None:
+    async def _invoke(self, request: messages.TypedData, *, reason: str) -> None:
         self._running = True
         try:
             await self._invoker.invoke(self.spec, request, reason=reason)

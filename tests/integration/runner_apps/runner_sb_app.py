@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import typing
 
 import azure.functions as func
 
@@ -13,7 +14,7 @@ CONNECTION = "ServiceBusConnection"
 
 # (message_id, delivery_count, body) per delivery, in order.
 deliveries: list[tuple[str, int | None, str]] = []
-seen: list[func.ServiceBusMessage] = []
+seen: typing.List[func.ServiceBusMessage] = []
 batches: list[list[str]] = []
 topic_deliveries: list[str] = []
 slow_deliveries: list[int | None] = []
@@ -61,7 +62,7 @@ def relay(msg: func.ServiceBusMessage, out: func.Out[str], note: func.Out[str]) 
 @app.service_bus_queue_trigger(
     arg_name="msgs", queue_name="runner-batch", connection=CONNECTION, cardinality="many"
 )
-def batch(msgs: list[func.ServiceBusMessage]) -> None:
+def batch(msgs: typing.List[func.ServiceBusMessage]) -> None:
     bodies = [m.get_body().decode() for m in msgs]
     batches.append(bodies)
     poisoned = [m.message_id for m in msgs if m.get_body().startswith(b"poison:")]
