@@ -217,11 +217,8 @@ def _metadata_values(message: ServiceBusReceivedMessage) -> dict[str, Any]:
 
 
 def _scalar(value: Any) -> messages.TypedData:
-    if isinstance(value, bool):
-        return messages.TypedData(json=json.dumps(value))
-    if isinstance(value, int):
-        return messages.TypedData(int=value)
-    if isinstance(value, dict | list):
+    # Numbers travel as JSON: the worker reads no `int` member from trigger metadata.
+    if isinstance(value, bool | int | float | dict | list):
         return messages.TypedData(json=json.dumps(value, default=str))
     return messages.TypedData(string=str(value))
 

@@ -72,7 +72,7 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @app.route(route="nothing", methods=["DELETE"])
-def nothing(req: func.HttpRequest):  # type: ignore[no-untyped-def]  # noqa: ANN201
+def nothing(req: func.HttpRequest):  # type: ignore[no-untyped-def]
     # Unannotated on purpose: the worker refuses `-> None` on an HTTP function at load time.
     return None
 
