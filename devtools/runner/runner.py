@@ -69,7 +69,7 @@ class RunnerOptions:
 class _ServerWithoutSignals(uvicorn.Server):
     # The CLI (or the test) owns signal handling; uvicorn would re-raise signals after exit.
     @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
+    def capture_signals(self) -> Generator[None]:
         yield
 
 

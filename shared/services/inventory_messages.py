@@ -121,7 +121,8 @@ def parse_inventory_message(body: bytes | str) -> InventoryMessage:
     """Validate one message body; raise ``InvalidInventoryEvent`` (dead-letter it) if bad."""
     try:
         data = json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: nesting too deep for the parser (`[[[[...`), as bad as any garbage.
         data = None
     if isinstance(data, dict) and data.get("source") == SNAPSHOT_SOURCE:
         try:
