@@ -24,7 +24,6 @@ import azure.functions as func
 import uvicorn
 
 from devtools.runner import logcontext, wire
-from devtools.runner.app_loader import parse_target
 from devtools.runner.errors import AppLoadError, RunnerError, SettingsError
 from devtools.runner.host_config import HostConfig, load_host_config
 from devtools.runner.http_host import HostHttpApp
@@ -64,6 +63,14 @@ class RunnerOptions:
     fresh_import: bool = True
     servicebus_poll_seconds: float = 1.0
     http_response_limit: float = 230.0
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """Split `function_app:app` into module and attribute names."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise AppLoadError(f"--app must look like 'module:attribute', got {target!r}")
+    return module_name, attr
 
 
 class _ServerWithoutSignals(uvicorn.Server):
