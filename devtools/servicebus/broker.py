@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from proton import Condition, Delivery, Endpoint, Event, Link, Message, Terminus
+from proton import Condition, Delivery, Endpoint, Event, Link, Message, Terminus, symbol
 from proton.handlers import FlowController, Handshaker
 from proton.reactor import Handler
 
@@ -304,7 +304,7 @@ class BrokerHandler(Handler):
             _, touched = target.accept_encoded(raw)
         except MalformedMessage as exc:
             _LOG.warning("rejecting a malformed message sent to %s: %s", target.path, exc)
-            delivery.local.condition = Condition("amqp:decode-error", str(exc))
+            delivery.local.condition = _rejection("amqp:decode-error", str(exc))
             delivery.update(Delivery.REJECTED)
             return
         delivery.update(Delivery.ACCEPTED)
@@ -390,10 +390,10 @@ class BrokerHandler(Handler):
                 state = Delivery.RELEASED
             delivery.update(state)
         except LockLost as exc:
-            delivery.local.condition = Condition(LOCK_LOST, str(exc))
+            delivery.local.condition = _rejection(LOCK_LOST, str(exc))
             delivery.update(Delivery.REJECTED)
         except OperationNotAllowed as exc:
-            delivery.local.condition = Condition(NOT_ALLOWED, str(exc))
+            delivery.local.condition = _rejection(NOT_ALLOWED, str(exc))
             delivery.update(Delivery.REJECTED)
         delivery.standin_token = None
         delivery.settle()
@@ -490,6 +490,12 @@ def _has_session_filter(link: Link) -> bool:
         return False
     filters = data.get_object()
     return isinstance(filters, dict) and any(str(key) == _SESSION_FILTER for key in filters)
+
+
+def _rejection(name: str, description: str) -> Condition:
+    """The error of a rejected outcome, with an info map as Service Bus sends (tracking id):
+    clients read condition, description and info, and fail the settlement with them."""
+    return Condition(name, description, {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())})
 
 
 def _dead_letter_details(condition: Condition | None) -> tuple[str | None, str | None]:
