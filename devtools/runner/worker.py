@@ -102,6 +102,7 @@ class WorkerBridge:
         self.script_file = script_file
         self._thread = _WorkerThread.get()
         self._previous_script_setting: str | None = None
+        self._added_path: str | None = None
 
     async def _call(self, work: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(self._thread.submit(work))
@@ -112,6 +113,7 @@ class WorkerBridge:
         if directory not in sys.path:
             # The worker imports the script from the app root, which the host puts on sys.path.
             sys.path.insert(0, directory)
+            self._added_path = directory
         self._previous_script_setting = os.environ.get(SCRIPT_FILE_SETTING)
         os.environ[SCRIPT_FILE_SETTING] = self.script_file
         worker_runtime.start_threadpool_executor()
@@ -170,7 +172,9 @@ class WorkerBridge:
         return indexed
 
     def stop(self) -> None:
-        """Put the script setting back (the worker's thread lives as long as the process)."""
+        """Put the script setting and sys.path back (the worker's thread lives on)."""
+        if self._added_path is not None and self._added_path in sys.path:
+            sys.path.remove(self._added_path)
         if self._previous_script_setting is None:
             os.environ.pop(SCRIPT_FILE_SETTING, None)
         else:

@@ -174,9 +174,7 @@ def test_availability_needs_a_function_key(stack: LocalStack) -> None:
     assert response.status_code == 401
 
 
-def _dead_letters(
-    bus: ServiceBusClient, wanted: set[str], timeout: float = 30
-) -> dict[str, Any]:
+def _dead_letters(bus: ServiceBusClient, wanted: set[str], timeout: float = 30) -> dict[str, Any]:
     found: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     with bus.get_queue_receiver(
