@@ -74,6 +74,13 @@ def app_dir(tmp_path: Path, bus: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
     sys.modules.pop("function_app", None)
 
 
+async def _send(bus: Any, entity: str, *messages: ServiceBusMessage, topic: bool = False) -> None:
+    async with ServiceBusClient.from_connection_string(bus.connection_string) as client:
+        sender = client.get_topic_sender(entity) if topic else client.get_queue_sender(entity)
+        async with sender:
+            await sender.send_messages(list(messages))
+
+
 def _serve(app_dir: Path, sample: str) -> Runner:
     shutil.copy(_sample(sample), app_dir / "function_app.py")
     return Runner(
@@ -107,11 +114,8 @@ async def test_single_sample_receives_a_service_bus_received_message(
     caplog.set_level(logging.INFO)
     message_id = uuid.uuid4().hex
     async with _serve(app_dir, "servicebus_samples_single") as runner:
-        async with ServiceBusClient.from_connection_string(bus.connection_string) as client:
-            async with client.get_queue_sender("QUEUE_NAME") as sender:
-                await sender.send_messages(ServiceBusMessage("hello", message_id=message_id))
-            async with client.get_topic_sender("TOPIC_NAME") as sender:
-                await sender.send_messages(ServiceBusMessage("news", message_id=message_id))
+        await _send(bus, "QUEUE_NAME", ServiceBusMessage("hello", message_id=message_id))
+        await _send(bus, "TOPIC_NAME", ServiceBusMessage("news", message_id=message_id), topic=True)
         queue_runs = await runner.wait_for_invocations("servicebus_queue_trigger", 1)
         topic_runs = await runner.wait_for_invocations("servicebus_topic_trigger", 1)
         counts = await _settled(bus, "QUEUE_NAME")
@@ -123,9 +127,7 @@ async def test_single_sample_receives_a_service_bus_received_message(
 
 
 async def test_batch_sample_receives_a_list_of_messages(bus: Any, app_dir: Path) -> None:
-    async with ServiceBusClient.from_connection_string(bus.connection_string) as client:
-        async with client.get_queue_sender("QUEUE_NAME") as sender:
-            await sender.send_messages([ServiceBusMessage(f"b{i}") for i in range(5)])
+    await _send(bus, "QUEUE_NAME", *(ServiceBusMessage(f"b{i}") for i in range(5)))
     async with _serve(app_dir, "servicebus_samples_batch") as runner:
         await runner.wait_for_invocations("servicebus_queue_trigger", 1)
         counts = await _settled(bus, "QUEUE_NAME")
@@ -141,9 +143,7 @@ async def test_settlement_sample_completes_through_the_host_settlement_service(
 ) -> None:
     message_id = uuid.uuid4().hex
     async with _serve(app_dir, "servicebus_samples_settlement") as runner:
-        async with ServiceBusClient.from_connection_string(bus.connection_string) as client:
-            async with client.get_queue_sender("QUEUE_NAME") as sender:
-                await sender.send_messages(ServiceBusMessage("settle me", message_id=message_id))
+        await _send(bus, "QUEUE_NAME", ServiceBusMessage("settle me", message_id=message_id))
         runs = await runner.wait_for_invocations("servicebus_queue_trigger", 1)
         counts = await _settled(bus, "QUEUE_NAME")
         # autoCompleteMessages is off: only the sample's own complete() can have settled it.
