@@ -2,7 +2,8 @@
 
 Status codes follow the host: unknown route 404, known route with another method 405,
 missing or wrong key 401, an exception in the function 500 with a generic body (the
-traceback goes to the log only). A function returning None answers 204, as the host does.
+traceback goes to the log only). The worker encodes what the function returned; a function
+returning None fails there, so it answers 500. No answer within 230 s gives the caller 504.
 """
 
 from __future__ import annotations

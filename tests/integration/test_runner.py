@@ -197,6 +197,20 @@ async def test_function_returning_none_fails_as_the_worker_cannot_encode_it(
     assert response.status_code == 500
 
 
+async def test_an_answer_later_than_the_host_limit_is_a_504(keys_env: None) -> None:
+    # The host's limit is 230 s; the option shrinks it so the test takes a second.
+    options = _options("runner_http_app:app", http_response_limit=0.5)
+    async with (
+        Runner(options) as runner,
+        httpx.AsyncClient(base_url=runner.url, timeout=10) as http,
+    ):
+        late = await http.get("/api/slow", params={"seconds": "1.5"}, headers=FN)
+        quick = await http.get("/api/slow", params={"seconds": "0"}, headers=FN)
+    assert late.status_code == 504
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert quick.status_code == 200 and quick.text == "finally"
+
+
 async def test_async_function_runs_on_the_loop(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/async/hello", params={"name": "runner"}, headers=FN)
     assert response.json() == {"hello": "runner"}
