@@ -58,6 +58,7 @@ class HttpTriggerSpec:
 class TimerTriggerSpec:
     schedule: Schedule
     run_on_startup: bool
+    use_monitor: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def _timer_trigger(
     return TimerTriggerSpec(
         schedule=schedule,
         run_on_startup=str(binding.get("runOnStartup", False)).lower() == "true",
+        use_monitor=_flag(binding.get("useMonitor")),
     )
 
 

@@ -41,7 +41,7 @@ from devtools.runner.sb_clients import ConnectionSettingMissing, resolve_connect
 from devtools.runner.sb_listener import ServiceBusListener
 from devtools.runner.settings import apply_settings, default_settings_path, read_settings_file
 from devtools.runner.settlement import SettlementService
-from devtools.runner.timers import TimerListener
+from devtools.runner.timers import TimerListener, TimerStatusStore
 from devtools.runner.worker import WorkerBridge, worker_description
 
 _log = logging.getLogger("devtools.runner")
@@ -63,6 +63,8 @@ class RunnerOptions:
     fresh_import: bool = True
     servicebus_poll_seconds: float = 1.0
     http_response_limit: float = 230.0
+    # Where monitored timers keep their schedule status across restarts (None: in memory).
+    timer_status_dir: Path | None = None
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -287,7 +289,12 @@ class Runner:
         assert self._invoker is not None
         for spec in self.functions:
             if isinstance(spec.trigger, TimerTriggerSpec):
-                listener = TimerListener(spec, self._invoker)
+                store_dir = self.options.timer_status_dir
+                listener = TimerListener(
+                    spec,
+                    self._invoker,
+                    status_store=TimerStatusStore(store_dir) if store_dir else None,
+                )
                 self._timers[spec.name] = listener
                 if not spec.disabled:
                     listener.start()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -326,6 +327,30 @@ async def test_runner_refuses_apps_it_cannot_serve(
 
 
 # -- timers --------------------------------------------------------------------------------
+
+
+async def test_a_monitored_timer_missed_while_the_host_was_down_runs_at_once_past_due(
+    keys_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TICK_SCHEDULE", "0 0 0 1 1 *")
+    monkeypatch.setenv("GUARDED_SCHEDULE", "0 0 0 1 1 *")
+    # The status a host kept before it stopped: the guarded timer was due an hour ago.
+    due = datetime.now(UTC) - timedelta(hours=1)
+    (tmp_path / "guarded.json").write_text(
+        json.dumps({"Last": None, "Next": due.isoformat(), "LastUpdated": due.isoformat()})
+    )
+    options = _options("runner_timer_app:app", timer_status_dir=tmp_path)
+    async with Runner(options) as runner:
+        runs = await runner.wait_for_invocations("guarded", 1, timeout=10)
+        module = runner.module
+    assert runs[0].succeeded and "past due" in runs[0].reason
+    assert module is not None and (False, True) in module.guarded_runs
+    # Exactly one catch-up run, and the status now points at the next occurrence.
+    assert len([r for r in runner.invocations if r.function_name == "guarded"]) == 1
+    saved = json.loads((tmp_path / "guarded.json").read_text())
+    assert datetime.fromisoformat(saved["Next"]) > datetime.now(UTC)
+    # A timer with no stored status is not past due: it only gets its status written.
+    assert json.loads((tmp_path / "yearly.json").read_text())["Last"] is None
 
 
 @pytest.fixture
