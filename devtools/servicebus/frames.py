@@ -66,6 +66,15 @@ def _uint(body: bytes, at: int) -> int | None:
     return None
 
 
+def _bool(field: bytes) -> bool:
+    """An encoded boolean (true/false constructors, or 0x56 with a value byte)."""
+    if not field:
+        return False
+    if field[0] == _BOOLEAN:
+        return len(field) > 1 and field[1] != 0
+    return field[0] == _TRUE
+
+
 def _encode_uint(value: int) -> bytes:
     return bytes([_UINT]) + struct.pack(">I", value)
 
@@ -202,7 +211,7 @@ class DeliveryRenumbering:
         session = self.sessions.setdefault(channel, _Session())
         handle = _uint(performative.fields[0], 0)
         sent_id = _uint(performative.fields[1], 0)
-        more = len(performative.fields) > 5 and performative.fields[5][0] == _TRUE
+        more = len(performative.fields) > 5 and _bool(performative.fields[5])
         if handle is None:
             return frame
         assigned = session.open_deliveries.get(handle)
@@ -252,7 +261,7 @@ class DeliveryRenumbering:
             return [join_frame(header, performative.encode())]
         if performative.code != DISPOSITION or len(performative.fields) < 2:
             return [frame]
-        if performative.fields[0][0] != _TRUE:  # role sender: about the broker's deliveries
+        if not _bool(performative.fields[0]):  # role sender: about the broker's deliveries
             return [frame]
         session = self.sessions.get(self.broker_to_client.get(channel, -1))
         first = _uint(performative.fields[1], 0)

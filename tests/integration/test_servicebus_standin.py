@@ -67,6 +67,7 @@ TOPOLOGY = {
                     _queue("robust"),
                     _queue("async-basic"),
                     _queue("async-renew-many"),
+                    _queue("big-batches"),
                     _queue("async-poison", MaxDeliveryCount=2),
                 ],
                 "Topics": [
@@ -135,6 +136,28 @@ def _nothing_left(receiver: ServiceBusReceiver) -> bool:
 
 def _text(message: ServiceBusReceivedMessage) -> str:
     return b"".join(message.body).decode()
+
+
+def test_full_batches_sent_over_several_frames_arrive(client: ServiceBusClient) -> None:
+    # A full batch (256 KiB) travels as one delivery split over several transfer frames.
+    sent = 0
+    with client.get_queue_sender("big-batches") as sender:
+        batch = sender.create_message_batch()
+        for i in range(3000):
+            message = ServiceBusMessage("x" * 80 + str(i), message_id=f"big-{i}")
+            try:
+                batch.add_message(message)
+            except ValueError:
+                sender.send_messages(batch)
+                batch = sender.create_message_batch()
+                batch.add_message(message)
+            sent += 1
+        sender.send_messages(batch)
+    with client.get_queue_receiver("big-batches", prefetch_count=500) as receiver:
+        received = _receive(receiver, sent, timeout=60)
+        for message in received:
+            receiver.complete_message(message)
+    assert len({m.message_id for m in received}) == sent
 
 
 def test_send_and_receive_preserve_message_fields(client: ServiceBusClient) -> None:

@@ -76,3 +76,16 @@ def test_a_closing_error_without_info_gets_one_so_clients_can_read_it() -> None:
     (error_fields,) = [parse_performative(_fields(closed).fields[0])]
     assert error_fields is not None and len(error_fields.fields) == 3
     assert b"com.microsoft:tracking-id" in error_fields.fields[2]
+
+
+def test_a_message_split_over_frames_keeps_one_id_whatever_bool_encoding_is_used() -> None:
+    state = DeliveryRenumbering()
+    first = _transfer(4)
+    parts = _fields(first)
+    parts.fields[5] = b"\x56\x01"  # more=true spelled as boolean 0x56 0x01
+    split = join_frame(HEADER, parts.encode())
+    assert [state.inbound(f) for f in (split, _transfer(4), _transfer(5))] == [
+        split,
+        _transfer(4),
+        _transfer(5),
+    ]
