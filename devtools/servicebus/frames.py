@@ -1,11 +1,13 @@
 """Renumber the delivery ids a client sends, so proton accepts what Azure Service Bus accepts.
 
-azure-servicebus 7.15 (pyamqp) can give concurrent transfers on one link the same delivery id
-or send them out of order (many lock renewals at once on `$management`). Azure tolerates that;
+azure-servicebus 7.15 (pyamqp) can give concurrent requests on one `$management` link the same
+delivery id or send them out of order (many lock renewals at once). Azure tolerates that;
 proton's engine treats it as a session sequencing error and closes the connection. The relay
-in front of proton rewrites, per session, the delivery id of every new incoming delivery to
-the next one proton expects, and maps the broker's dispositions for those deliveries back to
-the ids the client used. Everything else passes through byte for byte.
+in front of proton rewrites the delivery id of each new request on a `$management` or `$cbs`
+link to the next one proton expects, and maps the broker's dispositions for those back to the
+ids the client used (requests are matched to replies by message id, so the client does not
+care). Transfers on entity links pass unchanged: there the client tracks each delivery by its
+id, and renumbering would not repair its bookkeeping. Everything else passes byte for byte.
 
 Only what is needed is decoded: the frame header, the performative's descriptor and the
 leading fields of `begin`, `transfer` and `disposition` (AMQP 1.0, part 2.7 and 1.6).
@@ -17,7 +19,16 @@ import struct
 import uuid
 from dataclasses import dataclass, field
 
-BEGIN, TRANSFER, DISPOSITION, DETACH, END, CLOSE = 0x11, 0x14, 0x15, 0x16, 0x17, 0x18
+BEGIN, ATTACH, TRANSFER, DISPOSITION, DETACH, END, CLOSE = (
+    0x11,
+    0x12,
+    0x14,
+    0x15,
+    0x16,
+    0x17,
+    0x18,
+)
+REQUEST_NODES = ("$management", "$cbs")
 ERROR = 0x1D
 # Where each closing performative carries its error.
 _ERROR_FIELD = {DETACH: 2, END: 0, CLOSE: 0}
@@ -77,6 +88,26 @@ def _bool(field: bytes) -> bool:
 
 def _encode_uint(value: int) -> bytes:
     return bytes([_UINT]) + struct.pack(">I", value)
+
+
+def _text(field: bytes) -> str | None:
+    code = field[0]
+    if code in (0xA1, 0xA3):
+        return field[2 : 2 + field[1]].decode("utf-8", errors="replace")
+    if code in (0xB1, 0xB3):
+        size = struct.unpack_from(">I", field, 1)[0]
+        return field[5 : 5 + size].decode("utf-8", errors="replace")
+    return None
+
+
+def _target_address(attach: Performative) -> str | None:
+    """The address of an attach's target (field 6, a described `target` list)."""
+    if len(attach.fields) <= 6 or attach.fields[6][:1] != b"\x00":
+        return None
+    target = parse_performative(attach.fields[6])
+    if target is None or not target.fields:
+        return None
+    return _text(target.fields[0])
 
 
 def _symbol(text: str) -> bytes:
@@ -180,6 +211,8 @@ class _Session:
     originals: dict[int, int] = field(default_factory=dict)
     # handle -> assigned id of a delivery whose transfer frames are still coming
     open_deliveries: dict[int, int] = field(default_factory=dict)
+    # handles of the client's links to request/response nodes ($management, $cbs)
+    request_links: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -206,13 +239,31 @@ class DeliveryRenumbering:
         if performative.code in (BEGIN, END):
             self.sessions[channel] = _Session()
             return frame
+        session = self.sessions.setdefault(channel, _Session())
+        if performative.code == ATTACH and len(performative.fields) > 2:
+            handle = _uint(performative.fields[1], 0)
+            address = (_target_address(performative) or "").lower()
+            sending = not _bool(performative.fields[2])  # role false: the client sends
+            if handle is not None and sending and any(n in address for n in REQUEST_NODES):
+                session.request_links.add(handle)
+            elif handle is not None:
+                session.request_links.discard(handle)
+            return frame
         if performative.code != TRANSFER or len(performative.fields) < 2:
             return frame
-        session = self.sessions.setdefault(channel, _Session())
         handle = _uint(performative.fields[0], 0)
         sent_id = _uint(performative.fields[1], 0)
         more = len(performative.fields) > 5 and _bool(performative.fields[5])
         if handle is None:
+            return frame
+        if handle not in session.request_links:
+            # An entity link: passed as sent; follow the client's own numbering.
+            if sent_id is not None and handle not in session.open_deliveries:
+                session.next_id = (sent_id + 1) & 0xFFFFFFFF
+            if more:
+                session.open_deliveries[handle] = sent_id if sent_id is not None else -1
+            else:
+                session.open_deliveries.pop(handle, None)
             return frame
         assigned = session.open_deliveries.get(handle)
         if assigned is None:

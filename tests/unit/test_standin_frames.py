@@ -49,9 +49,17 @@ def _id(field: bytes) -> int:
     return int(struct.unpack(">I", field[1:5])[0])
 
 
+def _attach(handle: int, address: str) -> bytes:
+    raw = address.encode()
+    target = Performative(0x29, [bytes([0xA1, len(raw)]) + raw], b"").encode()
+    name = b"\xa1\x04link"
+    return _frame(0x12, [name, _uint(handle), b"\x42", b"\x40", b"\x40", b"\x40", target])
+
+
 def test_clashing_delivery_ids_become_a_sequence_and_dispositions_map_back() -> None:
     state = DeliveryRenumbering()
     state.inbound(_frame(BEGIN, [b"\x40"]))
+    state.inbound(_attach(0, "amqp://127.0.0.1:5672/orders/$management"))
     state.outbound(_frame(BEGIN, [b"\x60\x00\x01"]))  # the broker's begin names channel 1
     sent = [state.inbound(_transfer(1)) for _ in range(3)]
     assert [_id(_fields(f).fields[1]) for f in sent] == [1, 2, 3]
@@ -59,6 +67,13 @@ def test_clashing_delivery_ids_become_a_sequence_and_dispositions_map_back() -> 
     # The broker settles its deliveries 2..3 in one range: the client hears of id 1 twice.
     back = state.outbound(_frame(DISPOSITION, [b"\x41", _uint(2), _uint(3), b"\x41"]))
     assert [(_id(_fields(f).fields[1]), _id(_fields(f).fields[2])) for f in back] == [(1, 1)] * 2
+
+
+def test_entity_links_pass_unchanged_even_when_ids_clash() -> None:
+    state = DeliveryRenumbering()
+    state.inbound(_attach(0, "amqp://127.0.0.1:5672/orders"))
+    frames = [_transfer(1), _transfer(1)]
+    assert [state.inbound(f) for f in frames] == frames
 
 
 def test_in_order_ids_and_continuation_frames_pass_unchanged() -> None:
@@ -80,6 +95,7 @@ def test_a_closing_error_without_info_gets_one_so_clients_can_read_it() -> None:
 
 def test_a_message_split_over_frames_keeps_one_id_whatever_bool_encoding_is_used() -> None:
     state = DeliveryRenumbering()
+    state.inbound(_attach(0, "$management"))
     first = _transfer(4)
     parts = _fields(first)
     parts.fields[5] = b"\x56\x01"  # more=true spelled as boolean 0x56 0x01
