@@ -13,18 +13,21 @@ every trigger the same contract:
 - the handler returns normally: the other messages are completed, one by one;
 - any other exception: nothing is settled here and the host abandons what is left.
 
-The actions client is synchronous gRPC; it runs in a thread so the worker's event loop keeps
-serving other invocations while the host settles.
+The actions client is synchronous gRPC; it runs in threads of its own so the worker's event
+loop keeps serving other invocations while the host settles, and a batch's messages settle in
+parallel (each call waits for the broker's confirmation).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import typing
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -42,6 +45,14 @@ MAX_DESCRIPTION = 1024
 # Batches get no automatic lock renewal on the host (Service Bus extension 5.x): renew the
 # whole batch this often while it is being applied (LockDuration is 1 minute by default).
 BATCH_LOCK_RENEWAL_SECONDS = 20.0
+# Settlement calls block on gRPC; enough threads to settle a batch of 100 in a few rounds.
+_SETTLING = ThreadPoolExecutor(max_workers=32, thread_name_prefix="settle")
+
+
+async def _settling(call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    await asyncio.get_running_loop().run_in_executor(
+        _SETTLING, functools.partial(call, *args, **kwargs)
+    )
 
 
 class Rejected(Exception):
@@ -124,7 +135,7 @@ def parse_message(message: Received, model: type[Model]) -> Model:
 
 
 async def dead_letter(actions: Actions, message: Received, reason: str, description: str) -> None:
-    await asyncio.to_thread(
+    await _settling(
         actions.deadletter,
         message,
         deadletter_reason=reason,
@@ -134,7 +145,7 @@ async def dead_letter(actions: Actions, message: Received, reason: str, descript
 
 
 async def complete(actions: Actions, message: Received) -> None:
-    await asyncio.to_thread(actions.complete, message)
+    await _settling(actions.complete, message)
 
 
 async def _renew_locks(actions: Actions, messages: Sequence[Received], every: float) -> None:
@@ -142,7 +153,7 @@ async def _renew_locks(actions: Actions, messages: Sequence[Received], every: fl
         await asyncio.sleep(every)
         for message in messages:
             with contextlib.suppress(Exception):  # a lost lock shows up when settling
-                await asyncio.to_thread(actions.renew_message_lock, message)
+                await _settling(actions.renew_message_lock, message)
 
 
 @contextlib.contextmanager
@@ -210,17 +221,15 @@ def settles_batch(queue: str) -> Callable[[BatchHandler], BatchFunction]:
                 finally:
                     renewal.cancel()
                 rejected = {id(r.message): r for r in rejections}
-                for rejection in rejections:
-                    await dead_letter(
-                        message_actions,
-                        rejection.message,
-                        rejection.reason,
-                        rejection.description,
-                    )
-                    metrics.dead_lettered(queue, rejection.reason)
                 await asyncio.gather(
-                    *(complete(message_actions, m) for m in batch if id(m) not in rejected)
+                    *(
+                        dead_letter(message_actions, r.message, r.reason, r.description)
+                        for r in rejections
+                    ),
+                    *(complete(message_actions, m) for m in batch if id(m) not in rejected),
                 )
+                for rejection in rejections:
+                    metrics.dead_lettered(queue, rejection.reason)
             metrics.event_processed(queue, "dead-lettered", len(rejected))
             metrics.event_processed(queue, "completed", len(batch) - len(rejected))
 
