@@ -1,17 +1,27 @@
 # Two commands for a newcomer: `make run` (local stack with demo data) and `make test`.
 # Everything else here is what those two need; nothing is installed outside .venv and node_modules.
 
-PYTHON ?= python3.11
+# Python 3.13 (the version the app runs on in Azure): PATH first, then pyenv's versions
+# ($(pyenv root), then ~/.pyenv), whether or not pyenv is set up in this shell.
+PYTHON ?= $(shell for p in "$$(command -v python3.13 2>/dev/null)" \
+	$$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	[ -n "$$p" ] && [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \
+	2>/dev/null && { echo "$$p"; break; }; done)
+NO_PYTHON := Python 3.13 is required and none was found (PATH, pyenv): install it, e.g. \
+	'pyenv install 3.13', or run make PYTHON=/path/to/python3.13
 VENV := .venv
 PY := $(VENV)/bin/python
+# The stamp names the Python version: a .venv made with another version is made anew.
+STAMP := .installed-py313
 
 .PHONY: setup run test lint bench clean infra-setup infra-check browser-setup openapi
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/$(STAMP) node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+$(VENV)/$(STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
@@ -34,11 +44,11 @@ test: lint infra-setup browser-setup
 # clash with the app's. tests/infra runs them; infra-check is the same scan on its own.
 INFRA_VENV := .venv-infra
 
-infra-setup: $(INFRA_VENV)/.installed
+infra-setup: $(INFRA_VENV)/$(STAMP)
 
-$(INFRA_VENV)/.installed: requirements-infra.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
-	$(PYTHON) -m venv $(INFRA_VENV)
+$(INFRA_VENV)/$(STAMP): requirements-infra.txt
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
+	$(PYTHON) -m venv --clear $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
 	@touch $@

@@ -41,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import httpx
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
@@ -50,7 +49,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.stack import LocalStack, StackPorts, free_port  # noqa: E402
-from functions import inventory  # noqa: E402
 from shared.adapters.tables import TableOperation, TableStore, chunk_operations  # noqa: E402
 from shared.services import stock_store  # noqa: E402
 from shared.services.inventory_events import (  # noqa: E402
@@ -63,26 +61,9 @@ from shared.services.inventory_policy import StockPolicy  # noqa: E402
 ADMIN_KEY = "bench-admin-key"
 FUNCTION_KEY = "bench-function-key"
 
-# ---- the function apps the runner serves (imported by the runner subprocess) ----------------
-
-batch_app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-batch_app.register_functions(inventory.bp)
-
-single_app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-
-
-@single_app.function_name("inventory_events_single")
-@single_app.service_bus_queue_trigger(
-    arg_name="msg", queue_name=INVENTORY_QUEUE, connection="ServiceBusConnection"
-)
-async def _single(msg: func.ServiceBusMessage) -> None:
-    await inventory.apply_batch([msg])
-
-
-@single_app.function_name("availability")
-@single_app.route(route="availability", methods=["GET"])
-async def _availability(req: func.HttpRequest) -> func.HttpResponse:
-    return await inventory.answer_availability(req)
+# The function apps the runner serves are script files in bench/apps/ (the worker loads one
+# script per app): inventory_batch_app.py and inventory_single_app.py.
+APPS = ROOT / "bench" / "apps"
 
 
 # ---- workload ---------------------------------------------------------------------------------
@@ -156,7 +137,9 @@ def runner(app: str, settings: dict[str, str], log_path: Path) -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
     }
     command = [
-        sys.executable, "-m", "devtools.runner", "--app", app, "--no-settings",
+        sys.executable, "-m", "devtools.runner", "--app", app, "--app-dir", str(APPS),
+        "--host-json", str(ROOT / "host.json"),
+        "--no-settings",
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     with log_path.open("w") as log:
@@ -237,14 +220,18 @@ async def latency(
         sender = client.get_queue_sender(INVENTORY_QUEUE)
         async with sender:
             await sender.send_messages(ServiceBusMessage("warm-up: not json"))  # dead-lettered
+            # One send at a time on the link, as the product's MessageBus does: the 7.15 client
+            # numbers concurrent transfers on one link wrongly and the peer drops the connection.
+            sending = asyncio.Lock()
 
             async def one(n: int) -> None:
                 sku = f"{prefix}-lat-{n:05d}"
                 body = _body(sku, 1, "counted", n + 1, datetime.now(UTC))
                 started = time.perf_counter()
-                await sender.send_messages(
-                    ServiceBusMessage(json.dumps(body), message_id=body["eventId"])
-                )
+                async with sending:
+                    await sender.send_messages(
+                        ServiceBusMessage(json.dumps(body), message_id=body["eventId"])
+                    )
                 while True:
                     row = await tables.get(stock_store.POSITIONS_TABLE, sku, "MAIN")
                     if row is not None and row.entity.get("lastSequence") == 1:
@@ -365,7 +352,7 @@ async def _measure_mode(
     }
     tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix=prefix)
     load = workload(args.events, args.keys, args.seed, f"{mode}-tp")
-    app = f"bench.inventory_bench:{mode}_app"
+    app = f"inventory_{mode}_app:app"
     try:
         with runner(app, settings, log_dir / f"inventory-bench-runner-{mode}.log") as url:
             flow = await throughput(settings["ServiceBusConnection"], tables, load)

@@ -99,6 +99,9 @@ class LocalStack:
     erp_customers: int = 50
     erp_seed: int = 42
     log_dir: Path = RUN_DIR
+    # Monitored timers keep their schedule status here across restarts (useMonitor); None
+    # keeps it in memory (test stacks: a stale file must not start a past-due run).
+    timer_status_dir: Path | None = None
     _processes: list[_Process] = field(default_factory=list)
 
     def settings(self) -> dict[str, str]:
@@ -170,7 +173,17 @@ class LocalStack:
         env = {**self.settings(), **(extra_env or {})}
         self._spawn(
             "runner",
-            self._python("devtools.runner", self.ports.runner, "--app", "function_app:app"),
+            self._python(
+                "devtools.runner",
+                self.ports.runner,
+                "--app",
+                "function_app:app",
+                *(
+                    ("--timer-status-dir", str(self.timer_status_dir))
+                    if self.timer_status_dir
+                    else ()
+                ),
+            ),
             self.ports.runner,
             env=env,
             timeout=60,
@@ -293,7 +306,12 @@ def running(stack: LocalStack) -> Iterator[LocalStack]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    stack = LocalStack(erp_items=args.items, erp_customers=args.customers, erp_seed=args.seed)
+    stack = LocalStack(
+        erp_items=args.items,
+        erp_customers=args.customers,
+        erp_seed=args.seed,
+        timer_status_dir=RUN_DIR / "timers",
+    )
     stopping = False
 
     def _on_signal(signum: int, _frame: object) -> None:

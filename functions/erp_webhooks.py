@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from functions.http import HttpProblem, http_endpoint, model_response, read_body, validate
-from functions.messages import parse_message
+from functions.messages import Received, parse_message, settles_message
 from functions.openapi import TEXT, Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
@@ -96,9 +96,11 @@ async def receive(req: func.HttpRequest) -> func.HttpResponse:
     arg_name="msg",
     queue_name=inventory_webhooks.NOTIFICATIONS_QUEUE,
     connection="ServiceBusConnection",
+    auto_complete_messages=False,
 )
+@settles_message(inventory_webhooks.NOTIFICATIONS_QUEUE)
 @traced_message(inventory_webhooks.NOTIFICATIONS_QUEUE)
-async def process(msg: func.ServiceBusMessage) -> None:
+async def process(msg: Received) -> None:
     """Read the changed records back and route them (stock -> snapshots, prices -> delta).
 
     Safe to run twice: the read-back is absolute and the snapshot it emits is applied as a

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import azure.functions as func
 
 from functions.http import HttpProblem, http_endpoint, model_response, validate
-from functions.messages import DeadLetter
+from functions.messages import (
+    Received,
+    Rejection,
+    body_of,
+    message_id_of,
+    rejections_by_id,
+    settles_batch,
+)
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_batch
@@ -23,43 +30,29 @@ bp = func.Blueprint()
 _log = logging.getLogger(__name__)
 
 
-class BatchDeadLetter(DeadLetter):
-    """Dead-letter only the named messages of a batch; the host abandons (redelivers) the rest."""
-
-    def __init__(self, reason: str, description: str, message_ids: Iterable[str]) -> None:
-        super().__init__(reason, description)
-        self.message_ids = list(message_ids)
-
-
 def _policy() -> StockPolicy:
     return get_services().stock_policy
 
 
-async def apply_batch(msgs: list[func.ServiceBusMessage]) -> None:
+async def apply_batch(msgs: list[Received]) -> Sequence[Rejection]:
     """Apply a batch of inventory events and ERP snapshots to the stock projection.
 
+    Returns the messages no retry can fix (unparseable, unknown kind, negative count), each
+    with its reason: they are dead-lettered at once and the rest of the batch is completed.
     Safe to run twice: the position row is the dedup record written atomically with the
     state, so a redelivered batch folds to duplicates and writes nothing; unpublished alerts
-    are retried from the outbox with the same MessageId. Good messages are applied before bad
-    ones are dead-lettered, so the rest of the batch is only redelivered as cheap no-ops.
+    are retried from the outbox with the same MessageId.
     """
     services = get_services()
     outcome = await inventory_events.apply_inventory_messages(
         services.tables,
         services.bus,
-        [
-            inventory_events.InboundMessage(str(msg.message_id or ""), msg.get_body())
-            for msg in msgs
-        ],
+        [inventory_events.InboundMessage(message_id_of(msg), body_of(msg)) for msg in msgs],
         _policy(),
     )
-    if outcome.rejected:
-        # The runner takes one reason per call: dead-letter the messages sharing the first
-        # reason now; others come back at once and get theirs on the next delivery.
-        reason = outcome.rejected[0].reason
-        same = [r for r in outcome.rejected if r.reason == reason]
-        description = "; ".join(f"{r.message_id}: {r.description}" for r in same)
-        raise BatchDeadLetter(reason, description, [r.message_id for r in same])
+    return rejections_by_id(
+        msgs, {r.message_id: (r.reason, r.description) for r in outcome.rejected}
+    )
 
 
 @http_endpoint
@@ -87,10 +80,12 @@ async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
     queue_name=INVENTORY_QUEUE,
     connection="ServiceBusConnection",
     cardinality=func.Cardinality.MANY,
+    auto_complete_messages=False,
 )
+@settles_batch(INVENTORY_QUEUE)
 @traced_batch(INVENTORY_QUEUE)
-async def on_inventory_events(msgs: list[func.ServiceBusMessage]) -> None:
-    await apply_batch(msgs)
+async def on_inventory_events(msgs: list[Received]) -> Sequence[Rejection]:
+    return await apply_batch(msgs)
 
 
 @bp.function_name("availability")

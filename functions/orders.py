@@ -15,7 +15,14 @@ from functions.http import (
     read_body,
     validate,
 )
-from functions.messages import DeadLetter, delivery_count_of, parse_message
+from functions.messages import (
+    Received,
+    Rejected,
+    correlation_id_of,
+    delivery_count_of,
+    parse_message,
+    settles_message,
+)
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
@@ -212,20 +219,25 @@ async def cancel(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("orders_book")
 @bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name=ORDERS_QUEUE, connection="ServiceBusConnection"
+    arg_name="msg",
+    queue_name=ORDERS_QUEUE,
+    connection="ServiceBusConnection",
+    auto_complete_messages=False,
 )
+@settles_message(ORDERS_QUEUE)
 @traced_message(ORDERS_QUEUE)
-async def book(msg: func.ServiceBusMessage) -> None:
+async def book(msg: Received) -> None:
+    """Book one accepted order in the ERP (exactly once: see orders_booking)."""
     message = parse_message(msg, OrderMessage)
-    with correlation_scope(msg.correlation_id or message.order_id):
+    with correlation_scope(correlation_id_of(msg) or message.order_id):
         try:
             report = await orders_booking.handle_booking_message(
                 order_context(get_services()), message, delivery_count_of(msg)
             )
         except orders_booking.UnknownOrder:
-            raise DeadLetter("UnknownOrder", f"no order {message.order_id}") from None
+            raise Rejected("UnknownOrder", f"no order {message.order_id}") from None
         except orders_booking.BookingFailed as failed:
-            raise DeadLetter(failed.reason, failed.description) from None
+            raise Rejected(failed.reason, failed.description) from None
     _log.info("order %s: %s (%s)", report.order_id, report.outcome, report.detail)
 
 

@@ -14,7 +14,13 @@ from functions.http import (
     parse_body,
     validate,
 )
-from functions.messages import delivery_count_of, parse_message
+from functions.messages import (
+    Received,
+    correlation_id_of,
+    delivery_count_of,
+    parse_message,
+    settles_message,
+)
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
@@ -66,13 +72,17 @@ async def result(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("selftest_consume")
 @bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name=selftest.QUEUE, connection="ServiceBusConnection"
+    arg_name="msg",
+    queue_name=selftest.QUEUE,
+    connection="ServiceBusConnection",
+    auto_complete_messages=False,
 )
+@settles_message(selftest.QUEUE)
 @traced_message(selftest.QUEUE)
-async def consume(msg: func.ServiceBusMessage) -> None:
+async def consume(msg: Received) -> None:
     probe = parse_message(msg, selftest.ProbeMessage)
     recorded = await selftest.record_probe(
-        get_services().tables, probe, delivery_count_of(msg), msg.correlation_id
+        get_services().tables, probe, delivery_count_of(msg), correlation_id_of(msg)
     )
     if not recorded:
         _log.info("probe %s already recorded; duplicate delivery ignored", probe.probe_id)

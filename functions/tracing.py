@@ -8,8 +8,8 @@ the functions do not need the ``context`` argument to continue the host's trace.
 Service Bus: a single message's CONSUMER span is a child of the context the sender put in the
 message's application properties, so one order is one trace from intake to booking; the
 host's invocation span, when there is one in another trace, is a link. A batch has one span
-linked to every message's context (a span has only one parent). A ``DeadLetter`` leaving the
-body is counted (``erpsync.dead_letters``) by queue and reason.
+linked to every message's context (a span has only one parent). A rejected message marks the
+span with its dead-letter reason; counting and settling are ``functions.messages``' job.
 """
 
 from __future__ import annotations
@@ -23,14 +23,20 @@ import azure.functions as func
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, Status, StatusCode
 
-from functions.messages import DeadLetter
+from functions.messages import (
+    Received,
+    Rejected,
+    Rejection,
+    correlation_id_of,
+    message_id_of,
+    properties_of,
+)
 from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
-from shared.telemetry import metrics
 from shared.telemetry.propagation import extract_from_properties, span_context_of
 from shared.telemetry.spans import consumer_span, has_active_span, http_server_span
 
-MessageTrigger = Callable[[func.ServiceBusMessage], Awaitable[None]]
-BatchTrigger = Callable[[list[func.ServiceBusMessage]], Awaitable[None]]
+MessageTrigger = Callable[[Received], Awaitable[None]]
+BatchTrigger = Callable[[list[Received]], Awaitable[Sequence[Rejection]]]
 
 
 def route_template(path: str, route_params: dict[str, str]) -> str:
@@ -52,14 +58,14 @@ def http_span(req: func.HttpRequest, correlation_id: str) -> Iterator[Span]:
         yield span
 
 
-def _correlation_id_of(msg: func.ServiceBusMessage) -> str | None:
-    return msg.correlation_id or get_correlation_id() or msg.message_id or None
+def _correlation_id_of(msg: Received) -> str | None:
+    return correlation_id_of(msg) or get_correlation_id() or message_id_of(msg) or None
 
 
-def _message_attributes(msg: func.ServiceBusMessage) -> dict[str, str | int | None]:
+def _message_attributes(msg: Received) -> dict[str, str | int | None]:
     correlation_id = _correlation_id_of(msg)
     return {
-        "messaging.message.id": msg.message_id,
+        "messaging.message.id": message_id_of(msg),
         "messaging.message.conversation_id": correlation_id,
         "messaging.servicebus.message.delivery_count": msg.delivery_count,
         "app.correlation_id": correlation_id,
@@ -72,37 +78,18 @@ def _host_link() -> list[Link]:
     return [Link(trace.get_current_span().get_span_context())]
 
 
-def _message_ids(error: DeadLetter, count: int) -> int:
-    named = getattr(error, "message_ids", None)
-    return len(named) if named else count
-
-
-async def _run_traced(
-    queue: str, count: int, body: Callable[[], Awaitable[None]], span: Span
-) -> None:
-    try:
-        await body()
-    except DeadLetter as error:
-        dead = _message_ids(error, count)
-        metrics.dead_lettered(queue, error.reason, dead)
-        metrics.event_processed(queue, "dead-lettered", dead)
-        metrics.event_processed(queue, "abandoned", count - dead)
-        span.set_attribute("app.dead_letter_reason", error.reason)
-        span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {error.reason}"))
-        raise
-    except BaseException:
-        metrics.event_processed(queue, "abandoned", count)
-        raise
-    metrics.event_processed(queue, "completed", count)
+def _mark_rejected(span: Span, reason: str) -> None:
+    span.set_attribute("app.dead_letter_reason", reason)
+    span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {reason}"))
 
 
 def traced_message(queue: str) -> Callable[[MessageTrigger], MessageTrigger]:
-    """Decorate a single-message Service Bus trigger (under the ``bp`` decorators)."""
+    """Decorate a single-message Service Bus handler (inside ``settles_message``)."""
 
     def decorate(handler: MessageTrigger) -> MessageTrigger:
         @wraps(handler)
-        async def wrapper(msg: func.ServiceBusMessage) -> None:
-            sent_from = extract_from_properties(msg.application_properties)
+        async def wrapper(msg: Received) -> None:
+            sent_from = extract_from_properties(properties_of(msg))
             from_sender = span_context_of(sent_from).is_valid
             correlation_id = _correlation_id_of(msg)
             with consumer_span(
@@ -111,39 +98,47 @@ def traced_message(queue: str) -> Callable[[MessageTrigger], MessageTrigger]:
                 links=_host_link() if from_sender else [],
                 attributes=_message_attributes(msg),
             ) as span:
-                if correlation_id is None:
-                    await _run_traced(queue, 1, lambda: handler(msg), span)
-                    return
-                with correlation_scope(correlation_id):
-                    await _run_traced(queue, 1, lambda: handler(msg), span)
+                try:
+                    if correlation_id is None:
+                        await handler(msg)
+                        return
+                    with correlation_scope(correlation_id):
+                        await handler(msg)
+                except Rejected as rejected:
+                    _mark_rejected(span, rejected.reason)
+                    raise
 
         return wrapper
 
     return decorate
 
 
-def _links_of(msgs: Sequence[func.ServiceBusMessage]) -> list[Link]:
+def _links_of(msgs: Sequence[Received]) -> list[Link]:
     links: list[Link] = []
     for msg in msgs:
-        context = span_context_of(extract_from_properties(msg.application_properties))
+        context = span_context_of(extract_from_properties(properties_of(msg)))
         if context.is_valid:
-            links.append(Link(context, {"messaging.message.id": msg.message_id or ""}))
+            links.append(Link(context, {"messaging.message.id": message_id_of(msg)}))
     return links
 
 
 def traced_batch(queue: str) -> Callable[[BatchTrigger], BatchTrigger]:
-    """Decorate a batch (``cardinality=MANY``) Service Bus trigger: links per message."""
+    """Decorate a batch (``cardinality=MANY``) handler (inside ``settles_batch``)."""
 
     def decorate(handler: BatchTrigger) -> BatchTrigger:
         @wraps(handler)
-        async def wrapper(msgs: list[func.ServiceBusMessage]) -> None:
+        async def wrapper(msgs: list[Received]) -> Sequence[Rejection]:
             with consumer_span(
                 queue,
                 parent=None,
                 links=_links_of(msgs),
                 attributes={"messaging.batch.message_count": len(msgs)},
             ) as span:
-                await _run_traced(queue, len(msgs), lambda: handler(msgs), span)
+                rejections = await handler(msgs)
+                if rejections:
+                    span.set_attribute("app.dead_lettered", len(rejections))
+                    _mark_rejected(span, rejections[0].reason)
+                return rejections
 
         return wrapper
 

@@ -39,6 +39,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host-json", type=Path, default=None, help="default: <app-dir>/host.json")
     parser.add_argument("--shutdown-grace", type=float, default=10.0, help="seconds")
     parser.add_argument(
+        "--timer-status-dir",
+        type=Path,
+        default=None,
+        help="keep monitored timers' schedule status here across restarts (useMonitor)",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("RUNNER_LOG_LEVEL", "INFO"), help="default INFO"
     )
     return parser.parse_args(argv)
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         use_settings_file=not args.no_settings,
         host_json_path=args.host_json,
         shutdown_grace=args.shutdown_grace,
+        timer_status_dir=args.timer_status_dir,
     )
     return asyncio.run(_serve(options))
 

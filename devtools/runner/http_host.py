@@ -2,11 +2,13 @@
 
 Status codes follow the host: unknown route 404, known route with another method 405,
 missing or wrong key 401, an exception in the function 500 with a generic body (the
-traceback goes to the log only). A function returning None answers 204, as the host does.
+traceback goes to the log only). The worker encodes what the function returned; a function
+returning None fails there, so it answers 500. No answer within 230 s gives the caller 504.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-import azure.functions as func
-from azure.functions import _abc as func_abc
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 
+from devtools.runner import wire
+from devtools.runner.errors import RunnerError
 from devtools.runner.indexing import FunctionSpec, HttpTriggerSpec
-from devtools.runner.invoker import Invoker
+from devtools.runner.invoker import InvocationResult, Invoker
 from devtools.runner.keys import Keys, presented_key
 
 _log = logging.getLogger("devtools.runner.http")
@@ -58,6 +60,8 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# Whatever functionTimeout says, Azure's front end gives up on an HTTP answer after 230 s.
+HTTP_RESPONSE_LIMIT = 230.0
 # Kestrel, which fronts the Functions host, refuses request lines over 8 KiB with 414.
 MAX_REQUEST_TARGET = 8192
 
@@ -73,22 +77,11 @@ def _problem(status: int, title: str, detail: str) -> _Reply:
     )
 
 
-def reply_from_function(value: Any) -> _Reply:
-    """Encode what an HTTP function returned, as the worker's HttpResponseConverter does."""
-    if value is None:
-        return _Reply(204)
-    if isinstance(value, str):
-        return _Reply(200, value.encode("utf-8"), (("content-type", "text/plain; charset=utf-8"),))
-    if isinstance(value, func_abc.HttpResponse):
-        headers = [(str(k), str(v)) for k, v in value.headers.items()]
-        if not any(k.lower() == "content-type" for k, _ in headers):
-            mimetype = value.mimetype
-            content_type = (
-                f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") else mimetype
-            )
-            headers.append(("content-type", content_type))
-        return _Reply(int(value.status_code), value.get_body() or b"", tuple(headers))
-    raise TypeError(f"an HTTP function returned {type(value).__name__}, not HttpResponse or str")
+def reply_from_answer(answer: wire.HttpAnswer | None) -> _Reply | None:
+    """The worker's HTTP answer as the host sends it, or None when it gave none."""
+    if answer is None:
+        return None
+    return _Reply(answer.status, answer.body, answer.headers)
 
 
 def _original_url(request: Request) -> str:
@@ -128,6 +121,7 @@ class HostHttpApp:
         self._keys = keys
         self._invoker = invoker
         self._admin = admin
+        self.response_limit = HTTP_RESPONSE_LIMIT
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,33 +182,51 @@ class HostHttpApp:
         query = dict(request.query_params)
         if not self._keys.allows(trigger.auth_level, presented_key(headers, query)):
             return _Reply(401)
-        http_request = func.HttpRequest(
+        trigger_data = wire.http_trigger_data(
             method=method,
             url=_original_url(request),
             headers=headers,
-            params=query,
-            route_params=route_values,
+            query=query,
+            route_values=route_values,
             body=await request.body(),
         )
-        result = await self._invoker.invoke(
-            spec,
-            http_request,
-            reason=f"This function was programmatically called via the host APIs ({method})",
-            trace_parent=headers.get("traceparent"),
+        invocation = asyncio.ensure_future(
+            self._invoker.invoke(
+                spec,
+                trigger_data,
+                reason=f"This function was programmatically called via the host APIs ({method})",
+                trace_parent=headers.get("traceparent"),
+            )
         )
+        try:
+            # shield: like the host, the function goes on running after the caller got 504.
+            result: InvocationResult = await asyncio.wait_for(
+                asyncio.shield(invocation), self.response_limit
+            )
+        except TimeoutError:
+            _log.error(
+                "Function %s did not answer within %.0f s; the caller gets 504",
+                spec.name,
+                self.response_limit,
+            )
+            return _problem(
+                504,
+                "Gateway Timeout",
+                f"The function did not answer within {self.response_limit:.0f} seconds.",
+            )
         if not result.succeeded:
             return _problem(
                 500,
                 "Internal Server Error",
                 f"The function failed; see the runner log for invocation {result.invocation_id}.",
             )
-        try:
-            return reply_from_function(result.http_response)
-        except TypeError:
-            _log.exception("Function %s returned an unusable HTTP result", spec.name)
+        reply = reply_from_answer(result.http_answer)
+        if reply is None:
+            _log.error("Function %s returned no usable HTTP response", spec.name)
             return _problem(
                 500, "Internal Server Error", "The function returned no usable response."
             )
+        return reply
 
     async def _admin_route(self, request: Request, rest: list[str]) -> _Reply:
         headers = _joined_headers(request)
@@ -251,5 +263,8 @@ class HostHttpApp:
             return _problem(
                 400, "Bad Request", f'body must be {{"input": "..."}}: {exc.errors()[0]["msg"]}'
             )
-        self._admin.invoke_on_demand(spec, body.input)
+        try:
+            self._admin.invoke_on_demand(spec, body.input)
+        except RunnerError as refused:
+            return _problem(400, "Bad Request", str(refused))
         return _Reply(202)

@@ -1,26 +1,26 @@
-"""Turn `app.get_functions()` into plain specs the runner serves, or refuse with a reason.
+"""Turn the worker's function metadata into plain specs the runner serves, or refuse.
 
-The binding objects of azure-functions 1.26 are read by their `type` string and attributes
-(not their classes), so generic bindings declared with the same type work too.
+The host knows the app only from what the Python worker answers to its metadata request:
+each function's name, id and raw bindings (JSON). The host's own rules apply on top, as the
+Functions host enforces them: function and binding names, routes that do not start with
+`admin` or `runtime`, NCRONTAB timer schedules only (TimeSpan schedules are not allowed on
+Flex Consumption), and the trigger and binding types this runner serves.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
-import typing
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-
-import azure.functions as func
 
 from devtools.runner.errors import AppIndexError, SettingsError
 from devtools.runner.routes import RouteTemplate
 from devtools.runner.schedules import Schedule, ScheduleError
 from devtools.runner.settings import resolve_placeholders
+from devtools.runner.worker import IndexedFunction
 
 HTTP_TRIGGER = "httpTrigger"
 TIMER_TRIGGER = "timerTrigger"
@@ -31,10 +31,15 @@ RETURN = "$return"
 ALL_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 AUTH_LEVELS = frozenset({"anonymous", "function", "admin"})
 DEFAULT_SERVICE_BUS_CONNECTION = "AzureWebJobsServiceBus"
+# The host's naming rules for functions and bindings.
+FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$", re.IGNORECASE)
+BINDING_NAME = re.compile(r"^([a-z][a-z0-9_]{0,127}|\$return)$", re.IGNORECASE)
+# Route prefixes the host keeps for itself.
+RESERVED_ROUTE_PREFIXES = ("admin", "runtime")
 
 
 def _text(value: Any) -> str | None:
-    """An enum from the decorators (AuthLevel, HttpMethod, Cardinality) or a plain string."""
+    """A raw-binding value: an enum's name as the worker serialises it, or a plain string."""
     if value is None:
         return None
     if isinstance(value, Enum):
@@ -53,6 +58,7 @@ class HttpTriggerSpec:
 class TimerTriggerSpec:
     schedule: Schedule
     run_on_startup: bool
+    use_monitor: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -88,21 +94,19 @@ TriggerSpec = HttpTriggerSpec | TimerTriggerSpec | ServiceBusTriggerSpec
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """Everything needed to invoke one function."""
+    """Everything the host needs to serve one function; invocation is the worker's job."""
 
     name: str
+    function_id: str
     trigger_type: str
     trigger: TriggerSpec
     trigger_param: str
-    user_function: Callable[..., Any]
-    is_async: bool
-    wants_context: bool
     outputs: tuple[ServiceBusOutputSpec, ...]
     http_output_name: str | None
-    trigger_annotation: Any
     bindings: list[dict[str, Any]]
+    sdk_type_trigger: bool = False
     disabled: bool = False
-    parameters: frozenset[str] = field(default_factory=frozenset)
+    indexed: IndexedFunction | None = field(default=None, compare=False, repr=False)
 
 
 def _resolve(value: Any, what: str, function_name: str, environ: Mapping[str, str]) -> str:
@@ -120,71 +124,84 @@ def _connection(value: Any, function_name: str, environ: Mapping[str, str]) -> s
     return _resolve(value, "connection", function_name, environ)
 
 
-def _http_trigger(trigger: Any, name: str) -> HttpTriggerSpec:
-    route_text = getattr(trigger, "route", None) or name
-    methods_raw = getattr(trigger, "methods", None)
+def _http_trigger(binding: Mapping[str, Any], name: str) -> HttpTriggerSpec:
+    route_text = binding.get("route") or name
+    first = str(route_text).strip("/").split("/", 1)[0].lower()
+    if first in RESERVED_ROUTE_PREFIXES:
+        raise AppIndexError(
+            f"function {name}: the route {route_text!r} starts with {first!r}, "
+            "which the Functions host reserves"
+        )
+    methods_raw = binding.get("methods")
     methods = frozenset(str(_text(m)).upper() for m in methods_raw) if methods_raw else ALL_METHODS
     unknown = methods - ALL_METHODS
     if unknown:
         raise AppIndexError(f"function {name}: unsupported HTTP methods {sorted(unknown)}")
-    auth_level = (_text(getattr(trigger, "auth_level", None)) or "function").lower()
+    auth_level = (_text(binding.get("authLevel")) or "function").lower()
     if auth_level not in AUTH_LEVELS:
         raise AppIndexError(f"function {name}: unknown auth level {auth_level!r}")
     return HttpTriggerSpec(
-        route=RouteTemplate.parse(route_text), methods=methods, auth_level=auth_level
+        route=RouteTemplate.parse(str(route_text)), methods=methods, auth_level=auth_level
     )
 
 
-def _timer_trigger(trigger: Any, name: str, environ: Mapping[str, str]) -> TimerTriggerSpec:
-    expression = _resolve(getattr(trigger, "schedule", None), "schedule", name, environ)
+def _timer_trigger(
+    binding: Mapping[str, Any], name: str, environ: Mapping[str, str]
+) -> TimerTriggerSpec:
+    expression = _resolve(binding.get("schedule"), "schedule", name, environ)
     try:
         schedule = Schedule.parse(expression)
     except ScheduleError as exc:
         raise AppIndexError(f"function {name}: {exc}") from exc
     return TimerTriggerSpec(
-        schedule=schedule, run_on_startup=bool(getattr(trigger, "run_on_startup", False))
+        schedule=schedule,
+        run_on_startup=str(binding.get("runOnStartup", False)).lower() == "true",
+        use_monitor=_flag(binding.get("useMonitor")),
     )
 
 
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    return str(value).strip().lower() in {"true", "1"}
+
+
 def _service_bus_trigger(
-    trigger: Any, name: str, environ: Mapping[str, str]
+    binding: Mapping[str, Any], name: str, environ: Mapping[str, str]
 ) -> ServiceBusTriggerSpec:
-    if getattr(trigger, "is_sessions_enabled", None):
+    if _flag(binding.get("isSessionsEnabled")):
         raise AppIndexError(f"function {name}: session-enabled triggers are not supported locally")
-    queue = getattr(trigger, "queue_name", None)
-    topic = getattr(trigger, "topic_name", None)
+    queue = binding.get("queueName")
+    topic = binding.get("topicName")
     if (queue is None) == (topic is None):
         raise AppIndexError(f"function {name}: give either queue_name or topic_name")
-    cardinality = (_text(getattr(trigger, "cardinality", None)) or "one").lower()
-    auto_complete = getattr(trigger, "auto_complete_messages", None)
+    cardinality = (_text(binding.get("cardinality")) or "one").lower()
     return ServiceBusTriggerSpec(
-        connection=_connection(getattr(trigger, "connection", None), name, environ),
+        connection=_connection(binding.get("connection"), name, environ),
         queue_name=_resolve(queue, "queue_name", name, environ) if queue is not None else None,
         topic_name=_resolve(topic, "topic_name", name, environ) if topic is not None else None,
         subscription_name=(
-            _resolve(
-                getattr(trigger, "subscription_name", None), "subscription_name", name, environ
-            )
+            _resolve(binding.get("subscriptionName"), "subscription_name", name, environ)
             if topic is not None
             else None
         ),
         many=cardinality == "many",
-        auto_complete=None if auto_complete is None else bool(auto_complete),
+        auto_complete=_flag(binding.get("autoCompleteMessages")),
     )
 
 
 def _service_bus_output(
-    binding: Any, name: str, environ: Mapping[str, str]
+    binding: Mapping[str, Any], name: str, environ: Mapping[str, str]
 ) -> ServiceBusOutputSpec:
-    queue = getattr(binding, "queue_name", None)
-    topic = getattr(binding, "topic_name", None)
+    queue = binding.get("queueName")
+    topic = binding.get("topicName")
     if (queue is None) == (topic is None):
         raise AppIndexError(
-            f"function {name}: output {binding.name} needs queue_name or topic_name"
+            f"function {name}: output {binding.get('name')} needs queue_name or topic_name"
         )
     return ServiceBusOutputSpec(
-        name=binding.name,
-        connection=_connection(getattr(binding, "connection", None), name, environ),
+        name=str(binding.get("name")),
+        connection=_connection(binding.get("connection"), name, environ),
         queue_name=_resolve(queue, "queue_name", name, environ) if queue is not None else None,
         topic_name=_resolve(topic, "topic_name", name, environ) if topic is not None else None,
     )
@@ -195,21 +212,28 @@ def _is_disabled(name: str, environ: Mapping[str, str]) -> bool:
     return environ.get(f"AzureWebJobs.{name}.Disabled", "").strip().lower() in {"true", "1"}
 
 
-def _trigger_annotation(user_function: Callable[..., Any], param: str) -> Any:
-    try:
-        hints = typing.get_type_hints(user_function)
-    except Exception:  # unresolvable annotations only lose the str/bytes convenience
-        hints = {}
-    return hints.get(param)
+def _direction(binding: Mapping[str, Any]) -> str:
+    return str(binding.get("direction", "IN")).upper()
 
 
-def index_function(function: func.Function, environ: Mapping[str, str]) -> FunctionSpec:
-    """One function as a spec; raises AppIndexError for anything the runner cannot serve."""
-    name = function.get_function_name() or ""
-    trigger = function.get_trigger()
-    if trigger is None:
-        raise AppIndexError(f"function {name} has no trigger")
-    trigger_type = str(trigger.type)
+def index_function(function: IndexedFunction, environ: Mapping[str, str]) -> FunctionSpec:
+    """One function as a spec; raises AppIndexError for anything the host would refuse."""
+    name = function.name
+    if not FUNCTION_NAME.match(name):
+        raise AppIndexError(
+            f"the function name {name!r} is invalid: a letter, then letters, digits, "
+            "'_' or '-', at most 128 characters"
+        )
+    for binding in function.bindings:
+        if not BINDING_NAME.match(str(binding.get("name", ""))):
+            raise AppIndexError(
+                f"function {name}: the binding name {binding.get('name')!r} is invalid"
+            )
+    triggers = [b for b in function.bindings if str(b.get("type", "")).endswith("Trigger")]
+    if len(triggers) != 1:
+        raise AppIndexError(f"function {name} must have exactly one trigger")
+    trigger = triggers[0]
+    trigger_type = str(trigger["type"])
     spec: TriggerSpec
     if trigger_type == HTTP_TRIGGER:
         spec = _http_trigger(trigger, name)
@@ -222,42 +246,32 @@ def index_function(function: func.Function, environ: Mapping[str, str]) -> Funct
 
     outputs: list[ServiceBusOutputSpec] = []
     http_output: str | None = None
-    for binding in function.get_bindings():
+    for binding in function.bindings:
         if binding is trigger:
             continue
-        binding_type = str(binding.type)
-        if binding_type == HTTP_OUTPUT:
-            http_output = binding.name
-        elif binding_type == SERVICE_BUS_OUTPUT:
+        binding_type = str(binding.get("type"))
+        if binding_type == HTTP_OUTPUT and _direction(binding) == "OUT":
+            http_output = str(binding.get("name"))
+        elif binding_type == SERVICE_BUS_OUTPUT and _direction(binding) == "OUT":
             outputs.append(_service_bus_output(binding, name, environ))
         else:
             raise AppIndexError(
-                f"function {name}: binding {binding.name!r} of type {binding_type!r} is not "
-                "supported by the local runner"
+                f"function {name}: binding {binding.get('name')!r} of type {binding_type!r} "
+                "is not supported by the local runner"
             )
-
-    user_function = function.get_user_function()
-    parameters = inspect.signature(user_function).parameters
-    known = {trigger.name, "context", *(o.name for o in outputs), http_output}
-    for parameter in parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        if parameter.name not in known and parameter.default is parameter.empty:
-            raise AppIndexError(f"function {name}: parameter {parameter.name!r} matches no binding")
+    properties = trigger.get("properties") or {}
     return FunctionSpec(
         name=name,
+        function_id=function.function_id,
         trigger_type=trigger_type,
         trigger=spec,
-        trigger_param=trigger.name,
-        user_function=user_function,
-        is_async=inspect.iscoroutinefunction(user_function),
-        wants_context="context" in parameters,
+        trigger_param=str(trigger.get("name")),
         outputs=tuple(outputs),
         http_output_name=http_output,
-        trigger_annotation=_trigger_annotation(user_function, trigger.name),
-        bindings=json.loads(function.get_function_json())["bindings"],
+        bindings=function.bindings,
+        sdk_type_trigger=bool(_flag(properties.get("SupportsDeferredBinding"))),
         disabled=_is_disabled(name, environ),
-        parameters=frozenset(parameters),
+        indexed=function,
     )
 
 
@@ -286,17 +300,10 @@ def _check_duplicates(specs: list[FunctionSpec]) -> None:
 
 
 def index_app(
-    app: func.FunctionApp, environ: Mapping[str, str] | None = None
+    functions: list[IndexedFunction], environ: Mapping[str, str] | None = None
 ) -> list[FunctionSpec]:
-    """Index every function of the app, refusing duplicates of names and (route, method)."""
+    """Index what the worker described, refusing duplicates of names and (route, method)."""
     source = os.environ if environ is None else environ
-    # get_functions() remembers names it has seen and would call a second indexing a duplicate.
-    if hasattr(app, "functions_bindings"):
-        app.functions_bindings = None
-    try:
-        functions = app.get_functions()
-    except ValueError as exc:
-        raise AppIndexError(f"the app cannot be indexed: {exc}") from exc
     specs = [index_function(f, source) for f in functions]
     _check_duplicates(specs)
     return specs

@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from azure_functions_runtime import invocation_id_cv
+
 NO_VALUE = "-"
 
 
@@ -37,7 +39,10 @@ def current_scope() -> InvocationScope | None:
     """The invocation the calling code runs in, if any."""
     scope = _current.get()
     if scope is None:
-        invocation_id = getattr(thread_local_storage, "invocation_id", None)
+        # Sync functions run in the worker's thread pool, which sets its own context variable.
+        invocation_id = getattr(thread_local_storage, "invocation_id", None) or (
+            invocation_id_cv.get()
+        )
         if invocation_id is not None:
             scope = _active.get(invocation_id)
     return scope

@@ -1,7 +1,7 @@
-"""Output bindings: `func.Out` values kept until the function returns, then sent.
+"""Service Bus output bindings: the host sends what the worker returned for them.
 
-Nothing is sent when the function fails, as with the host, which flushes output bindings
-only after a successful invocation. A value that cannot be sent fails the invocation.
+The worker returns output values only for a successful invocation, so nothing is sent when
+the function fails, as with the host. A value that cannot be sent fails the invocation.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
 
-import azure.functions as func
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusSender
 
@@ -21,37 +19,7 @@ from devtools.runner.errors import OutputDeliveryError
 from devtools.runner.indexing import ServiceBusOutputSpec
 from devtools.runner.sb_clients import ClientHandle, open_client, resolve_connection
 
-T = TypeVar("T")
 _log = logging.getLogger("devtools.runner.outputs")
-
-
-class OutValue(func.Out[T], Generic[T]):
-    """The object a function receives for an output parameter."""
-
-    def __init__(self) -> None:
-        self._value: T | None = None
-
-    def set(self, val: T) -> None:
-        self._value = val
-
-    def get(self) -> T:
-        return self._value  # type: ignore[return-value]
-
-
-def encode_service_bus_values(value: Any, binding: str) -> list[bytes]:
-    """str, bytes, or a list of those (one message each), as the worker's converter allows."""
-    items = list(value) if isinstance(value, list | tuple) else [value]
-    bodies: list[bytes] = []
-    for item in items:
-        if isinstance(item, str):
-            bodies.append(item.encode("utf-8"))
-        elif isinstance(item, bytes | bytearray):
-            bodies.append(bytes(item))
-        else:
-            raise OutputDeliveryError(
-                f"output {binding!r}: cannot send a {type(item).__name__}; set str or bytes"
-            )
-    return bodies
 
 
 class ServiceBusOutputs:
@@ -92,18 +60,13 @@ class ServiceBusOutputs:
         if handle is not None:
             await handle.close()
 
-    async def send(self, spec: ServiceBusOutputSpec, value: Any) -> int:
-        """Send what the function set; returns how many messages went out."""
-        if value is None:
-            return 0
-        bodies = encode_service_bus_values(value, spec.name)
+    async def send(self, spec: ServiceBusOutputSpec, bodies: list[bytes]) -> int:
+        """Send the bodies the worker returned for the binding; returns how many went out."""
         if not bodies:
             return 0
         try:
             sender = await self._sender(spec)
             await sender.send_messages([ServiceBusMessage(body) for body in bodies])
-        except OutputDeliveryError:
-            raise
         except Exception as exc:
             await self._forget(spec)
             raise OutputDeliveryError(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
@@ -22,9 +23,8 @@ from typing import Any
 import azure.functions as func
 import uvicorn
 
-from devtools.runner import logcontext
-from devtools.runner.app_loader import load_app
-from devtools.runner.errors import RunnerError, SettingsError
+from devtools.runner import logcontext, wire
+from devtools.runner.errors import AppLoadError, RunnerError, SettingsError
 from devtools.runner.host_config import HostConfig, load_host_config
 from devtools.runner.http_host import HostHttpApp
 from devtools.runner.indexing import (
@@ -39,9 +39,10 @@ from devtools.runner.keys import ADMIN_KEY_SETTING, FUNCTION_KEY_SETTING, Keys
 from devtools.runner.outputs import ServiceBusOutputs
 from devtools.runner.sb_clients import ConnectionSettingMissing, resolve_connection
 from devtools.runner.sb_listener import ServiceBusListener
-from devtools.runner.sb_messages import synthetic_message
 from devtools.runner.settings import apply_settings, default_settings_path, read_settings_file
-from devtools.runner.timers import TimerListener
+from devtools.runner.settlement import SettlementService
+from devtools.runner.timers import TimerListener, TimerStatusStore
+from devtools.runner.worker import WorkerBridge, worker_description
 
 _log = logging.getLogger("devtools.runner")
 RUNNER_VERSION = "4.x-local-runner"
@@ -61,12 +62,23 @@ class RunnerOptions:
     shutdown_grace: float = 10.0
     fresh_import: bool = True
     servicebus_poll_seconds: float = 1.0
+    http_response_limit: float = 230.0
+    # Where monitored timers keep their schedule status across restarts (None: in memory).
+    timer_status_dir: Path | None = None
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """Split `function_app:app` into module and attribute names."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise AppLoadError(f"--app must look like 'module:attribute', got {target!r}")
+    return module_name, attr
 
 
 class _ServerWithoutSignals(uvicorn.Server):
     # The CLI (or the test) owns signal handling; uvicorn would re-raise signals after exit.
     @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
+    def capture_signals(self) -> Generator[None]:
         yield
 
 
@@ -83,6 +95,7 @@ class Runner:
         self.settings_path: Path | None = None
         self._added_settings: list[str] = []
         self._invoker: Invoker | None = None
+        self._worker: WorkerBridge | None = None
         self._outputs: ServiceBusOutputs | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -118,13 +131,11 @@ class Runner:
             )
             logcontext.install_record_factory()
             self._factory_installed = True
-            self.module, self.app = load_app(
-                self.options.app, self.app_dir, fresh=self.options.fresh_import
-            )
-            self.functions = index_app(self.app)
+            await self._load_app()
             self._log_index()
             self._outputs = ServiceBusOutputs()
-            self._invoker = Invoker(outputs=self._outputs, function_directory=str(self.app_dir))
+            assert self._worker is not None
+            self._invoker = Invoker(outputs=self._outputs, worker=self._worker)
             await self._start_http()
             self._start_timers()
             self._start_listeners()
@@ -158,6 +169,9 @@ class Runner:
             self._outputs = None
         if self._invoker is not None:
             self._invoker.close()
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
         if self._factory_installed:
             logcontext.uninstall_record_factory()
             self._factory_installed = False
@@ -183,6 +197,29 @@ class Runner:
         self.settings_path = path
         self._added_settings = apply_settings(read_settings_file(path))
         _log.info("Loaded settings from %s (%d new)", path, len(self._added_settings))
+
+    async def _load_app(self) -> None:
+        """Have the worker import, index and load the app, then apply the host's rules."""
+        module_name, attr = parse_target(self.options.app)
+        if "." in module_name:
+            raise AppLoadError(
+                f"the worker loads a script file from the app directory; {module_name!r} is "
+                "a dotted module name (use --app-dir and the file's name)"
+            )
+        if not (self.app_dir / f"{module_name}.py").is_file():
+            raise AppLoadError(f"{self.app_dir / (module_name + '.py')} does not exist")
+        if self.options.fresh_import:
+            sys.modules.pop(module_name, None)
+        # The settlement service and the worker's command line exist before the worker starts.
+        SettlementService.get()
+        self._worker = WorkerBridge(self.app_dir, f"{module_name}.py")
+        indexed = await self._worker.start()
+        self.module = sys.modules.get(module_name)
+        app = getattr(self.module, attr, None) if self.module is not None else None
+        if not isinstance(app, func.FunctionApp):
+            raise AppLoadError(f"{self.options.app} is not an azure.functions.FunctionApp")
+        self.app = app
+        self.functions = index_app(indexed)
 
     def _log_index(self) -> None:
         keys = Keys.from_environ()
@@ -218,6 +255,7 @@ class Runner:
             invoker=self._invoker,
             admin=self,
         )
+        http_app.response_limit = self.options.http_response_limit
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -251,7 +289,12 @@ class Runner:
         assert self._invoker is not None
         for spec in self.functions:
             if isinstance(spec.trigger, TimerTriggerSpec):
-                listener = TimerListener(spec, self._invoker)
+                store_dir = self.options.timer_status_dir
+                listener = TimerListener(
+                    spec,
+                    self._invoker,
+                    status_store=TimerStatusStore(store_dir) if store_dir else None,
+                )
                 self._timers[spec.name] = listener
                 if not spec.disabled:
                     listener.start()
@@ -330,6 +373,7 @@ class Runner:
             "versionDetails": "devtools.runner (stands in for Azure Functions Core Tools)",
             "processUptime": int((time.monotonic() - self._started_at) * 1000),
             "functions": len(self.functions),
+            "worker": worker_description(),
             "errors": sorted(self._listener_errors.values()),
         }
 
@@ -342,9 +386,13 @@ class Runner:
             timer = self._timers[spec.name]
             work = timer.run_once(reason=reason)
         elif isinstance(spec.trigger, ServiceBusTriggerSpec):
-            message = synthetic_message(payload)
-            value: Any = [message] if spec.trigger.many else message
-            work = self._invoker.invoke(spec, value, reason=reason)
+            if spec.sdk_type_trigger:
+                raise RunnerError(
+                    f"{spec.name} takes ServiceBusReceivedMessage, which needs a locked message: "
+                    "send one to its entity instead"
+                )
+            data, metadata = wire.synthetic_trigger_data(payload, many=spec.trigger.many)
+            work = self._invoker.invoke(spec, data, metadata, reason=reason)
         else:
             raise RunnerError(f"{spec.name} cannot be run on demand")
         task = asyncio.create_task(self._quietly(work))

@@ -1,12 +1,20 @@
 """Service Bus triggers: peek-lock receive, invoke, settle, the way the host does.
 
-- Success: complete (when autoCompleteMessages, the default). Exception: abandon, so the
-  broker redelivers at once and dead-letters after its max delivery count.
-- An exception class named `DeadLetter` (see sb_messages) dead-letters at once instead.
+- Success: complete every message the function did not settle itself (when
+  autoCompleteMessages, the default). Exception: abandon every message the invocation held
+  and did not settle, whatever autoCompleteMessages says, so the broker redelivers at once
+  and dead-letters after its max delivery count (MaxDeliveryCountExceeded). Nothing else:
+  no exception type dead-letters.
+- SDK-type functions (`ServiceBusReceivedMessage`, `SupportsDeferredBinding`) get
+  model-binding data, and may settle each message themselves through
+  `ServiceBusMessageActions`, which calls the host's settlement service (settlement.py);
+  the listener registers every lock it hands to the invocation there.
 - At most `maxConcurrentCalls` invocations run per function: the receiver only asks for as
   many messages as there are free slots. Batch functions (`cardinality="many"`) get up to
   `maxMessageBatchSize` messages per call, one batch at a time.
-- Locks are renewed by an AutoLockRenewer up to `maxAutoLockRenewalDuration`.
+- Locks of single-message invocations are renewed by an AutoLockRenewer up to
+  `maxAutoLockRenewalDuration`. Batch invocations get no automatic renewal (Service Bus
+  extension 5.x): a batch settles within LockDuration or renews explicitly.
 - A lost connection (the stand-in restarted, the entity vanished) is logged and retried with
   backoff; the listener never brings the runner down.
 """
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import typing
@@ -24,26 +33,17 @@ from typing import Any
 from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiveMode
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusReceiver
 
+from devtools.runner import wire
 from devtools.runner.host_config import ServiceBusOptions
 from devtools.runner.indexing import FunctionSpec, ServiceBusTriggerSpec
 from devtools.runner.invoker import InvocationResult, Invoker
 from devtools.runner.sb_clients import ClientHandle, open_client, resolve_connection
-from devtools.runner.sb_messages import (
-    adapt_for_parameter,
-    dead_letter_request,
-    to_function_message,
-)
+from devtools.runner.settlement import HeldLock, SettlementService
 
 _log = logging.getLogger("devtools.runner.servicebus")
 POLL_SECONDS = 1.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
-
-
-def _element_annotation(annotation: Any) -> Any:
-    """`list[str]` -> str, `List[func.ServiceBusMessage]` -> that class."""
-    args = typing.get_args(annotation)
-    return args[0] if args else None
 
 
 def _trace_parent(message: ServiceBusReceivedMessage) -> str | None:
@@ -92,10 +92,11 @@ class ServiceBusListener:
         return self._trigger.entity
 
     def start(self) -> None:
-        if not self.auto_complete:
+        if not self.auto_complete and not self.spec.sdk_type_trigger:
             _log.warning(
-                "%s: autoCompleteMessages is false; Python functions cannot settle messages, "
-                "so they stay locked until the lock expires",
+                "%s: autoCompleteMessages is false but the function takes no "
+                "ServiceBusReceivedMessage; it cannot settle, so messages stay locked until "
+                "their lock expires",
                 self.spec.name,
             )
         self.state = "starting"
@@ -193,7 +194,10 @@ class ServiceBusListener:
             self.last_error = None
             if not messages:
                 continue
-            if self._options.max_auto_lock_renewal_duration.total_seconds() > 0:
+            if (
+                not self._trigger.many
+                and self._options.max_auto_lock_renewal_duration.total_seconds() > 0
+            ):
                 for message in messages:
                     renewer.register(receiver, message)
             if self._trigger.many:
@@ -237,13 +241,53 @@ class ServiceBusListener:
             )
             await asyncio.gather(*still_running, return_exceptions=True)
 
-    def _trigger_value(self, messages: list[ServiceBusReceivedMessage]) -> Any:
-        annotation = self.spec.trigger_annotation
-        converted = [to_function_message(m) for m in messages]
-        if self._trigger.many:
-            element = _element_annotation(annotation)
-            return [adapt_for_parameter(m, element) for m in converted]
-        return adapt_for_parameter(converted[0], annotation)
+    def _hold(
+        self, receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]
+    ) -> SettlementService | None:
+        """Register the invocation's locks with the settlement service (SDK types only)."""
+        if not self.spec.sdk_type_trigger:
+            return None
+        service = SettlementService.get()
+        loop = asyncio.get_running_loop()
+        for message in messages:
+            service.hold(
+                str(message.lock_token),
+                HeldLock(
+                    loop=loop,
+                    settle=functools.partial(self._settle_for_function, receiver, message),
+                    renew=functools.partial(self._renew, receiver, message),
+                ),
+            )
+        return service
+
+    async def _settle_for_function(
+        self,
+        receiver: ServiceBusReceiver,
+        message: ServiceBusReceivedMessage,
+        action: str,
+        reason: str | None,
+        description: str | None,
+    ) -> None:
+        await self._settle_one(
+            receiver,
+            message,
+            action,
+            reason=reason or "",
+            description=description or "",
+            raise_errors=True,
+        )
+
+    @staticmethod
+    async def _renew(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
+        await receiver.renew_message_lock(message)
+
+    @staticmethod
+    def _unsettled(
+        messages: list[ServiceBusReceivedMessage], service: SettlementService | None
+    ) -> list[ServiceBusReceivedMessage]:
+        if service is None:
+            return messages
+        return [m for m in messages if service.release(str(m.lock_token))]
 
     async def _handle(
         self, receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]
@@ -251,24 +295,25 @@ class ServiceBusListener:
         first = messages[0]
         reason = (
             f"New ServiceBus message detected on '{self.entity}' "
-            f"(MessageId={first.message_id}, DeliveryCount={(first.delivery_count or 0) + 1}"
+            f"(MessageId={first.message_id}, DeliveryCount={wire.host_delivery_count(first)}"
             + (f", BatchSize={len(messages)})" if self._trigger.many else ")")
         )
+        service = self._hold(receiver, messages)
         try:
+            data, metadata = wire.service_bus_trigger_data(
+                messages, many=self._trigger.many, sdk_type=self.spec.sdk_type_trigger
+            )
             result = await self._invoker.invoke(
-                self.spec,
-                self._trigger_value(messages),
-                reason=reason,
-                trace_parent=_trace_parent(first),
+                self.spec, data, metadata, reason=reason, trace_parent=_trace_parent(first)
             )
         except asyncio.CancelledError:
             # Shutdown overtook the invocation: give the messages back for redelivery.
-            await self._settle_all(receiver, messages, "abandon")
+            await self._settle_all(receiver, self._unsettled(messages, service), "abandon")
             raise
         except Exception as exc:  # converting the message failed: retry later
             _log.exception("%s: could not prepare the invocation", self.spec.name)
-            result = InvocationResult("", False, None, exc)
-        await self._settle(receiver, messages, result)
+            result = InvocationResult("", False, None, repr(exc))
+        await self._settle(receiver, self._unsettled(messages, service), result)
 
     async def _settle(
         self,
@@ -276,39 +321,21 @@ class ServiceBusListener:
         messages: list[ServiceBusReceivedMessage],
         result: InvocationResult,
     ) -> None:
-        if result.succeeded:
-            if self.auto_complete:
-                await self._settle_all(receiver, messages, "complete")
+        """What the host does with the messages the function did not settle itself."""
+        if not messages:
             return
-        request = dead_letter_request(result.error)
-        if request is None:
-            if self.auto_complete:
-                await self._settle_all(receiver, messages, "abandon")
+        if not result.succeeded:
+            await self._settle_all(receiver, messages, "abandon")
             return
-        chosen = messages
-        if request.message_ids is not None:
-            chosen = [m for m in messages if str(m.message_id) in request.message_ids]
-            if not chosen:
-                _log.warning(
-                    "%s: DeadLetter named message ids %s that are not in the batch; abandoning",
-                    self.spec.name,
-                    sorted(request.message_ids),
-                )
-        await asyncio.gather(
-            *(
-                self._settle_one(
-                    receiver,
-                    message,
-                    "dead-letter",
-                    reason=request.reason,
-                    description=request.description,
-                )
-                for message in chosen
-            )
+        if self.auto_complete:
+            await self._settle_all(receiver, messages, "complete")
+            return
+        _log.warning(
+            "%s: %d message(s) left unsettled by the function (autoCompleteMessages is "
+            "false); they come back when their lock expires",
+            self.spec.name,
+            len(messages),
         )
-        rest = [m for m in messages if m not in chosen]
-        if rest and self.auto_complete:
-            await self._settle_all(receiver, rest, "abandon")
 
     async def _settle_all(
         self, receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage], action: str
@@ -324,15 +351,18 @@ class ServiceBusListener:
         *,
         reason: str = "",
         description: str = "",
+        raise_errors: bool = False,
     ) -> None:
         try:
             if action == "complete":
                 await receiver.complete_message(message)
             elif action == "abandon":
                 await receiver.abandon_message(message)
+            elif action == "defer":
+                await receiver.defer_message(message)
             else:
                 await receiver.dead_letter_message(
-                    message, reason=reason, error_description=description
+                    message, reason=reason or None, error_description=description or None
                 )
         except Exception as exc:  # lock lost or link gone: the broker redelivers
             _log.warning(
@@ -342,13 +372,18 @@ class ServiceBusListener:
                 message.message_id,
                 exc,
             )
+            if raise_errors:
+                raise
             return
         _log.info(
             "%s: %s message %s%s",
             self.spec.name,
-            {"complete": "completed", "abandon": "abandoned", "dead-letter": "dead-lettered"}[
-                action
-            ],
+            {
+                "complete": "completed",
+                "abandon": "abandoned",
+                "defer": "deferred",
+                "dead-letter": "dead-lettered",
+            }[action],
             message.message_id,
             f" (reason={reason!r})" if action == "dead-letter" else "",
         )

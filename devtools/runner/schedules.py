@@ -1,5 +1,6 @@
-"""Timer schedules: six-field NCRONTAB (`{second} {minute} {hour} {day} {month} {dow}`) or
-a TimeSpan interval (`hh:mm:ss`), evaluated in UTC as the host does without WEBSITE_TIME_ZONE.
+"""Timer schedules: NCRONTAB (`{second} {minute} {hour} {day} {month} {dow}`), evaluated in
+UTC as the host does without WEBSITE_TIME_ZONE. TimeSpan schedules (`hh:mm:ss`) are refused:
+the Flex Consumption plan does not allow them, so an app using one would not run on Azure.
 
 NCRONTAB requires both day-of-month and day-of-week to match when both are restricted
 (unlike Unix cron's "either"), so croniter runs with `day_or=False`.
@@ -38,14 +39,13 @@ class Schedule:
                 raise ScheduleError(f"{expression!r} is not a valid NCRONTAB expression")
             return cls(expression=text, _cron=cron, _interval=None)
         try:
-            interval = parse_timespan(text)
-        except ValueError as exc:
-            raise ScheduleError(
-                f"{expression!r} is neither a six-field NCRONTAB expression nor a TimeSpan"
-            ) from exc
-        if interval <= timedelta(0):
-            raise ScheduleError(f"{expression!r}: a TimeSpan schedule must be positive")
-        return cls(expression=text, _cron=None, _interval=interval)
+            parse_timespan(text)
+        except ValueError:
+            raise ScheduleError(f"{expression!r} is not a six-field NCRONTAB expression") from None
+        raise ScheduleError(
+            f"{expression!r} is a TimeSpan schedule; the Flex Consumption plan allows "
+            "NCRONTAB expressions only"
+        )
 
     def _iter(self, start: datetime) -> croniter:
         assert self._cron is not None

@@ -13,6 +13,7 @@ from proton import Event
 from proton.reactor import ApplicationEvent, Container, EventInjector, Handler
 
 from .broker import BrokerHandler
+from .relay import Relay
 from .store import Namespace
 from .topology import EmulatorConfig
 
@@ -69,6 +70,7 @@ class StandinServer:
         self._reactor_handler = _ReactorHandler(self)
         self._injector = EventInjector()
         self._acceptor: Any = None
+        self._relay: Relay | None = None
         self._container: Container | None = None
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
@@ -107,6 +109,9 @@ class StandinServer:
             self._start_admin(self._admin_requested_port)
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._admin is not None:
             self._admin.shutdown()
             self._admin.server_close()
@@ -139,9 +144,14 @@ class StandinServer:
             self._container = container
             container.container_id = "servicebus-standin"
             container.selectable(self._injector)
+            # Proton listens on a loopback port of its own; clients reach it through the relay,
+            # which renumbers the delivery ids proton would refuse (see frames.py).
             # Container.acceptor (not listen) so that port 0 means "any free port".
-            self._acceptor = container.acceptor(self.host, str(self.port), self.broker)
-            self.port = _bound_port(self._acceptor, self.port)
+            self._acceptor = container.acceptor("127.0.0.1", "0", self.broker)
+            upstream = _bound_port(self._acceptor, 0)
+            self._relay = Relay(self.host, self.port, ("127.0.0.1", upstream))
+            self.port = self._relay.port
+            self._relay.start()
         except BaseException as exc:
             self._start_error = exc
             self._listening.set()

@@ -18,7 +18,7 @@ class ServerDidNotStart(RuntimeError):
 class _ServerWithoutSignals(uvicorn.Server):
     # Whoever runs the server owns signals; uvicorn would re-raise them after a clean exit.
     @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
+    def capture_signals(self) -> Generator[None]:
         yield
 
 

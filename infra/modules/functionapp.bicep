@@ -1,4 +1,4 @@
-// The function app on the Flex Consumption plan (Linux, Python 3.11). The app has a
+// The function app on the Flex Consumption plan (Linux, Python 3.13). The app has a
 // system-assigned managed identity and no connection string or key anywhere: the
 // deployment package is read with the identity too. App settings are applied separately in
 // main.bicep, after the identity's role assignments exist.
@@ -110,7 +110,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
     }
   }

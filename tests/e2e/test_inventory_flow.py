@@ -187,9 +187,9 @@ def test_availability_needs_a_function_key(stack: LocalStack) -> None:
     assert response.status_code == 401
 
 
-def _dead_letters(bus: ServiceBusClient, wanted: set[str]) -> dict[str, Any]:
+def _dead_letters(bus: ServiceBusClient, wanted: set[str], timeout: float = 30) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     with bus.get_queue_receiver(
         "inventory-events", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1
     ) as receiver:
@@ -211,8 +211,39 @@ def test_poison_messages_are_dead_lettered_at_once_with_a_reason(
     found = _dead_letters(bus, {garbage_id, negative_id})
     assert found[garbage_id].dead_letter_reason == "unparseable"
     assert found[negative_id].dead_letter_reason == "negative-count"
-    assert found[negative_id].delivery_count <= 2  # at once, not after ten tries
+    assert found[negative_id].delivery_count == 0  # at once, not after ten tries
     eventually(lambda: _available(api, sku)["available"] == "9")
+
+
+def _send_together(bus: ServiceBusClient, *messages: ServiceBusMessage) -> None:
+    """One send of several messages: one transfer, so they reach the trigger as one batch."""
+    with bus.get_queue_sender("inventory-events") as sender:
+        sender.send_messages(list(messages))
+
+
+@pytest.mark.parametrize(
+    ("poison", "name"),
+    [("{this is not json", "garbage"), ("[" * 100_000, "deeply-nested")],
+)
+def test_a_poison_message_is_dead_lettered_at_once_and_its_batch_mate_applied(
+    api: httpx.Client, bus: ServiceBusClient, poison: str, name: str
+) -> None:
+    sku = _sku()
+    poison_id = f"{name}-{uuid.uuid4().hex}"
+    valid = _event(sku, 1, "counted", "7")
+    _send_together(
+        bus,
+        ServiceBusMessage(poison, message_id=poison_id),
+        ServiceBusMessage(json.dumps(valid), message_id=valid["eventId"]),
+    )
+    found = _dead_letters(bus, {poison_id})
+    dead = found[poison_id]
+    assert dead.dead_letter_reason == "unparseable"
+    assert dead.dead_letter_error_description
+    assert dead.delivery_count == 0, "dead-lettered on its first delivery, not after retries"
+    eventually(lambda: _available(api, sku)["available"] == "7")
+    # The valid batch-mate was completed: it never reaches the dead-letter queue.
+    assert valid["eventId"] not in _dead_letters(bus, {valid["eventId"]}, timeout=3)
 
 
 def test_selling_out_publishes_a_stock_alert(api: httpx.Client, bus: ServiceBusClient) -> None:

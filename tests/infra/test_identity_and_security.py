@@ -2,7 +2,7 @@
 
 checkov covers the generic rules; these tests pin down what this product promises: no keys or
 connection strings anywhere, the narrowest built-in roles scoped to single resources (Service
-Bus entities, Key Vault secrets), locked-down storage, Flex Consumption with Python 3.11.
+Bus entities, Key Vault secrets), locked-down storage, Flex Consumption with Python 3.13.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_function_app_runs_on_flex_consumption_with_python_311(
     assert properties["siteConfig"]["minTlsVersion"] == "1.2"
     assert properties["siteConfig"]["ftpsState"] == "Disabled"
     config = properties["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["runtime"] == {"name": "python", "version": "3.13"}
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"] == {"type": "SystemAssignedIdentity"}

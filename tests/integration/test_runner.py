@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -167,7 +168,10 @@ async def test_exception_gives_500_without_traceback_and_logs_it(
     assert response.status_code == 500
     assert "secret-internal-detail" not in response.text
     assert "Traceback" not in response.text
-    failures = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
+    # The worker sends the exception's stack trace to the host as text, which the host logs.
+    failures = [
+        r for r in caplog.records if r.levelno == logging.ERROR and "Traceback" in r.getMessage()
+    ]
     assert failures, "the traceback must reach the log"
     assert "secret-internal-detail" in caplog.text
     assert failures[0].function_name == "boom"  # type: ignore[attr-defined]
@@ -186,10 +190,26 @@ async def test_http_response_is_returned_faithfully(client: httpx.AsyncClient) -
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
 
 
-async def test_function_returning_none_answers_204(client: httpx.AsyncClient) -> None:
+async def test_function_returning_none_fails_as_the_worker_cannot_encode_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # The worker's HTTP converter has no encoding for None: the invocation fails, 500.
     response = await client.delete("/api/nothing", headers=FN)
-    assert response.status_code == 204
-    assert response.content == b""
+    assert response.status_code == 500
+
+
+async def test_an_answer_later_than_the_host_limit_is_a_504(keys_env: None) -> None:
+    # The host's limit is 230 s; the option shrinks it so the test takes a second.
+    options = _options("runner_http_app:app", http_response_limit=0.5)
+    async with (
+        Runner(options) as runner,
+        httpx.AsyncClient(base_url=runner.url, timeout=10) as http,
+    ):
+        late = await http.get("/api/slow", params={"seconds": "1.5"}, headers=FN)
+        quick = await http.get("/api/slow", params={"seconds": "0"}, headers=FN)
+    assert late.status_code == 504
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert quick.status_code == 200 and quick.text == "finally"
 
 
 async def test_async_function_runs_on_the_loop(client: httpx.AsyncClient) -> None:
@@ -283,18 +303,23 @@ async def test_disabled_function_is_not_served(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(
     ("target", "error", "mentions"),
     [
-        ("runner_bad_apps:duplicate_names", AppIndexError, "twin"),
-        ("runner_bad_apps:duplicate_routes", AppIndexError, "orders/{orderId}"),
-        ("runner_bad_apps:unresolved_schedule", AppIndexError, "NO_SUCH_SCHEDULE_SETTING"),
-        ("runner_bad_apps:not_an_app", AppLoadError, "not an azure.functions.FunctionApp"),
-        ("runner_bad_apps:missing", AppLoadError, "no attribute"),
+        ("dup_names:app", AppIndexError, "twin"),
+        ("dup_routes:app", AppIndexError, "orders/{orderId}"),
+        ("unresolved_schedule:app", AppIndexError, "NO_SUCH_SCHEDULE_SETTING"),
+        ("timespan_schedule:app", AppIndexError, "NCRONTAB expressions only"),
+        ("reserved_route:app", AppIndexError, "reserves"),
+        ("bad_function_name:app", AppIndexError, "1st_report"),
+        # Microsoft's worker itself refuses these; its own message reaches the caller.
+        ("list_annotation:app", AppIndexError, "binding msgs has invalid non-type annotation"),
+        ("unbound_parameter:app", AppIndexError, "{'greeting'}"),
+        ("not_an_app:app", AppIndexError, "Could not find top level function app instances"),
         ("no_such_module_anywhere:app", AppLoadError, "no_such_module_anywhere"),
     ],
 )
 async def test_runner_refuses_apps_it_cannot_serve(
     target: str, error: type[Exception], mentions: str
 ) -> None:
-    runner = Runner(_options(target))
+    runner = Runner(_options(target, app_dir=APPS / "bad"))
     with pytest.raises(error, match=re.escape(mentions)):
         await runner.start()
     with pytest.raises(Exception, match="not started"):
@@ -302,6 +327,30 @@ async def test_runner_refuses_apps_it_cannot_serve(
 
 
 # -- timers --------------------------------------------------------------------------------
+
+
+async def test_a_monitored_timer_missed_while_the_host_was_down_runs_at_once_past_due(
+    keys_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TICK_SCHEDULE", "0 0 0 1 1 *")
+    monkeypatch.setenv("GUARDED_SCHEDULE", "0 0 0 1 1 *")
+    # The status a host kept before it stopped: the guarded timer was due an hour ago.
+    due = datetime.now(UTC) - timedelta(hours=1)
+    (tmp_path / "guarded.json").write_text(
+        json.dumps({"Last": None, "Next": due.isoformat(), "LastUpdated": due.isoformat()})
+    )
+    options = _options("runner_timer_app:app", timer_status_dir=tmp_path)
+    async with Runner(options) as runner:
+        runs = await runner.wait_for_invocations("guarded", 1, timeout=10)
+        module = runner.module
+    assert runs[0].succeeded and "past due" in runs[0].reason
+    assert module is not None and (False, True) in module.guarded_runs
+    # Exactly one catch-up run, and the status now points at the next occurrence.
+    assert len([r for r in runner.invocations if r.function_name == "guarded"]) == 1
+    saved = json.loads((tmp_path / "guarded.json").read_text())
+    assert datetime.fromisoformat(saved["Next"]) > datetime.now(UTC)
+    # A timer with no stored status is not past due: it only gets its status written.
+    assert json.loads((tmp_path / "yearly.json").read_text())["Last"] is None
 
 
 @pytest.fixture
@@ -423,14 +472,14 @@ def test_command_line_exits_2_with_a_reason_when_the_app_cannot_start(tmp_path: 
     completed = subprocess.run(
         [
             *(sys.executable, "-m", "devtools.runner"),
-            *("--app", "runner_bad_apps:duplicate_names", "--port", str(_free_port())),
+            *("--app", "list_annotation:app", "--port", str(_free_port())),
         ],
-        cwd=APPS,
+        cwd=APPS / "bad",
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert completed.returncode == 2
-    assert "twin" in completed.stderr
+    assert "binding msgs has invalid non-type annotation" in completed.stderr
     assert "READY" not in completed.stdout

@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from devtools.runner import worker_messages as messages
 from devtools.runner.errors import (
     AppIndexError,
     HostConfigError,
-    OutputDeliveryError,
     SettingsError,
 )
 from devtools.runner.host_config import load_host_config, parse_host_config, parse_timespan
 from devtools.runner.keys import Keys
-from devtools.runner.outputs import encode_service_bus_values
 from devtools.runner.routes import RouteTemplate
-from devtools.runner.sb_messages import dead_letter_request
 from devtools.runner.schedules import Schedule, ScheduleError
 from devtools.runner.settings import (
     apply_settings,
@@ -27,6 +25,7 @@ from devtools.runner.settings import (
     read_settings_file,
     resolve_placeholders,
 )
+from devtools.runner.wire import output_bodies
 
 # -- routes --------------------------------------------------------------------------------
 
@@ -113,7 +112,6 @@ START = datetime(2026, 3, 2, 10, 0, 0, 500_000, tzinfo=UTC)  # a Monday
         # NCRONTAB needs both day fields when both are set: the 1st that is a Sunday.
         ("0 0 0 1 * Sun", datetime(2026, 11, 1, tzinfo=UTC)),
         ("*/5 * * * *", START.replace(minute=5, microsecond=0)),
-        ("00:00:30", START + timedelta(seconds=30)),
     ],
 )
 def test_schedules_give_the_next_occurrence_in_utc(
@@ -126,6 +124,11 @@ def test_schedules_give_the_next_occurrence_in_utc(
 def test_invalid_schedules_are_refused(expression: str) -> None:
     with pytest.raises(ScheduleError):
         Schedule.parse(expression)
+
+
+def test_timespan_schedules_are_refused_as_flex_consumption_does() -> None:
+    with pytest.raises(ScheduleError, match="NCRONTAB expressions only"):
+        Schedule.parse("00:00:30")
 
 
 # -- host.json -----------------------------------------------------------------------------
@@ -257,38 +260,9 @@ def test_key_levels() -> None:
     assert not unset.allows("function", "") and not unset.allows("admin", None)
 
 
-def test_output_values_are_encoded_like_the_worker_does() -> None:
-    assert encode_service_bus_values("é", "out") == ["é".encode()]
-    assert encode_service_bus_values(b"\x00", "out") == [b"\x00"]
-    assert encode_service_bus_values(["a", b"b"], "out") == [b"a", b"b"]
-    with pytest.raises(OutputDeliveryError, match="dict"):
-        encode_service_bus_values({"a": 1}, "out")
-
-
-class DeadLetter(Exception):
-    def __init__(self, reason: str, description: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.description = description
-
-
-class PoisonOrder(DeadLetter):
-    pass
-
-
-def test_dead_letter_convention_matches_by_name_and_attributes() -> None:
-    request = dead_letter_request(DeadLetter("BadOrder", "no lines"))
-    assert request is not None
-    assert (request.reason, request.description, request.message_ids) == (
-        "BadOrder",
-        "no lines",
-        None,
-    )
-    subclass = dead_letter_request(PoisonOrder("Poison", "unknown sku"))
-    assert subclass is not None and subclass.reason == "Poison"
-    assert dead_letter_request(RuntimeError("transient")) is None
-    assert dead_letter_request(None) is None
-    scoped = DeadLetter("BadEvent", "bad sku")
-    scoped.message_ids = ["m2"]  # type: ignore[attr-defined]
-    request = dead_letter_request(scoped)
-    assert request is not None and request.message_ids == frozenset({"m2"})
+def test_output_values_from_the_worker_become_one_message_each() -> None:
+    assert output_bodies(messages.TypedData(string="é")) == ["é".encode()]
+    assert output_bodies(messages.TypedData(bytes=b"\x00")) == [b"\x00"]
+    assert output_bodies(messages.TypedData(json='["a", {"b": 1}]')) == [b"a", b'{"b": 1}']
+    assert output_bodies(None) == []
+    assert output_bodies(messages.TypedData()) == []

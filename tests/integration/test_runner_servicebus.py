@@ -37,7 +37,17 @@ ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "runner_apps"
 ADMIN_KEY = "sb-test-admin-key"
 MAX_DELIVERY_COUNT = 3
-SB_FUNCTIONS = ("on_order", "relay", "batch", "parallel", "on_event", "slow", "enqueue")
+SB_FUNCTIONS = (
+    "on_order",
+    "relay",
+    "batch",
+    "parallel",
+    "on_event",
+    "slow",
+    "enqueue",
+    "settle",
+    "sdk_batch",
+)
 
 
 def _queue(name: str, **properties: Any) -> dict[str, Any]:
@@ -58,6 +68,8 @@ TOPOLOGY: dict[str, Any] = {
                     _queue("runner-batch"),
                     _queue("runner-parallel"),
                     _queue("runner-slow", LockDuration="PT5S"),
+                    _queue("runner-settle"),
+                    _queue("runner-sdk-batch"),
                 ],
                 "Topics": [
                     {
@@ -248,19 +260,105 @@ async def test_always_failing_message_is_dead_lettered_after_max_delivery_count(
     assert dead[0].dead_letter_reason == "MaxDeliveryCountExceeded"
 
 
-async def test_dead_letter_exception_dead_letters_at_once_with_its_reason(
+async def test_an_exception_named_dead_letter_is_only_an_exception_to_the_host(
     client: ServiceBusClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The host has no dead-letter convention: the message is abandoned, redelivered until
+    # MaxDeliveryCount, then dead-lettered by the broker.
     message_id = uuid.uuid4().hex
     async with serving(monkeypatch, "on_order") as runner:
         await send(client, "runner-orders", ServiceBusMessage("bad-order", message_id=message_id))
+        await runner.wait_for_invocations("on_order", MAX_DELIVERY_COUNT, where=_of(message_id))
         dead = await dead_letters(client, "runner-orders", message_id)
         module = runner.module
     assert module is not None
-    assert [d[1] for d in module.deliveries if d[0] == message_id] == [1]
+    counts = [d[1] for d in module.deliveries if d[0] == message_id]
+    assert counts == list(range(1, MAX_DELIVERY_COUNT + 1))
+    assert [m.dead_letter_reason for m in dead] == ["MaxDeliveryCountExceeded"]
+
+
+# -- SDK-type bindings: the function settles through ServiceBusMessageActions ---------------
+
+
+async def test_sdk_type_function_dead_letters_at_once_with_its_reason(
+    bus: Any, client: ServiceBusClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad_id, good_id = uuid.uuid4().hex, uuid.uuid4().hex
+    async with serving(monkeypatch, "settle") as runner:
+        await send(
+            client,
+            "runner-settle",
+            ServiceBusMessage("bad-order", message_id=bad_id),
+            ServiceBusMessage("fine", message_id=good_id),
+        )
+        runs = await runner.wait_for_invocations("settle", 2)
+        dead = await dead_letters(client, "runner-settle", bad_id)
+        counts = await wait_settled(bus, "runner-settle")
+        module = runner.module
+    assert all(r.succeeded for r in runs)
+    assert module is not None
+    assert sorted((d[0], d[1]) for d in module.settled) == sorted([(bad_id, 1), (good_id, 1)])
     assert len(dead) == 1
     assert dead[0].dead_letter_reason == "BadOrder"
     assert dead[0].dead_letter_error_description == "the order has no lines"
+    assert counts["active"] == 0 and counts["deadLettered"] == 0
+
+
+async def test_sdk_type_function_exception_abandons_even_without_auto_complete(
+    bus: Any, client: ServiceBusClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id = uuid.uuid4().hex
+    async with serving(monkeypatch, "settle") as runner:
+        await send(client, "runner-settle", ServiceBusMessage("fail-once", message_id=message_id))
+        runs = await runner.wait_for_invocations("settle", 2, where=_of(message_id))
+        counts = await wait_settled(bus, "runner-settle")
+        module = runner.module
+    assert [r.succeeded for r in runs] == [False, True]
+    assert module is not None
+    assert [d[1] for d in module.settled if d[0] == message_id] == [1, 2]
+    assert counts["active"] == 0
+
+
+async def test_sdk_type_batch_dead_letters_the_poison_and_completes_its_batch_mates(
+    bus: Any, client: ServiceBusClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poison_id = uuid.uuid4().hex
+    fine = [f"fine-{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    await send(
+        client,
+        "runner-sdk-batch",
+        ServiceBusMessage("poison:1", message_id=poison_id),
+        *(ServiceBusMessage(body) for body in fine),
+    )
+    async with serving(monkeypatch, "sdk_batch") as runner:
+        runs = await runner.wait_for_invocations("sdk_batch", 1, timeout=15)
+        dead = await dead_letters(client, "runner-sdk-batch", poison_id)
+        counts = await wait_settled(bus, "runner-sdk-batch")
+        module = runner.module
+    assert runs[0].succeeded
+    assert module is not None
+    assert sorted(module.sdk_batches[0]) == sorted(["poison:1", *fine])
+    assert len(module.sdk_batches) == 1, "nothing came back"
+    assert [m.dead_letter_reason for m in dead] == ["PoisonEvent"]
+    assert counts["active"] == 0 and counts["deadLettered"] == 0
+
+
+async def test_settling_a_message_twice_fails_the_second_call_instead_of_hanging(
+    sb_env: str,
+) -> None:
+    from azurefunctions.extensions.bindings.servicebus import ServiceBusMessageActions
+
+    from devtools.runner.settlement import SettlementService
+
+    SettlementService.get()
+
+    class _Unknown:
+        lock_token = uuid.uuid4()
+
+    started = time.monotonic()
+    with pytest.raises(Exception, match="not held by this host"):
+        await asyncio.to_thread(ServiceBusMessageActions.get_instance().complete, _Unknown())
+    assert time.monotonic() - started < 5
 
 
 # -- output bindings -----------------------------------------------------------------------
@@ -324,9 +422,10 @@ async def test_batch_function_receives_several_messages_per_invocation(
     assert counts["active"] == 0
 
 
-async def test_dead_letter_in_batch_mode_dead_letters_only_the_named_messages(
+async def test_exception_in_a_batch_abandons_every_message_of_it(
     bus: Any, client: ServiceBusClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The host's semantics for func.ServiceBusMessage batches: one failure, all back.
     poison_id = uuid.uuid4().hex
     fine = f"fine-{uuid.uuid4().hex[:6]}"
     await send(
@@ -337,16 +436,16 @@ async def test_dead_letter_in_batch_mode_dead_letters_only_the_named_messages(
     )
     async with serving(monkeypatch, "batch") as runner:
         runs = await runner.wait_for_invocations("batch", 2, timeout=15)
-        dead = await dead_letters(client, "runner-batch", poison_id)
-        counts = await wait_settled(bus, "runner-batch")
         module = runner.module
     assert module is not None
-    # The batch failed as a whole: the named message is dead-lettered, the other comes back.
-    assert [r.succeeded for r in runs[:2]] == [False, True]
+    assert not any(r.succeeded for r in runs[:2])
     assert sorted(module.batches[0]) == sorted(["poison:1", fine])
-    assert module.batches[1] == [fine]
-    assert [m.dead_letter_reason for m in dead] == ["PoisonEvent"]
-    assert counts["active"] == 0
+    assert fine in module.batches[1], "the valid batch-mate was abandoned too"
+    # Leave the queue clean for the next test: drain what keeps coming back.
+    await dead_letters(client, "runner-batch", poison_id)
+    async with client.get_queue_receiver("runner-batch") as receiver:
+        for message in await receiver.receive_messages(10, max_wait_time=2):
+            await receiver.complete_message(message)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ tests do not see each other's messages.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -65,6 +66,8 @@ TOPOLOGY = {
                     _queue("stats"),
                     _queue("robust"),
                     _queue("async-basic"),
+                    _queue("async-renew-many"),
+                    _queue("big-batches"),
                     _queue("async-poison", MaxDeliveryCount=2),
                 ],
                 "Topics": [
@@ -133,6 +136,28 @@ def _nothing_left(receiver: ServiceBusReceiver) -> bool:
 
 def _text(message: ServiceBusReceivedMessage) -> str:
     return b"".join(message.body).decode()
+
+
+def test_full_batches_sent_over_several_frames_arrive(client: ServiceBusClient) -> None:
+    # A full batch (256 KiB) travels as one delivery split over several transfer frames.
+    sent = 0
+    with client.get_queue_sender("big-batches") as sender:
+        batch = sender.create_message_batch()
+        for i in range(3000):
+            message = ServiceBusMessage("x" * 80 + str(i), message_id=f"big-{i}")
+            try:
+                batch.add_message(message)
+            except ValueError:
+                sender.send_messages(batch)
+                batch = sender.create_message_batch()
+                batch.add_message(message)
+            sent += 1
+        sender.send_messages(batch)
+    with client.get_queue_receiver("big-batches", prefetch_count=500) as receiver:
+        received = _receive(receiver, sent, timeout=60)
+        for message in received:
+            receiver.complete_message(message)
+    assert len({m.message_id for m in received}) == sent
 
 
 def test_send_and_receive_preserve_message_fields(client: ServiceBusClient) -> None:
@@ -520,6 +545,34 @@ async def test_async_client_sends_receives_and_settles(standin: StandinHandle) -
             assert (dead.message_id, dead.dead_letter_reason) == ("as-1", "async")
             assert dead.dead_letter_error_description == "d"
             await dlq.complete_message(dead)
+
+
+async def test_many_concurrent_lock_renewals_keep_the_connection(
+    standin: StandinHandle,
+) -> None:
+    # The 7.15 client sends concurrent $management requests with clashing delivery ids;
+    # Azure tolerates that, and so must the stand-in (it used to close the connection).
+    count = 60
+    async with AsyncServiceBusClient.from_connection_string(
+        standin.connection_string, retry_total=0
+    ) as sb:
+        async with sb.get_queue_sender("async-renew-many") as sender:
+            await sender.send_messages([ServiceBusMessage(f"r{i}") for i in range(count)])
+        async with sb.get_queue_receiver("async-renew-many") as receiver:
+            received: list[ServiceBusReceivedMessage] = []
+            deadline = time.monotonic() + 15
+            while len(received) < count and time.monotonic() < deadline:
+                received += await receiver.receive_messages(count, max_wait_time=1)
+            assert len(received) == count
+            for _ in range(3):
+                renewed = await asyncio.wait_for(
+                    asyncio.gather(*(receiver.renew_message_lock(m) for m in received)), 30
+                )
+                assert len(renewed) == count
+            await asyncio.wait_for(
+                asyncio.gather(*(receiver.complete_message(m) for m in received)), 30
+            )
+    assert standin.stats()["async-renew-many"]["active"] == 0
 
 
 async def test_async_abandon_until_max_delivery_count(standin: StandinHandle) -> None:

@@ -3,7 +3,8 @@
 The function handlers run in this process (so the in-memory exporter sees every span) against
 a private ERP simulator, a private Service Bus stand-in (the real azure-servicebus client) and
 Azurite. The ``orders`` message is received with the real client and handed to the booking
-trigger as ``func.ServiceBusMessage`` by the runner's own converter, as the runner does.
+trigger as the SDK-type ``ServiceBusReceivedMessage``, through the runner's model-binding data
+and the extension's own decoder, as under the worker.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ import azure.functions as func
 import httpx
 import pytest
 from azure.servicebus.aio import ServiceBusClient
+from azurefunctions.extensions.bindings.servicebus import ServiceBusReceivedMessage
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 import functions.orders
 from devtools.erp_sim.testing import custom_api
-from devtools.runner.sb_messages import to_function_message
+from devtools.runner.wire import model_binding_data
+from functions.messages import properties_of
 from shared.services.orders_store import load_order
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import Harness, erp_orders, sim_price
+from tests.received import RecordingActions
 from tests.telemetry_support import Recorders, recorders
 
 sim = fixtures.sim
@@ -86,18 +90,21 @@ async def submit(harness: Harness, correlation_id: str, traceparent: str) -> str
     return str(json.loads(response.get_body())["orderId"])
 
 
-async def book(harness: Harness, order_id: str) -> func.ServiceBusMessage:
+async def book(harness: Harness, order_id: str) -> Any:
     """Receive the order's message from the stand-in and run the booking trigger on it."""
     async with ServiceBusClient.from_connection_string(harness.bus_connection) as client:
         receiver = client.get_queue_receiver("orders", max_wait_time=10)
         async with receiver:
             for _ in range(20):
                 for received in await receiver.receive_messages(max_message_count=10):
-                    message = to_function_message(received)
+                    data = model_binding_data(received)
+                    message = ServiceBusReceivedMessage(data=data).get_sdk_type()  # type: ignore[arg-type]
                     if message.message_id != order_id:
                         await receiver.complete_message(received)  # not this test's order
                         continue
-                    await functions.orders.book(message)
+                    actions = RecordingActions()
+                    await functions.orders.book(message, actions)  # type: ignore[arg-type]
+                    assert [a[0] for a in actions.settled] == ["complete"]
                     await receiver.complete_message(received)
                     return message
     raise AssertionError(f"no orders message for {order_id}")
@@ -158,8 +165,9 @@ async def test_one_order_is_one_trace_from_intake_to_the_erp_booking(
     assert attribute(producer, "messaging.message.id") == order_id
     sent_context = producer.get_span_context()
     expected_parent = f"00-{trace_id:032x}-{sent_context.span_id:016x}"
-    assert message.application_properties["traceparent"].startswith(expected_parent)
-    assert message.application_properties["Diagnostic-Id"].startswith(expected_parent)
+    properties = properties_of(message)
+    assert properties["traceparent"].startswith(expected_parent)
+    assert properties["Diagnostic-Id"].startswith(expected_parent)
     assert message.correlation_id == correlation_id
     # Service Bus receive: the consumer span is the producer's child; booking inside it.
     consumer = one(spans, SpanKind.CONSUMER, "process orders")

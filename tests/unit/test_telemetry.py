@@ -8,17 +8,17 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-import azure.functions as func
 import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from functions.messages import DeadLetter
+from functions.messages import Rejected, Rejection, settles_batch, settles_message
 from functions.tracing import route_template, traced_batch, traced_message
 from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
 from shared.settings import Settings
@@ -29,6 +29,7 @@ from shared.telemetry.propagation import (
     span_context_of,
 )
 from shared.telemetry.setup import TelemetryMode, TelemetrySetup
+from tests.received import RecordingActions, received_message
 from tests.telemetry_support import Recorders, recorders
 from tests.unit.test_erp_client_fakes import json_response, make_client
 
@@ -46,14 +47,11 @@ def telemetry() -> Iterator[Recorders]:
     found.spans.clear()
 
 
-def _message(properties: dict[str, object], **extra: object) -> func.ServiceBusMessage:
-    return func.servicebus.ServiceBusMessage(
-        body=b"{}",
+def _message(properties: dict[str, object], **extra: object) -> Any:
+    return received_message(
         application_properties=properties,
-        user_properties=dict(properties),
         message_id=str(extra.get("message_id", "m-1")),
         correlation_id=extra.get("correlation_id"),  # type: ignore[arg-type]
-        delivery_count=1,
     )
 
 
@@ -117,7 +115,7 @@ async def test_a_consumer_span_continues_the_sender_and_sets_the_correlation_sco
     seen: list[str | None] = []
 
     @traced_message("orders")
-    async def handler(msg: func.ServiceBusMessage) -> None:
+    async def handler(msg: Any) -> None:
         seen.append(get_correlation_id())
 
     await handler(_message({"traceparent": PARENT}, correlation_id="corr-9"))
@@ -133,15 +131,17 @@ async def test_a_consumer_span_continues_the_sender_and_sets_the_correlation_sco
 async def test_a_dead_letter_is_counted_by_queue_and_reason_and_marks_the_span(
     telemetry: Recorders,
 ) -> None:
+    @settles_message("selftest")
     @traced_message("selftest")
-    async def handler(msg: func.ServiceBusMessage) -> None:
-        raise DeadLetter("InvalidMessage", "probeId: missing")
+    async def handler(msg: Any) -> None:
+        raise Rejected("InvalidMessage", "probeId: missing")
 
     before = telemetry.metric_total(
         "erpsync.dead_letters", queue="selftest", reason="InvalidMessage"
     )
-    with pytest.raises(DeadLetter):
-        await handler(_message({"traceparent": PARENT}))
+    actions = RecordingActions()
+    await handler(_message({"traceparent": PARENT}, message_id="m-bad"), actions)  # type: ignore[arg-type]
+    assert actions.settled == [("deadletter", "m-bad", "InvalidMessage")]
     after = telemetry.metric_total(
         "erpsync.dead_letters", queue="selftest", reason="InvalidMessage"
     )
@@ -152,21 +152,52 @@ async def test_a_dead_letter_is_counted_by_queue_and_reason_and_marks_the_span(
     assert consumer.attributes["app.dead_letter_reason"] == "InvalidMessage"
 
 
+async def test_a_batch_dead_letters_its_rejections_and_completes_the_rest() -> None:
+    bad, good = _message({}, message_id="bad"), _message({}, message_id="good")
+
+    @settles_batch("inventory-events")
+    async def handler(msgs: list[Any]) -> Sequence[Rejection]:
+        return [Rejection(bad, "unparseable", "not JSON")]
+
+    actions = RecordingActions()
+    await handler([bad, good], actions)  # type: ignore[arg-type]
+    assert sorted(actions.settled) == [
+        ("complete", "good", None),
+        ("deadletter", "bad", "unparseable"),
+    ]
+
+
+async def test_a_failing_handler_settles_nothing_so_the_host_abandons() -> None:
+    @settles_batch("inventory-events")
+    async def handler(msgs: list[Any]) -> Sequence[Rejection]:
+        raise RuntimeError("table service unavailable")
+
+    actions = RecordingActions()
+    with pytest.raises(RuntimeError):
+        await handler([_message({})], actions)  # type: ignore[arg-type]
+    assert actions.settled == []
+
+
 async def test_a_batch_span_links_every_traced_message(telemetry: Recorders) -> None:
     other = "00-11111111111111111111111111111111-2222222222222222-01"
     outcomes: list[int] = []
 
+    @settles_batch("inventory-events")
     @traced_batch("inventory-events")
-    async def handler(msgs: list[func.ServiceBusMessage]) -> None:
+    async def handler(msgs: list[Any]) -> Sequence[Rejection]:
         outcomes.append(len(msgs))
+        return []
 
     before = telemetry.metric_total(
         "erpsync.events.processed", kind="inventory-events", outcome="completed"
     )
     with trace.get_tracer("test").start_as_current_span("host invocation") as host:
+        actions = RecordingActions()
         await handler(
-            [_message({"traceparent": PARENT}), _message({"traceparent": other}), _message({})]
+            [_message({"traceparent": PARENT}), _message({"traceparent": other}), _message({})],
+            actions,  # type: ignore[arg-type]
         )
+    assert [s[0] for s in actions.settled] == ["complete"] * 3
     batch = _only(telemetry.trace(host.get_span_context().trace_id), SpanKind.CONSUMER)
     assert {link.context.trace_id for link in batch.links} == {
         PARENT_TRACE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -72,7 +73,8 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @app.route(route="nothing", methods=["DELETE"])
-def nothing(req: func.HttpRequest) -> None:
+def nothing(req: func.HttpRequest):  # type: ignore[no-untyped-def]
+    # Unannotated on purpose: the worker refuses `-> None` on an HTTP function at load time.
     return None
 
 
@@ -97,3 +99,9 @@ def with_context(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
 @app.route(route="settings/{name}", methods=["GET"])
 def read_setting(req: func.HttpRequest) -> func.HttpResponse:
     return _json({"value": os.environ.get(req.route_params["name"])})
+
+
+@app.route(route="slow", methods=["GET"])
+async def slow(req: func.HttpRequest) -> func.HttpResponse:
+    await asyncio.sleep(float(req.params.get("seconds", "1")))
+    return func.HttpResponse("finally")

@@ -3,10 +3,13 @@ tests disable the functions they do not exercise (AzureWebJobs.<name>.Disabled).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import typing
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.servicebus as servicebus
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 CONNECTION = "ServiceBusConnection"
@@ -21,15 +24,22 @@ _active = 0
 max_active = 0
 _active_lock = threading.Lock()
 _two_active = threading.Event()
+# (message_id, delivery_count, body) per SDK-type delivery.
+settled: list[tuple[str, int | None, str]] = []
+sdk_batches: list[list[str]] = []
 
 
 class DeadLetter(Exception):
-    """The product's way to ask for dead-lettering; the runner matches it by name."""
+    """Named like the old runner convention: the host gives such a name no meaning."""
 
     def __init__(self, reason: str, description: str) -> None:
         super().__init__(f"{reason}: {description}")
         self.reason = reason
         self.description = description
+
+
+def _body(message: servicebus.ServiceBusReceivedMessage) -> str:
+    return b"".join(message.body).decode()
 
 
 @app.service_bus_queue_trigger(
@@ -61,14 +71,63 @@ def relay(msg: func.ServiceBusMessage, out: func.Out[str], note: func.Out[str]) 
 @app.service_bus_queue_trigger(
     arg_name="msgs", queue_name="runner-batch", connection=CONNECTION, cardinality="many"
 )
-def batch(msgs: list[func.ServiceBusMessage]) -> None:
+def batch(msgs: typing.List[func.ServiceBusMessage]) -> None:  # noqa: UP006 - worker
     bodies = [m.get_body().decode() for m in msgs]
     batches.append(bodies)
-    poisoned = [m.message_id for m in msgs if m.get_body().startswith(b"poison:")]
-    if poisoned:
-        error = DeadLetter("PoisonEvent", "cannot be applied")
-        error.message_ids = poisoned  # type: ignore[attr-defined]
-        raise error
+    if any(m.get_body().startswith(b"poison:") for m in msgs):
+        raise ValueError("a poison message in the batch")
+
+
+@app.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="runner-settle",
+    connection=CONNECTION,
+    auto_complete_messages=False,
+)
+def settle(
+    message: servicebus.ServiceBusReceivedMessage,
+    message_actions: servicebus.ServiceBusMessageActions,
+) -> None:
+    """Settles its message itself, as the SDK-type binding allows."""
+    body = _body(message)
+    settled.append((str(message.message_id), message.delivery_count, body))
+    if body == "bad-order":
+        message_actions.deadletter(
+            message,
+            deadletter_reason="BadOrder",
+            deadletter_error_description="the order has no lines",
+        )
+    elif body == "fail-once" and message.delivery_count == 1:
+        raise RuntimeError("transient failure before settling")
+    elif body == "leave-it":
+        return
+    else:
+        message_actions.complete(message)
+
+
+@app.service_bus_queue_trigger(
+    arg_name="messages",
+    queue_name="runner-sdk-batch",
+    connection=CONNECTION,
+    cardinality="many",
+    auto_complete_messages=False,
+)
+async def sdk_batch(
+    messages: typing.List[servicebus.ServiceBusReceivedMessage],  # noqa: UP006 - worker
+    message_actions: servicebus.ServiceBusMessageActions,
+) -> None:
+    """Dead-letters each poison message with its reason; completes the rest one by one."""
+    sdk_batches.append([_body(m) for m in messages])
+    for message in messages:
+        if _body(message).startswith("poison:"):
+            await asyncio.to_thread(
+                message_actions.deadletter,
+                message,
+                deadletter_reason="PoisonEvent",
+                deadletter_error_description=f"{_body(message)} cannot be applied",
+            )
+        else:
+            await asyncio.to_thread(message_actions.complete, message)
 
 
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="runner-parallel", connection=CONNECTION)

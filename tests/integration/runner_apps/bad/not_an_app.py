@@ -1,0 +1,3 @@
+"""No FunctionApp at all."""
+
+app = object()
