@@ -96,7 +96,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check_shape(value: Any, limits: JsonLimits) -> None:
-    """Depth and integer size within bounds, and no lone surrogate (``"\ud800"``: a valid
+    """Depth and integer size within bounds, and no lone surrogate (``"\\ud800"``: a valid
     JSON escape, but not text) in any key or string. Iterative: depth costs no recursion.
     (Integers are checked here rather than in a parse hook, which would cost a Python call
     per number; Python itself refuses integers of more than 4,300 digits while parsing.)"""
