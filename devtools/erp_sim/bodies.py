@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -310,6 +311,7 @@ class ConfigBody(Control):
     creditCheck: bool | None = None
     reserveOnOrder: bool | None = None
     defaultPageSize: Annotated[int, Field(ge=1, le=20_000)] | None = None
+    subscriptionHandshake: bool | None = None
 
 
 class NotifyBody(Control):
@@ -318,6 +320,8 @@ class NotifyBody(Control):
     changeType: Literal["created", "updated", "deleted", "collection"] = "updated"
     entityId: str | None = None
     handshake: bool = False
+    # For a "collection" notification: when the bulk change began (default 30 s ago).
+    firstChange: AwareDatetime | None = None
 
 
 class FinancialsBody(Control):

@@ -101,6 +101,7 @@ def _config_json(sim: SimulatorState) -> dict[str, Any]:
         "creditCheck": sim.options.credit_check,
         "reserveOnOrder": sim.options.reserve_on_order,
         "defaultPageSize": sim.options.default_page_size,
+        "subscriptionHandshake": sim.options.subscription_handshake,
     }
 
 
@@ -186,6 +187,11 @@ async def config(request: Request, sim: SimulatorState) -> dict[str, Any]:
                 sim.options.reserve_on_order if body.reserveOnOrder is None else body.reserveOnOrder
             ),
             default_page_size=body.defaultPageSize or sim.options.default_page_size,
+            subscription_handshake=(
+                sim.options.subscription_handshake
+                if body.subscriptionHandshake is None
+                else body.subscriptionHandshake
+            ),
         )
     return _config_json(sim)
 
@@ -243,6 +249,7 @@ async def notify(request: Request, sim: SimulatorState) -> dict[str, Any]:
         change_type=body.changeType,
         entity_id=body.entityId,
         handshake=body.handshake,
+        first_change=body.firstChange,
     )
     return {"deliveries": [delivery.as_json() for delivery in deliveries]}
 

@@ -348,3 +348,22 @@ SPECS: dict[str, EntitySetSpec] = {
 
 # Entity sets a client reaches directly under companies(...); lines only through a document.
 NESTED_ONLY = frozenset({"salesOrderLines", "salesQuoteLines"})
+
+# Business Central only notifies on pages over a physical table with a single key
+# (ODataKeyFields = SystemId). customerFinancialDetails reads a temporary table;
+# customerCreditSummaries is the contract's computed, optional page: refused like BC would.
+SUBSCRIBABLE = frozenset(
+    {
+        "items",
+        "customers",
+        "salesOrders",
+        "salesQuotes",
+        "locations",
+        "itemCategories",
+        "priceListLines",
+        "itemAvailabilityByLocation",
+        "customerPricingProfiles",
+        "itemContent",
+        "itemUnitsOfMeasure",
+    }
+)

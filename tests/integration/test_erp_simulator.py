@@ -1182,7 +1182,8 @@ def test_subscriptions_and_notifications(client: httpx.Client, std: str, base_ur
         )
         assert created.status_code == 201, created.text
         subscription = created.json()
-        assert _Receiver.received == []  # no call-out until a control route asks
+        # Business Central validates the URL before it keeps the subscription.
+        assert len(_Receiver.received) == 1 and "validationToken=" in _Receiver.received[0]["path"]
         lifetime = datetime.fromisoformat(
             subscription["expirationDateTime"]
         ) - datetime.fromisoformat(subscription["lastModifiedDateTime"])
@@ -1201,6 +1202,7 @@ def test_subscriptions_and_notifications(client: httpx.Client, std: str, base_ur
             and renewed["clientState"] == "secret-2"
         )
         assert renewed["expirationDateTime"] >= subscription["expirationDateTime"]
+        assert "validationToken=" in _Receiver.received[-1]["path"]  # again on renewal
 
         handshake = _ok(
             client.post(
@@ -1389,21 +1391,117 @@ def test_patch_sales_order_header(client: httpx.Client, std: str, fixtures: dict
 
 def test_notifications_only_go_to_loopback(client: httpx.Client, base_url: str) -> None:
     subscriptions = f"{base_url}/v2.0/local/sandbox/api/v2.0/subscriptions"
-    _ok(
-        client.post(
-            subscriptions,
-            json={
-                "notificationUrl": "https://hooks.example.com/x",
-                "resource": "api/v2.0/companies/items",
-            },
-        )
-    )
-    deliveries = _ok(client.post("/_sim/notify", json={})).json()["deliveries"]
-    assert [d["outcome"] for d in deliveries] == ["refused: not a loopback URL"]
+    body = {
+        "notificationUrl": "https://hooks.example.com/x",
+        "resource": f"api/v2.0/companies({COMPANY_ID})/items",
+    }
+    # The handshake cannot reach it, so the subscription is refused...
+    assert client.post(subscriptions, json=body).status_code == 400
+    _ok(client.post("/_sim/config", json={"subscriptionHandshake": False}))
+    try:
+        created = _ok(client.post(subscriptions, json=body)).json()
+        deliveries = _ok(
+            client.post("/_sim/notify", json={"subscriptionId": created["subscriptionId"]})
+        ).json()["deliveries"]
+        # ... and without the handshake, nothing outside loopback is ever called.
+        assert [d["outcome"] for d in deliveries] == ["refused: not a loopback URL"]
+        key = f"{subscriptions}('{created['subscriptionId']}')"
+        assert client.delete(key, headers={"If-Match": "*"}).status_code == 204
+    finally:
+        _ok(client.post("/_sim/config", json={"subscriptionHandshake": True}))
     assert (
         client.post(subscriptions, json={"notificationUrl": "ftp://x", "resource": "r"}).status_code
         == 400
     )
+
+
+@pytest.mark.parametrize(
+    ("root", "resource", "accepted"),
+    [
+        ("v2.0", "api/v2.0/companies({c})/items", True),
+        ("v2.0", "/api/v2.0/companies({c})/customers", True),
+        (
+            "contoso/commerceSync/v1.0",
+            "api/contoso/commerceSync/v1.0/companies({c})/priceListLines",
+            True,
+        ),
+        # A custom page at the standard root, or the reverse: refused as BC does.
+        ("v2.0", "api/contoso/commerceSync/v1.0/companies({c})/itemAvailabilityByLocation", False),
+        ("contoso/commerceSync/v1.0", "api/v2.0/companies({c})/items", False),
+        ("v2.0", "api/v2.0/companies({c})/priceListLines", False),
+        # Not subscribable: not a physical table with a SystemId key.
+        ("v2.0", "api/v2.0/companies({c})/customerFinancialDetails", False),
+        (
+            "contoso/commerceSync/v1.0",
+            "api/contoso/commerceSync/v1.0/companies({c})/customerCreditSummaries",
+            False,
+        ),
+        ("v2.0", "api/v2.0/companies(00000000-0000-0000-0000-000000000001)/items", False),
+    ],
+)
+def test_subscriptions_live_at_the_root_of_the_api_that_serves_the_resource(
+    client: httpx.Client, base_url: str, root: str, resource: str, accepted: bool
+) -> None:
+    _ok(client.post("/_sim/config", json={"subscriptionHandshake": False}))
+    endpoint = f"{base_url}/v2.0/local/sandbox/api/{root}/subscriptions"
+    try:
+        created = client.post(
+            endpoint,
+            json={
+                "notificationUrl": "http://127.0.0.1:9/hook",
+                "resource": resource.format(c=COMPANY_ID),
+            },
+        )
+        assert (created.status_code == 201) is accepted, created.text
+        if accepted:
+            sid = created.json()["subscriptionId"]
+            listed = client.get(endpoint).json()["value"]
+            assert [row["subscriptionId"] for row in listed] == [sid]
+            other = "contoso/commerceSync/v1.0" if root == "v2.0" else "v2.0"
+            elsewhere = f"{base_url}/v2.0/local/sandbox/api/{other}/subscriptions"
+            assert client.get(elsewhere).json()["value"] == []
+            assert client.get(f"{elsewhere}('{sid}')").status_code == 404
+            assert (
+                client.delete(f"{endpoint}('{sid}')", headers={"If-Match": "*"}).status_code == 204
+            )
+        else:
+            assert created.json()["error"]["code"] == "BadRequest"
+    finally:
+        _ok(client.post("/_sim/config", json={"subscriptionHandshake": True}))
+
+
+def test_a_collection_notification_has_bc_form(client: httpx.Client, base_url: str) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.received = []
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        endpoint = f"{base_url}/v2.0/local/sandbox/api/contoso/commerceSync/v1.0/subscriptions"
+        resource = f"api/contoso/commerceSync/v1.0/companies({COMPANY_ID})/priceListLines"
+        created = _ok(
+            client.post(endpoint, json={"notificationUrl": url, "resource": resource})
+        ).json()
+        _ok(
+            client.post(
+                "/_sim/notify",
+                json={
+                    "subscriptionId": created["subscriptionId"],
+                    "changeType": "collection",
+                    "firstChange": "2026-03-01T10:00:01.000Z",
+                },
+            )
+        )
+        note = json.loads(_Receiver.received[-1]["body"])["value"][0]
+        assert note["changeType"] == "collection"
+        assert note["resource"] == (
+            f"{resource}?$filter=lastModifiedDateTime%20gt%202026-03-01T10:00:00.950Z"
+        )
+        assert note["lastModifiedDateTime"] > "2026-03-01T10:00:01.000Z"  # the last change
+        _ok(client.delete(f"{endpoint}('{created['subscriptionId']}')", headers={"If-Match": "*"}))
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 def test_every_entity_carries_an_etag_and_a_utc_timestamp(

@@ -587,6 +587,10 @@ class ErpClient:
 
     # ---- webhook subscriptions ----
 
+    def api_of(self, entity_set: str) -> Api:
+        """The API this client reads ``entity_set`` from (and so subscribes to it at)."""
+        return Api.CUSTOM if entity_set in CUSTOM_ENTITY_SETS else Api.STANDARD
+
     async def create_subscription(
         self,
         entity_set: str,
@@ -598,11 +602,11 @@ class ErpClient:
     ) -> Subscription:
         """Subscribe to changes of one entity set of the company (BC validates the URL first).
 
-        The resource path names the API the set belongs to; by default the one this client
-        reads it from (a custom page such as ``itemAvailabilityByLocation`` is not on v2.0).
+        Both the endpoint and the resource path are on the API the set belongs to; by default
+        the one this client reads it from (a custom page such as ``itemAvailabilityByLocation``
+        is subscribed at ``api/{publisher}/{group}/{version}/subscriptions``).
         """
-        if api is None:
-            api = Api.CUSTOM if entity_set in CUSTOM_ENTITY_SETS else Api.STANDARD
+        api = api or self.api_of(entity_set)
         payload = SubscriptionCreate(
             notification_url=notification_url,
             resource=self.urls.subscription_resource(entity_set, api),
@@ -611,17 +615,22 @@ class ErpClient:
         return await self._send_for(
             Subscription,
             "POST",
-            self.urls.subscriptions(),
+            self.urls.subscriptions(api),
             "subscriptions",
             body=payload.to_body(),
             correlation_id=correlation_id,
         )
 
     async def renew_subscription(
-        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+        self,
+        subscription_id: str,
+        etag: str,
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
     ) -> Subscription:
-        """Subscriptions expire after 3 days; a PATCH renews them."""
-        url = self.urls.subscriptions() + string_key(subscription_id)
+        """Subscriptions expire after 3 days; a PATCH at the API that holds them renews them."""
+        url = self.urls.subscriptions(api) + string_key(subscription_id)
         return await self._send_for(
             Subscription,
             "PATCH",
@@ -633,17 +642,25 @@ class ErpClient:
         )
 
     async def delete_subscription(
-        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+        self,
+        subscription_id: str,
+        etag: str,
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
     ) -> None:
-        url = self.urls.subscriptions() + string_key(subscription_id)
+        url = self.urls.subscriptions(api) + string_key(subscription_id)
         await self._pipeline.send(
             "DELETE", url, entity_set="subscriptions", etag=etag, correlation_id=correlation_id
         )
 
-    async def list_subscriptions(self, *, correlation_id: str | None = None) -> list[Subscription]:
+    async def list_subscriptions(
+        self, *, api: Api = Api.STANDARD, correlation_id: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions held at one API's root (each API lists only its own)."""
         response = await self._pipeline.send(
             "GET",
-            self.urls.subscriptions(),
+            self.urls.subscriptions(api),
             entity_set="subscriptions",
             correlation_id=correlation_id,
         )
