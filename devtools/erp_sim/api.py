@@ -111,7 +111,13 @@ async def api_endpoint(request: Request) -> Response:
                 raise ServiceUnavailable(
                     "The service is temporarily unavailable (simulated outage)."
                 )
-            refusal = sim.limiter.try_acquire(principal)
+            if request.method in ("POST", "PATCH", "PUT"):
+                # Received in full before it queues, as by BC's front end: a queued request
+                # is processed even when its caller has stopped waiting.
+                await request.body()
+            refusal = await sim.limiter.acquire(principal)
+            if refusal is not None and refusal.status == 503:
+                raise ServiceUnavailable(refusal.reason)
             if refusal is not None:
                 raise Throttled(refusal.reason, refusal.retry_after)
             admitted = True
@@ -245,6 +251,8 @@ async def _collection(
         return ODataJSON(body, headers=headers)
     payload = await _json_body(request)
     kind = KINDS.get(spec.name)
+    if kind is ORDER and sim.faults.commit_delay_ms:
+        await asyncio.sleep(sim.faults.commit_delay_ms / 1000)
     if kind is not None:
         return _create_document(sim, dataset, target, spec, kind, payload)
     model, create = _CREATE[spec.name]

@@ -289,6 +289,16 @@ class LimitsBody(Control):
     maxConcurrent: Annotated[int, Field(ge=1, le=10_000)] | None = None
     requestsPerWindow: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     windowSeconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    queueSize: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    queueTimeoutSeconds: Annotated[float, Field(gt=0, le=3_600)] | None = None
+
+
+class HoldBody(Control):
+    """Occupy processing slots of a principal, as other instances' requests would."""
+
+    principal: Annotated[str, Field(min_length=1, max_length=4096)] = "anonymous"
+    slots: Annotated[int, Field(ge=1, le=1_000)] = 5
+    seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
 
 
 class FaultsBody(Control):
@@ -298,6 +308,7 @@ class FaultsBody(Control):
     throttle: bool = False
     dropResponseAfterCommit: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     dropMode: Literal["500", "close"] = "500"
+    commitDelayMs: Annotated[int, Field(ge=0, le=600_000)] = 0
 
 
 class ResetBody(Control):

@@ -21,6 +21,7 @@ from devtools.erp_sim.bodies import (
     ConfigBody,
     FaultsBody,
     FinancialsBody,
+    HoldBody,
     LimitsBody,
     NotifyBody,
     PriceQuery,
@@ -142,10 +143,19 @@ async def limits(request: Request, sim: SimulatorState) -> dict[str, Any]:
                 max_concurrent=body.maxConcurrent or current.max_concurrent,
                 requests_per_window=body.requestsPerWindow or current.requests_per_window,
                 window_seconds=body.windowSeconds or current.window_seconds,
+                queue_size=current.queue_size if body.queueSize is None else body.queueSize,
+                queue_timeout_seconds=(body.queueTimeoutSeconds or current.queue_timeout_seconds),
             )
         )
         sim.limiter.clear()
     return sim.limiter.settings.as_json()
+
+
+@_control
+async def hold(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    body = await _body(request, HoldBody)
+    sim.limiter.hold(body.principal, body.slots, body.seconds)
+    return {"principal": body.principal, "slots": body.slots, "seconds": body.seconds}
 
 
 @_control
@@ -160,6 +170,7 @@ async def faults(request: Request, sim: SimulatorState) -> dict[str, Any]:
             throttle=body.throttle,
             drop_response_after_commit=body.dropResponseAfterCommit,
             drop_mode=body.dropMode,
+            commit_delay_ms=body.commitDelayMs,
             rng=sim.faults.rng,
         )
     return sim.faults.as_json()
@@ -167,7 +178,11 @@ async def faults(request: Request, sim: SimulatorState) -> dict[str, Any]:
 
 @_control
 async def stats(request: Request, sim: SimulatorState) -> dict[str, Any]:
-    return sim.stats.as_json()
+    return {
+        **sim.stats.as_json(),
+        "queued": sim.limiter.queued(),
+        "queuedMax": sim.limiter.queued_max,
+    }
 
 
 @_control

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from shared.adapters.bus import BusSendFailed
 from shared.domain.orders import (
@@ -73,9 +74,18 @@ async def replay_order(ctx: OrderContext, order_id: str, correlation_id: str | N
         return AdminResult(current.order, False, f"already {current.order.status}")
     assert replayed is not None
     order = replayed.order
+    # BC may still hold the last attempt's create in its queue and commit it; an attempt
+    # before BC has surely ended it could find nothing and create a second ERP order.
+    pending_until = _create_may_be_pending_until(ctx, stored.order)
+    scheduled_at = pending_until if pending_until is not None and pending_until > now else None
     with contextlib.suppress(BusSendFailed):  # the outbox sends it later
         await send_booking_message(
-            ctx.bus, order_id, order.generation, order.attempt, correlation_id or None
+            ctx.bus,
+            order_id,
+            order.generation,
+            order.attempt,
+            correlation_id or None,
+            scheduled_at=scheduled_at,
         )
         await remove_from_outbox(ctx.tables, order_id)
     return AdminResult(order, True, f"queued for booking (generation {order.generation})")
@@ -118,3 +128,12 @@ async def cancel_order(
         with contextlib.suppress(BusSendFailed):
             await publish_status(ctx.bus, order, now)
     return AdminResult(order, changed, "cancelled" if changed else f"already {order.status}")
+
+
+def _create_may_be_pending_until(ctx: OrderContext, order: Order) -> datetime | None:
+    """When Business Central has surely ended the last attempt's create (None: no attempt)."""
+    started = [h.at for h in order.history if str(h.event) == "booking-started"]
+    if not started:
+        return None
+    answer_limit = timedelta(seconds=ctx.erp.config.answer_limit_seconds)
+    return max(started) + ctx.settings.booking_timeout + answer_limit

@@ -7,6 +7,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -47,7 +48,13 @@ def client(base_url: str) -> Iterator[httpx.Client]:
         _ok(
             http.post(
                 "/_sim/limits",
-                json={"maxConcurrent": 5, "requestsPerWindow": 6000, "windowSeconds": 300},
+                json={
+                    "maxConcurrent": 5,
+                    "requestsPerWindow": 6000,
+                    "windowSeconds": 300,
+                    "queueSize": 95,
+                    "queueTimeoutSeconds": 480,
+                },
             )
         )
         _ok(http.post("/_sim/config", json={"creditCheck": True, "reserveOnOrder": False}))
@@ -983,30 +990,65 @@ def test_request_window_produces_429_with_retry_after_and_stats_count_it(
         _ok(client.get("/_sim/stats"))
 
 
-def test_concurrency_limit_refuses_the_extra_request(
+def test_requests_beyond_the_concurrency_limit_queue_then_get_429(
     client: httpx.Client, std: str, base_url: str
 ) -> None:
-    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1}))
-    _ok(client.post("/_sim/faults", json={"latencyMs": 1500}))
+    """Like BC: 5 (here 1) processed at once, the next ones wait in a bounded queue, one more
+    is refused at once with 429 and Retry-After."""
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1, "queueSize": 1}))
     _ok(client.post("/_sim/stats/reset"))
-    results: dict[str, int] = {}
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1.5}))
+    results: dict[str, Any] = {}
 
-    def slow_request() -> None:
+    def queued_request() -> None:
+        started = time.monotonic()
         with httpx.Client(timeout=30) as other:
-            results["slow"] = other.get(f"{std}/items", params={"$top": "1"}).status_code
+            results["status"] = other.get(f"{std}/items", params={"$top": "1"}).status_code
+        results["seconds"] = time.monotonic() - started
 
-    worker = threading.Thread(target=slow_request)
+    worker = threading.Thread(target=queued_request)
     worker.start()
     deadline = time.monotonic() + 10
-    while _ok(client.get("/_sim/stats")).json()["inFlight"] < 1:
-        assert time.monotonic() < deadline, "the slow request never arrived"
+    while _ok(client.get("/_sim/stats")).json()["queued"] < 1:
+        assert time.monotonic() < deadline, "the request never queued"
         time.sleep(0.01)
     refused = client.get(f"{std}/items", params={"$top": "1"})
     worker.join(timeout=30)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    assert results["slow"] == 200
+    # The queued one waited for the held slot, then was answered.
+    assert results["status"] == 200 and results["seconds"] >= 1.0
     stats = _ok(client.get("/_sim/stats")).json()
-    assert stats["inFlightMax"] >= 2 and stats["throttled"] == 1
+    assert stats["queuedMax"] == 1 and stats["throttled"] == 1
+
+
+def test_a_request_queued_too_long_gets_503(client: httpx.Client, std: str) -> None:
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1, "queueTimeoutSeconds": 0.3}))
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1}))
+    waited = client.get(f"{std}/items", params={"$top": "1"})
+    assert waited.status_code == 503
+    assert waited.json()["error"]["code"] == "ServiceUnavailable"
+    time.sleep(1.0)
+    assert client.get(f"{std}/items", params={"$top": "1"}).status_code == 200
+
+
+def test_a_queued_create_commits_after_its_client_gave_up(
+    client: httpx.Client, std: str, cus: str
+) -> None:
+    """BC does not abandon a queued request when the caller stops waiting: it commits."""
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1}))
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1.5}))
+    marker = f"Q-{uuid.uuid4().hex[:10]}".upper()
+    with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=0.5) as impatient:
+        impatient.post(
+            f"{std}/salesOrders",
+            json={"customerNumber": "C00001", "externalDocumentNumber": marker},
+        )
+    assert _ok(client.get("/_sim/stats")).json()["queued"] == 1  # still waiting for a slot
+    # A lookup queues behind it (first in, first out) and sees it once it has committed.
+    found = client.get(
+        f"{std}/salesOrders", params={"$filter": f"externalDocumentNumber eq '{marker}'"}
+    ).json()["value"]
+    assert len(found) == 1
 
 
 def test_outage_throttle_and_error_faults(client: httpx.Client, std: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID
@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel
 
 from shared.adapters.erp.auth import TokenProvider, token_provider_for
-from shared.adapters.erp.booking import BookingResult, book_sales_order_once
+from shared.adapters.erp.booking import BookingResult, CreateAttempt, book_sales_order_once
 from shared.adapters.erp.clock import Clock, SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.contract import (
@@ -545,9 +545,17 @@ class ErpClient:
         )
 
     async def create_sales_order_once(
-        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+        self,
+        payload: SalesOrderCreate,
+        *,
+        correlation_id: str | None = None,
+        attempt: CreateAttempt | None = None,
     ) -> BookingResult:
-        """Create the order unless BC already has one with its external document number."""
+        """Create the order unless BC already has one with its external document number.
+
+        ``ErpAmbiguousResult.decided_by`` says when a lookup can prove the order absent;
+        ``attempt.sent_at`` is set when the create goes out.
+        """
 
         async def find(key: str) -> SalesOrder | None:
             return await self.find_sales_order_by_external_document_number(
@@ -564,6 +572,9 @@ class ErpClient:
             sleep=self._clock.sleep,
             lookup_attempts=self.config.ambiguous_lookup_attempts,
             lookup_delay_seconds=self.config.ambiguous_lookup_delay_seconds,
+            now=self._clock.now,
+            answer_limit=timedelta(seconds=self.config.answer_limit_seconds),
+            attempt=attempt,
         )
 
     async def create_sales_quote(
