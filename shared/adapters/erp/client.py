@@ -60,6 +60,7 @@ from shared.adapters.erp.odata import (
 )
 from shared.adapters.erp.paging import iter_pages
 from shared.adapters.erp.request_pipeline import ErpCounters, Method, RequestPipeline
+from shared.adapters.erp.shared_limits import SharedLimits
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -91,6 +92,7 @@ class ErpClient:
         random: Callable[[], float] | None = None,
         token_provider: TokenProvider | None = None,
         correlation_id_provider: Callable[[], str | None] | None = None,
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         self.config = config
         self._clock: Clock = clock or SystemClock()
@@ -118,6 +120,7 @@ class ErpClient:
             self._clock,
             random or _random.random,
             correlation_id_provider or get_correlation_id,
+            shared_limits,
         )
 
     async def __aenter__(self) -> Self:
