@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.adapters.bus import BusSendFailed
 from shared.domain.orders import (
@@ -24,7 +24,7 @@ from shared.domain.orders import (
     mark_holds_released,
     request_replay,
 )
-from shared.services.orders_booking import UnknownOrder, settle
+from shared.services.orders_booking import PENDING_CREATE_MARK, UnknownOrder, settle
 from shared.services.orders_context import OrderContext
 from shared.services.orders_holds import release_holds
 from shared.services.orders_messages import publish_status, send_booking_message
@@ -131,9 +131,17 @@ async def cancel_order(
 
 
 def _create_may_be_pending_until(ctx: OrderContext, order: Order) -> datetime | None:
-    """When Business Central has surely ended the last attempt's create (None: no attempt)."""
-    started = [h.at for h in order.history if str(h.event) == "booking-started"]
-    if not started:
-        return None
-    answer_limit = timedelta(seconds=ctx.erp.config.answer_limit_seconds)
-    return max(started) + ctx.settings.booking_timeout + answer_limit
+    """When BC has surely ended the last attempt's unanswered create (None: none pending).
+
+    Read from the history note the booking writes when a create got no answer.
+    """
+    for entry in reversed(order.history):
+        if str(entry.event) == "booking-started":
+            return None  # notes before the newest attempt's start are not about it
+        _, mark, rest = entry.detail.partition(PENDING_CREATE_MARK)
+        if mark:
+            try:
+                return datetime.fromisoformat(rest.split(")", 1)[0].strip())
+            except ValueError:
+                return None
+    return None

@@ -257,9 +257,10 @@ async def _book(
 def _decided_by(ctx: OrderContext, error: BaseException, create: CreateAttempt) -> datetime | None:
     """When BC has surely ended a create whose outcome we do not know; None if none was sent
     or its outcome is known."""
-    if isinstance(error, ErpAmbiguousResult) and error.decided_by is not None:
-        return error.decided_by
-    if create.sent_at is not None and isinstance(error, (TimeoutError, ErpAmbiguousResult)):
+    if isinstance(error, ErpAmbiguousResult):
+        return error.decided_by  # None when BC answered (its lookups were conclusive)
+    if create.sent_at is not None and isinstance(error, TimeoutError):
+        # Our own booking timeout cut the create (or the lookups after it) short.
         return create.sent_at + timedelta(seconds=ctx.erp.config.answer_limit_seconds)
     return None
 
@@ -273,7 +274,7 @@ async def _retry_later(
     error: BaseException,
     decided_by: datetime | None = None,
 ) -> BookingReport:
-    reason = _describe(error)
+    reason = _describe(error, decided_by)
     policy = ctx.settings.retry
     # Give up one delivery before Service Bus would dead-letter the message without a reason.
     if policy.exhausted(attempt) or delivery_count >= ctx.settings.max_deliveries - 1:
@@ -357,9 +358,19 @@ def _erp_message(error: ErpError) -> str:
     return error.message
 
 
-def _describe(error: BaseException) -> str:
+# Written into the order's history when a create got no answer; a replay reads it back.
+PENDING_CREATE_MARK = "the ERP may still commit the create until "
+
+
+def pending_create_note(decided_by: datetime) -> str:
+    return f"{PENDING_CREATE_MARK}{decided_by.isoformat()}"
+
+
+def _describe(error: BaseException, decided_by: datetime | None = None) -> str:
     if isinstance(error, TimeoutError):
-        return "the ERP did not answer in time"
-    if isinstance(error, ErpError):
-        return f"{type(error).__name__}: {error.message}"
-    return f"{type(error).__name__}: {error}"
+        text = "the ERP did not answer in time"
+    elif isinstance(error, ErpError):
+        text = f"{type(error).__name__}: {error.message}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return f"{text} ({pending_create_note(decided_by)})" if decided_by else text

@@ -70,10 +70,10 @@ async def book_sales_order_once(
     """Return the order for ``payload.external_document_number``, creating it only if absent.
 
     Raises ``ErpAmbiguousResult`` when the create's outcome stays unknown (the order is not
-    visible yet and may still be committing), with ``decided_by`` = when the create was sent
-    + ``answer_limit``; a caller must not create again before then (BC may hold the create in
-    its queue for minutes). ``ErpUnavailable`` when the ERP could not be asked. A retry of
-    this function after ``decided_by`` is safe.
+    visible yet and may still be committing); when the create got no answer at all, its
+    ``decided_by`` = when the create was sent + ``answer_limit``, and a caller must not create
+    again before then (BC may hold the create in its queue for minutes). ``ErpUnavailable``
+    when the ERP could not be asked. A retry of this function after ``decided_by`` is safe.
     """
     key = payload.external_document_number
     existing = await find(key)
@@ -85,7 +85,11 @@ async def book_sales_order_once(
     try:
         return BookingResult(await create(payload), BookingOutcome.CREATED)
     except ErpAmbiguousResult as ambiguous:
-        ambiguous.decided_by = sent_at + answer_limit
+        if ambiguous.status_code is None:
+            # No answer at all (timeout, connection lost): BC may still hold the create in
+            # its queue and commit it until its own limit. An answer (even a 5xx) means BC
+            # has finished with the request, so the lookups below can be trusted.
+            ambiguous.decided_by = sent_at + answer_limit
         return await _confirm_after_ambiguity(
             key, ambiguous, find, sleep, lookup_attempts, lookup_delay_seconds
         )
