@@ -254,7 +254,9 @@ async def _collection(
     if kind is ORDER and sim.faults.commit_delay_ms:
         await asyncio.sleep(sim.faults.commit_delay_ms / 1000)
     if kind is not None:
-        return _create_document(sim, dataset, target, spec, kind, payload)
+        return _create_document(
+            sim, dataset, target, spec, kind, payload, request.query_params.get("$expand")
+        )
     model, create = _CREATE[spec.name]
     row = create(dataset, parse_body(model, payload, spec.entity_type))
     return _entity_response(target, spec, row, status=201, location=True)
@@ -267,6 +269,7 @@ def _create_document(
     spec: EntitySetSpec,
     kind: DocumentKind,
     payload: Any,
+    request_expand: str | None = None,
 ) -> Response:
     body: SalesOrderCreate | SalesQuoteCreate
     if kind is ORDER:
@@ -281,7 +284,9 @@ def _create_document(
             if lost == "close":
                 return LostResponse()
             raise InternalError("The connection to the server was lost (simulated, after commit).")
-    shown = with_lines(dataset, kind, header) if lines else header
+    # Like BC, the answer to a deep insert is the header alone unless $expand asks for lines.
+    expand = (request_expand or "").replace(" ", "").split(",")
+    shown = with_lines(dataset, kind, header) if lines and kind.lines_name in expand else header
     return _entity_response(target, spec, shown, status=201, location=True)
 
 

@@ -25,6 +25,16 @@ from pydantic import (
 from devtools.erp_sim.errors import BadRequest
 from devtools.erp_sim.reference import BLANK_DATE, BLANK_ENUM
 
+
+def _escape_enum(value: object) -> object:
+    # BC's OData names the enum member with the dash XML-escaped, and accepts either form.
+    return "Non_x002D_Inventory" if value == "Non-Inventory" else value
+
+
+ItemType = Annotated[
+    Literal["Inventory", "Service", "Non_x002D_Inventory"], BeforeValidator(_escape_enum)
+]
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -93,7 +103,7 @@ class ItemCreate(Body):
     number: Code20
     displayName: Text100 = ""
     displayName2: Text100 = ""
-    type: Literal["Inventory", "Service", "Non-Inventory"] = "Inventory"
+    type: ItemType = "Inventory"
     itemCategoryCode: OptionalCode = ""
     blocked: bool = False
     gtin: Annotated[str, Field(max_length=14)] = ""
@@ -108,7 +118,7 @@ class ItemPatch(Body):
     number: Code20 | None = None
     displayName: Text100 | None = None
     displayName2: Text100 | None = None
-    type: Literal["Inventory", "Service", "Non-Inventory"] | None = None
+    type: ItemType | None = None
     itemCategoryCode: OptionalCode | None = None
     blocked: bool | None = None
     gtin: Annotated[str, Field(max_length=14)] | None = None

@@ -73,7 +73,7 @@ _SALES_LINE_FIELDS: dict[str, Kind] = {
     "itemVariantId": G,
     "locationId": G,
     "shipmentDate": D,
-    "lastModifiedDateTime": DT,
+    # The APIV2 line pages have no lastModifiedDateTime (the header carries it).
 }
 
 _SALES_HEADER_FIELDS: dict[str, Kind] = {
