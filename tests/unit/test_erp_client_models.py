@@ -125,5 +125,6 @@ def test_enum_members_escaped_by_bc_are_read_as_meant(
         "PriceListLine": {"priceListCode": "P", "sourceType": wire, "assetType": "Item",
                           "assetNo": "I"},
     }  # fmt: skip
-    parsed = getattr(models, model).model_validate(rows[model])
+    stamp = {"lastModifiedDateTime": "2026-01-31T09:15:02.123Z"}
+    parsed = getattr(models, model).model_validate({**rows[model], **stamp})
     assert getattr(parsed, field) == meant
