@@ -681,6 +681,15 @@ class ErpClient:
         page = parse_collection(response_json(response, "subscriptions"), "subscriptions")
         return parse_rows(Subscription, page.value, "subscriptions")
 
+    async def list_all_subscriptions(
+        self, *, correlation_id: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions at both roots: the standard API's and the custom API's."""
+        found: list[Subscription] = []
+        for api in Api:
+            found += await self.list_subscriptions(api=api, correlation_id=correlation_id)
+        return found
+
     # ---- helpers ----
 
     async def _send_for(
