@@ -350,12 +350,13 @@ SPECS: dict[str, EntitySetSpec] = {
 NESTED_ONLY = frozenset({"salesOrderLines", "salesQuoteLines"})
 
 # Business Central only notifies on pages over a physical table with a single key
-# (ODataKeyFields = SystemId). customerFinancialDetails reads a temporary table;
-# customerCreditSummaries is the contract's computed, optional page: refused like BC would.
+# (ODataKeyFields = SystemId). customerCreditSummaries is the contract's computed, optional
+# page (a temporary table): refused like BC would.
 SUBSCRIBABLE = frozenset(
     {
         "items",
         "customers",
+        "customerFinancialDetails",
         "salesOrders",
         "salesQuotes",
         "locations",

@@ -1477,7 +1477,7 @@ def test_notifications_only_go_to_loopback(client: httpx.Client, base_url: str) 
         ("contoso/commerceSync/v1.0", "api/v2.0/companies({c})/items", False),
         ("v2.0", "api/v2.0/companies({c})/priceListLines", False),
         # Not subscribable: not a physical table with a SystemId key.
-        ("v2.0", "api/v2.0/companies({c})/customerFinancialDetails", False),
+        ("v2.0", "api/v2.0/companies({c})/customerFinancialDetails", True),
         (
             "contoso/commerceSync/v1.0",
             "api/contoso/commerceSync/v1.0/companies({c})/customerCreditSummaries",
