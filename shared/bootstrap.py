@@ -103,6 +103,9 @@ def shared_erp_limits(settings: Settings, tables: TableStore) -> SharedLimits:
             max_concurrent=config.max_concurrent,
             requests_per_window=config.requests_per_window,
             window_seconds=config.window_seconds,
+            # Leases are renewed when requests start; one that started just after a renewal
+            # must end (request timeout) well inside the lease, or its slot could be re-let.
+            lease_seconds=max(30.0, 3 * config.request_timeout_seconds),
         ),
         SystemClock(),
     )
