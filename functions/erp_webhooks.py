@@ -14,8 +14,13 @@ from functions.tracing import traced_message
 from shared.adapters.bus import BusSendFailed
 from shared.bootstrap import get_services
 from shared.policy import policy_schedule
-from shared.services import inventory_subscriptions, inventory_webhooks
+from shared.services import (
+    erp_subscription_registry,
+    inventory_subscriptions,
+    inventory_webhooks,
+)
 from shared.settings import get_settings
+from shared.telemetry import metrics
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -26,7 +31,18 @@ _MAX_NOTIFICATION_BYTES = 4 * 1024 * 1024
 
 def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationBatch:
     data = read_body(req, _MAX_NOTIFICATION_BYTES)
+    entries = data.get("value") if isinstance(data, dict) else None
+    if isinstance(entries, list):
+        naive = sum(1 for entry in entries if inventory_webhooks.has_naive_time(entry))
+        if naive:
+            # Read as UTC rather than refused: a 4xx would make BC delete the subscription.
+            _log.warning("%s ERP notifications carry a time without an offset", naive)
+            metrics.erp_notifications("naive-time", naive)
     return validate(data, inventory_webhooks.ErpNotificationBatch)
+
+
+async def _is_ours(subscription_id: str) -> bool:
+    return await erp_subscription_registry.is_ours(get_services().tables, subscription_id)
 
 
 @bp.function_name("erp_notifications")
@@ -38,7 +54,9 @@ def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationB
         "Handshake: Business Central POSTs with `?validationToken=...` and no body; the token "
         'is echoed as text/plain within 5 seconds. Notifications: `{"value": [...]}`, each '
         "carrying the subscription's clientState; they are queued and answered 202 at once. "
-        "Business Central retries on 408, 429 and 5xx only, so a retryable failure is a 503."
+        "Business Central retries on 408, 429 and 5xx only and deletes the subscription on any "
+        "other 4xx, so a retryable failure is a 503, and a notification for a subscription this "
+        "environment does not hold (another environment's secret) is answered 202 and dropped."
     ),
     params=inventory_webhooks.ValidationHandshake,
     body=inventory_webhooks.ErpNotificationBatch,
@@ -53,7 +71,7 @@ def _notifications(req: func.HttpRequest) -> inventory_webhooks.ErpNotificationB
         ),
         202: Reply("The notifications were queued.", inventory_webhooks.NotificationsQueued),
         400: problem("A malformed validation token, or a body that is not JSON."),
-        401: problem("A notification does not carry this subscription's clientState."),
+        401: problem("A notification for one of our subscriptions has a wrong clientState."),
         422: problem("The body is not a notification batch."),
         503: problem("The notifications could not be queued; retry.", **{"Retry-After": "s"}),
     },
@@ -75,14 +93,33 @@ async def receive(req: func.HttpRequest) -> func.HttpResponse:
     batch = _notifications(req)
     settings = get_settings()
     try:
-        inventory_webhooks.check_client_state(
-            batch, settings.erp_webhook_client_state.get_secret_value()
+        sorted_ = await inventory_webhooks.sort_notifications(
+            batch, settings.erp_webhook_client_state.get_secret_value(), _is_ours
         )
     except inventory_webhooks.ClientStateMismatch as error:
         _log.warning("refused ERP notification: %s", error)
+        metrics.erp_notifications("refused", len(batch.value))
         raise HttpProblem(401, "Unauthorized", "clientState does not match") from None
+    except Exception as error:  # the registry could not be read: BC retries a 503
+        _log.warning("ERP notifications not checked, asking for a retry: %s", error)
+        raise HttpProblem(
+            503, "Try again", "notifications could not be checked", headers={"Retry-After": "5"}
+        ) from None
+    if sorted_.foreign:
+        _log.warning(
+            "dropped %s ERP notifications for subscriptions this environment does not hold (%s)",
+            len(sorted_.foreign),
+            ", ".join(sorted({n.subscription_id for n in sorted_.foreign})),
+        )
+        metrics.erp_notifications("foreign", len(sorted_.foreign))
+    if sorted_.unregistered:
+        _log.info("%s ERP notifications for an unregistered subscription", sorted_.unregistered)
+        metrics.erp_notifications("unregistered", sorted_.unregistered)
     try:
-        queued = await inventory_webhooks.enqueue_notifications(get_services().bus, batch)
+        queued = await inventory_webhooks.enqueue_notifications(
+            get_services().bus, sorted_.accepted
+        )
+        metrics.erp_notifications("queued", queued)
     except BusSendFailed as error:
         _log.warning("ERP notifications not queued, asking for a retry: %s", error)
         raise HttpProblem(
@@ -128,4 +165,6 @@ async def maintain(timer: func.TimerRequest) -> None:
         settings.erp_webhook_url,
         settings.erp_webhook_client_state.get_secret_value(),
         settings.erp_webhook_resource_list,
+        # A set BC refused is reported as a failed run, after the others were subscribed.
+        raise_on_refusal=True,
     )

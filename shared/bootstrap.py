@@ -7,6 +7,9 @@ their own ``Services`` with ``build_services`` instead of using the process-wide
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,10 @@ from azure.servicebus.aio import ServiceBusClient
 from shared.adapters.bus import MessageBus
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
+from shared.adapters.erp.clock import SystemClock
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
+from shared.adapters.erp_limits_store import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.policy import policy_for
@@ -82,6 +88,29 @@ def storefront_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def shared_erp_limits(settings: Settings, tables: TableStore) -> SharedLimits:
+    """BC's per-principal slots and budget, leased from Table storage by every instance."""
+    config = erp_config(settings)
+    principal = principal_key(
+        config.base_url, config.tenant, config.environment, str(config.auth_mode),
+        config.client_id or "",
+    )  # fmt: skip
+    instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return SharedLimits(
+        TableLimitsStore(tables, principal),
+        instance,
+        SharedLimitSettings(
+            max_concurrent=config.max_concurrent,
+            requests_per_window=config.requests_per_window,
+            window_seconds=config.window_seconds,
+            # Leases are renewed when requests start; one that started just after a renewal
+            # must end (request timeout) well inside the lease, or its slot could be re-let.
+            lease_seconds=max(30.0, 3 * config.request_timeout_seconds),
+        ),
+        SystemClock(),
+    )
+
+
 def _azure_credential() -> Any:
     # Imported lazily: only cloud deployments use managed identity.
     from azure.identity.aio import DefaultAzureCredential
@@ -118,7 +147,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         tables=tables,
         bus=bus,
-        erp=ErpClient(erp_config(settings)),
+        erp=ErpClient(erp_config(settings), shared_limits=shared_erp_limits(settings, tables)),
         price_book=PriceBook(
             tables, stale_after=policy_for(settings.sync_policy).prices.freshness_objective
         ),

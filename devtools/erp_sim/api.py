@@ -65,10 +65,11 @@ from devtools.erp_sim.listing import (
 )
 from devtools.erp_sim.reference import COMPANY_ID, company_row
 from devtools.erp_sim.responses import LostResponse, ODataJSON, error_response
-from devtools.erp_sim.routing import Segment, Target, entity_set_spec, parse_target
+from devtools.erp_sim.routing import Segment, Target, api_prefix, entity_set_spec, parse_target
 from devtools.erp_sim.schema import SPECS, EntitySetSpec
 from devtools.erp_sim.state import SimulatorState
 from devtools.erp_sim.store import Row
+from devtools.erp_sim.subscribing import check_resource, validate_url
 
 # Entity set -> (create body, create), (patch body, patch), delete.
 _CREATE: dict[str, tuple[type[BaseModel], Callable[[Dataset, Any], Row]]] = {
@@ -110,7 +111,13 @@ async def api_endpoint(request: Request) -> Response:
                 raise ServiceUnavailable(
                     "The service is temporarily unavailable (simulated outage)."
                 )
-            refusal = sim.limiter.try_acquire(principal)
+            if request.method in ("POST", "PATCH", "PUT"):
+                # Received in full before it queues, as by BC's front end: a queued request
+                # is processed even when its caller has stopped waiting.
+                await request.body()
+            refusal = await sim.limiter.acquire(principal)
+            if refusal is not None and refusal.status == 503:
+                raise ServiceUnavailable(refusal.reason)
             if refusal is not None:
                 raise Throttled(refusal.reason, refusal.retry_after)
             admitted = True
@@ -244,8 +251,12 @@ async def _collection(
         return ODataJSON(body, headers=headers)
     payload = await _json_body(request)
     kind = KINDS.get(spec.name)
+    if kind is ORDER and sim.faults.commit_delay_ms:
+        await asyncio.sleep(sim.faults.commit_delay_ms / 1000)
     if kind is not None:
-        return _create_document(sim, dataset, target, spec, kind, payload)
+        return _create_document(
+            sim, dataset, target, spec, kind, payload, request.query_params.get("$expand")
+        )
     model, create = _CREATE[spec.name]
     row = create(dataset, parse_body(model, payload, spec.entity_type))
     return _entity_response(target, spec, row, status=201, location=True)
@@ -258,6 +269,7 @@ def _create_document(
     spec: EntitySetSpec,
     kind: DocumentKind,
     payload: Any,
+    request_expand: str | None = None,
 ) -> Response:
     body: SalesOrderCreate | SalesQuoteCreate
     if kind is ORDER:
@@ -272,7 +284,9 @@ def _create_document(
             if lost == "close":
                 return LostResponse()
             raise InternalError("The connection to the server was lost (simulated, after commit).")
-    shown = with_lines(dataset, kind, header) if lines else header
+    # Like BC, the answer to a deep insert is the header alone unless $expand asks for lines.
+    expand = (request_expand or "").replace(" ", "").split(",")
+    shown = with_lines(dataset, kind, header) if lines and kind.lines_name in expand else header
     return _entity_response(target, spec, shown, status=201, location=True)
 
 
@@ -376,10 +390,12 @@ async def _subscriptions(
 ) -> Response:
     spec = SPECS["subscriptions"]
     store = sim.subscriptions
+    prefix = api_prefix(target)
+    held = store.at_root(prefix)
     method = request.method
     if segment.key is None:
         if method == "GET":
-            rows = sorted(store.rows.values(), key=lambda row: row["subscriptionId"])
+            rows = sorted(held.values(), key=lambda row: row["subscriptionId"])
             options = _options(sim, request, spec)
             return ODataJSON(
                 read_small_collection(rows, spec, options, context=target.context("subscriptions"))
@@ -387,9 +403,12 @@ async def _subscriptions(
         if method != "POST":
             raise _refuse_method(method, "subscriptions", "subscription")
         body = parse_body(SubscriptionCreate, await _json_body(request), spec.entity_type)
-        created = store.create(body.notificationUrl, body.resource, body.clientState)
+        check_resource(body.resource, prefix, target.api)
+        if sim.options.subscription_handshake:
+            await validate_url(str(body.notificationUrl))
+        created = store.create(body.notificationUrl, body.resource, body.clientState, prefix)
         return _entity_response(target, spec, created, status=201, location=True)
-    row = store.rows.get(segment.key)
+    row = held.get(segment.key)
     if row is None:
         raise NotFound(f"The subscription '{segment.key}' does not exist.")
     if method == "GET":
@@ -398,7 +417,12 @@ async def _subscriptions(
         raise _refuse_method(method, "subscriptions", "subscription")
     writes.check_etag(row, request.headers.get("if-match"))
     if method == "DELETE":
-        store.rows.pop(segment.key, None)
+        store.remove(segment.key)
         return Response(status_code=204)
     changes = parse_body(SubscriptionPatch, await _json_body(request), spec.entity_type).changes()
+    if "resource" in changes:
+        check_resource(str(changes["resource"]), prefix, target.api)
+    if sim.options.subscription_handshake:
+        # Business Central validates the URL again on every renewal.
+        await validate_url(str(changes.get("notificationUrl") or row["notificationUrl"]))
     return _entity_response(target, spec, store.renew(row, changes))

@@ -41,6 +41,7 @@ def create_app(
         Route("/_sim/info", control.info, methods=["GET"]),
         Route("/_sim/reset", control.reset, methods=["POST"]),
         Route("/_sim/limits", control.limits, methods=["GET", "POST"]),
+        Route("/_sim/hold", control.hold, methods=["POST"]),
         Route("/_sim/faults", control.faults, methods=["GET", "POST"]),
         Route("/_sim/stats", control.stats, methods=["GET"]),
         Route("/_sim/stats/reset", control.stats_reset, methods=["POST"]),

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +24,16 @@ from pydantic import (
 
 from devtools.erp_sim.errors import BadRequest
 from devtools.erp_sim.reference import BLANK_DATE, BLANK_ENUM
+
+
+def _escape_enum(value: object) -> object:
+    # BC's OData names the enum member with the dash XML-escaped, and accepts either form.
+    return "Non_x002D_Inventory" if value == "Non-Inventory" else value
+
+
+ItemType = Annotated[
+    Literal["Inventory", "Service", "Non_x002D_Inventory"], BeforeValidator(_escape_enum)
+]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -92,7 +103,7 @@ class ItemCreate(Body):
     number: Code20
     displayName: Text100 = ""
     displayName2: Text100 = ""
-    type: Literal["Inventory", "Service", "Non-Inventory"] = "Inventory"
+    type: ItemType = "Inventory"
     itemCategoryCode: OptionalCode = ""
     blocked: bool = False
     gtin: Annotated[str, Field(max_length=14)] = ""
@@ -107,7 +118,7 @@ class ItemPatch(Body):
     number: Code20 | None = None
     displayName: Text100 | None = None
     displayName2: Text100 | None = None
-    type: Literal["Inventory", "Service", "Non-Inventory"] | None = None
+    type: ItemType | None = None
     itemCategoryCode: OptionalCode | None = None
     blocked: bool | None = None
     gtin: Annotated[str, Field(max_length=14)] | None = None
@@ -288,6 +299,16 @@ class LimitsBody(Control):
     maxConcurrent: Annotated[int, Field(ge=1, le=10_000)] | None = None
     requestsPerWindow: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     windowSeconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    queueSize: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    queueTimeoutSeconds: Annotated[float, Field(gt=0, le=3_600)] | None = None
+
+
+class HoldBody(Control):
+    """Occupy processing slots of a principal, as other instances' requests would."""
+
+    principal: Annotated[str, Field(min_length=1, max_length=4096)] = "anonymous"
+    slots: Annotated[int, Field(ge=1, le=1_000)] = 5
+    seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
 
 
 class FaultsBody(Control):
@@ -297,6 +318,7 @@ class FaultsBody(Control):
     throttle: bool = False
     dropResponseAfterCommit: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     dropMode: Literal["500", "close"] = "500"
+    commitDelayMs: Annotated[int, Field(ge=0, le=600_000)] = 0
 
 
 class ResetBody(Control):
@@ -310,6 +332,7 @@ class ConfigBody(Control):
     creditCheck: bool | None = None
     reserveOnOrder: bool | None = None
     defaultPageSize: Annotated[int, Field(ge=1, le=20_000)] | None = None
+    subscriptionHandshake: bool | None = None
 
 
 class NotifyBody(Control):
@@ -318,6 +341,8 @@ class NotifyBody(Control):
     changeType: Literal["created", "updated", "deleted", "collection"] = "updated"
     entityId: str | None = None
     handshake: bool = False
+    # For a "collection" notification: when the bulk change began (default 30 s ago).
+    firstChange: AwareDatetime | None = None
 
 
 class FinancialsBody(Control):

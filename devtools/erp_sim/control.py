@@ -21,6 +21,7 @@ from devtools.erp_sim.bodies import (
     ConfigBody,
     FaultsBody,
     FinancialsBody,
+    HoldBody,
     LimitsBody,
     NotifyBody,
     PriceQuery,
@@ -101,6 +102,7 @@ def _config_json(sim: SimulatorState) -> dict[str, Any]:
         "creditCheck": sim.options.credit_check,
         "reserveOnOrder": sim.options.reserve_on_order,
         "defaultPageSize": sim.options.default_page_size,
+        "subscriptionHandshake": sim.options.subscription_handshake,
     }
 
 
@@ -141,10 +143,19 @@ async def limits(request: Request, sim: SimulatorState) -> dict[str, Any]:
                 max_concurrent=body.maxConcurrent or current.max_concurrent,
                 requests_per_window=body.requestsPerWindow or current.requests_per_window,
                 window_seconds=body.windowSeconds or current.window_seconds,
+                queue_size=current.queue_size if body.queueSize is None else body.queueSize,
+                queue_timeout_seconds=(body.queueTimeoutSeconds or current.queue_timeout_seconds),
             )
         )
         sim.limiter.clear()
     return sim.limiter.settings.as_json()
+
+
+@_control
+async def hold(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    body = await _body(request, HoldBody)
+    sim.limiter.hold(body.principal, body.slots, body.seconds)
+    return {"principal": body.principal, "slots": body.slots, "seconds": body.seconds}
 
 
 @_control
@@ -159,6 +170,7 @@ async def faults(request: Request, sim: SimulatorState) -> dict[str, Any]:
             throttle=body.throttle,
             drop_response_after_commit=body.dropResponseAfterCommit,
             drop_mode=body.dropMode,
+            commit_delay_ms=body.commitDelayMs,
             rng=sim.faults.rng,
         )
     return sim.faults.as_json()
@@ -166,7 +178,11 @@ async def faults(request: Request, sim: SimulatorState) -> dict[str, Any]:
 
 @_control
 async def stats(request: Request, sim: SimulatorState) -> dict[str, Any]:
-    return sim.stats.as_json()
+    return {
+        **sim.stats.as_json(),
+        "queued": sim.limiter.queued(),
+        "queuedMax": sim.limiter.queued_max,
+    }
 
 
 @_control
@@ -186,6 +202,11 @@ async def config(request: Request, sim: SimulatorState) -> dict[str, Any]:
                 sim.options.reserve_on_order if body.reserveOnOrder is None else body.reserveOnOrder
             ),
             default_page_size=body.defaultPageSize or sim.options.default_page_size,
+            subscription_handshake=(
+                sim.options.subscription_handshake
+                if body.subscriptionHandshake is None
+                else body.subscriptionHandshake
+            ),
         )
     return _config_json(sim)
 
@@ -243,6 +264,7 @@ async def notify(request: Request, sim: SimulatorState) -> dict[str, Any]:
         change_type=body.changeType,
         entity_id=body.entityId,
         handshake=body.handshake,
+        first_change=body.firstChange,
     )
     return {"deliveries": [delivery.as_json() for delivery in deliveries]}
 

@@ -424,7 +424,6 @@ def _price_line(
         "itemVariantId": _EMPTY_GUID,
         "locationId": location["id"] if location else _EMPTY_GUID,
         "shipmentDate": line.shipmentDate or default_shipment,
-        "lastModifiedDateTime": dataset.stamper.now_text(),
     }
     return _PricedLine(row, effect)
 

@@ -39,11 +39,16 @@ class MethodNotAllowed(ApiError):
 
 
 class PreconditionRequired(ApiError):
-    status, code = 428, "Request_PreconditionRequired"
+    """PATCH or DELETE without If-Match: Business Central answers 400 (the exact error code is
+    on the sandbox checklist in docs/erp-conformance.md)."""
+
+    status, code = 400, "BadRequest"
 
 
 class EntityChanged(ApiError):
-    status, code = 412, "Request_EntityChanged"
+    """A stale ETag: Business Central answers 409 ``Request_EntityChanged`` (not 412)."""
+
+    status, code = 409, "Request_EntityChanged"
 
     def __init__(self) -> None:
         super().__init__(
@@ -65,7 +70,9 @@ class RecordNotFound(ApiError):
 
 
 class RecordExists(ApiError):
-    status, code = 400, "Internal_EntityWithSameKeyExists"
+    """A duplicate key: 409 in Business Central."""
+
+    status, code = 409, "Internal_EntityWithSameKeyExists"
 
 
 class Throttled(ApiError):

@@ -15,6 +15,9 @@ class Faults:
     # For the next N POSTs to salesOrders: commit the order, then lose the answer.
     drop_response_after_commit: int = 0
     drop_mode: str = "500"  # "500": answer 500; "close": close the connection mid-response
+    # A salesOrders POST takes this long after it got a processing slot, before it commits
+    # (BC validating and locking under load): lookups in other slots meanwhile find nothing.
+    commit_delay_ms: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def as_json(self) -> dict[str, object]:
@@ -25,6 +28,7 @@ class Faults:
             "throttle": self.throttle,
             "dropResponseAfterCommit": self.drop_response_after_commit,
             "dropMode": self.drop_mode,
+            "commitDelayMs": self.commit_delay_ms,
         }
 
     def take_drop(self) -> str | None:

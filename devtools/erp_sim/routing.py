@@ -75,7 +75,8 @@ def parse_target(origin: str, raw_path: str) -> Target:
     head = _parse_segment(rest[start])
     tail = tuple(_parse_segment(text) for text in rest[start + 1 :])
     if head.name == "subscriptions":
-        if api is not Api.STANDARD or tail:
+        # Every API has its own subscriptions endpoint (standard and each custom API).
+        if tail:
             raise NotFound("Resource not found for the segment 'subscriptions'.")
         return Target(api, api_root, None, (head,))
     if head.key is None:
@@ -83,6 +84,11 @@ def parse_target(origin: str, raw_path: str) -> Target:
             raise NotFound("Resource not found for the segment 'companies'.")
         return Target(api, api_root, None, ())
     return Target(api, api_root, head.key.lower(), tail)
+
+
+def api_prefix(target: Target) -> str:
+    """``v2.0`` or ``{publisher}/{group}/{version}``: which API a target is on."""
+    return target.api_root.split("/api/", 1)[1].strip("/")
 
 
 def _parse_segment(text: str) -> Segment:

@@ -73,7 +73,7 @@ _SALES_LINE_FIELDS: dict[str, Kind] = {
     "itemVariantId": G,
     "locationId": G,
     "shipmentDate": D,
-    "lastModifiedDateTime": DT,
+    # The APIV2 line pages have no lastModifiedDateTime (the header carries it).
 }
 
 _SALES_HEADER_FIELDS: dict[str, Kind] = {
@@ -362,3 +362,23 @@ SPECS: dict[str, EntitySetSpec] = {
 
 # Entity sets a client reaches directly under companies(...); lines only through a document.
 NESTED_ONLY = frozenset({"salesOrderLines", "salesQuoteLines"})
+
+# Business Central only notifies on pages over a physical table with a single key
+# (ODataKeyFields = SystemId). customerCreditSummaries is the contract's computed, optional
+# page (a temporary table): refused like BC would.
+SUBSCRIBABLE = frozenset(
+    {
+        "items",
+        "customers",
+        "customerFinancialDetails",
+        "salesOrders",
+        "salesQuotes",
+        "locations",
+        "itemCategories",
+        "priceListLines",
+        "itemAvailabilityByLocation",
+        "customerPricingProfiles",
+        "itemContent",
+        "itemUnitsOfMeasure",
+    }
+)

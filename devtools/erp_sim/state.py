@@ -27,6 +27,8 @@ class SimulatorOptions:
     credit_check: bool = True
     reserve_on_order: bool = False
     default_page_size: int = 20_000
+    # Call the notification URL with ?validationToken= on subscribe and renew, as BC does.
+    subscription_handshake: bool = True
 
 
 class SimulatorState:

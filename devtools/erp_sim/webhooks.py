@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,14 +33,29 @@ def is_loopback_url(url: str) -> bool:
 
 
 class SubscriptionStore:
+    """Subscriptions, each held by the API whose endpoint created it (``v2.0`` or
+    ``{publisher}/{group}/{version}``); an API lists and changes only its own."""
+
     def __init__(self) -> None:
         self.rows: dict[str, Row] = {}
+        self.roots: dict[str, str] = {}
         self._stamper = Stamper()
 
     def clear(self) -> None:
         self.rows.clear()
+        self.roots.clear()
 
-    def create(self, notification_url: str, resource: str, client_state: str) -> Row:
+    def at_root(self, prefix: str) -> dict[str, Row]:
+        wanted = prefix.lower()
+        return {key: row for key, row in self.rows.items() if self.roots.get(key) == wanted}
+
+    def remove(self, subscription_id: str) -> None:
+        self.rows.pop(subscription_id, None)
+        self.roots.pop(subscription_id, None)
+
+    def create(
+        self, notification_url: str, resource: str, client_state: str, prefix: str = "v2.0"
+    ) -> Row:
         subscription_id = uuid.uuid4().hex
         row: Row = {
             "@odata.etag": "",
@@ -54,6 +69,7 @@ class SubscriptionStore:
         }
         self._renew(row)
         self.rows[subscription_id] = row
+        self.roots[subscription_id] = prefix.lower()
         return row
 
     def renew(self, row: Row, changes: dict[str, Any]) -> Row:
@@ -106,6 +122,18 @@ def notification_body(
     }
 
 
+# Business Central folds over 1,000 changes within 30 seconds into one "collection"
+# notification whose filter reads from 50 ms before the first change.
+COLLECTION_WINDOW = timedelta(seconds=30)
+_COLLECTION_LEAD = timedelta(milliseconds=50)
+
+
+def collection_resource(resource: str, first_change: datetime) -> str:
+    """``{resource}?$filter=lastModifiedDateTime%20gt%20{first change - 50 ms}``, BC's form."""
+    since = format_timestamp(first_change - _COLLECTION_LEAD)
+    return f"{resource}?$filter=lastModifiedDateTime%20gt%20{since}"
+
+
 async def deliver(
     store: SubscriptionStore,
     targets: list[Row],
@@ -113,11 +141,17 @@ async def deliver(
     change_type: str,
     entity_id: str | None,
     handshake: bool,
+    first_change: datetime | None = None,
     timeout_seconds: float = 5.0,
 ) -> list[Delivery]:
-    """Send one notification (or the validation handshake) to each target subscription."""
+    """Send one notification (or the validation handshake) to each target subscription.
+
+    A "collection" notification names the set with BC's filter (from ``first_change``,
+    default 30 seconds ago) and carries the last change's time (now).
+    """
     deliveries: list[Delivery] = []
-    modified = format_timestamp(Stamper().now())
+    now = Stamper().now()
+    modified = format_timestamp(now)
     async with httpx.AsyncClient(timeout=timeout_seconds) as client:
         for subscription in targets:
             url = subscription["notificationUrl"]
@@ -133,7 +167,11 @@ async def deliver(
                     outcome = "validated" if echoed else "validation failed"
                 else:
                     resource = subscription["resource"]
-                    if entity_id and change_type != "collection":
+                    if change_type == "collection":
+                        resource = collection_resource(
+                            resource, first_change or now - COLLECTION_WINDOW
+                        )
+                    elif entity_id:
                         resource = f"{resource}({entity_id})"
                     body = notification_body(subscription, resource, change_type, modified)
                     response = await client.post(url, json=body)
@@ -150,5 +188,5 @@ def _outcome(store: SubscriptionStore, subscription_id: str, status: int) -> str
     if status in _RETRYABLE or status >= 500:
         return "will retry"
     # Business Central drops a subscription whose receiver refuses with another status.
-    store.rows.pop(subscription_id, None)
+    store.remove(subscription_id)
     return "subscription deleted"

@@ -644,9 +644,7 @@ class BrokerHandler(Handler):
                 return
             connection = event.connection
             if connection is not None and not connection.state & Endpoint.LOCAL_CLOSED:
-                connection.condition = error_condition(
-                    "amqp:internal-error", "the stand-in failed"
-                )
+                connection.condition = error_condition("amqp:internal-error", "the stand-in failed")
                 connection.close()
         except Exception:
             _LOG.exception("could not close the endpoint after an error")

@@ -223,7 +223,8 @@ async def run_connectivity_layer(
     progress("connectivity: webhook subscriptions")
     try:
         subscriptions = subscription_states(
-            await erp.list_subscriptions(),
+            # Custom pages' subscriptions live at their own API's root.
+            await erp.list_all_subscriptions(),
             settings.erp_webhook_url,
             settings.erp_webhook_resource_list,
             now,

@@ -17,13 +17,14 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import unquote
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.errors import ErpNotFound
@@ -55,10 +56,19 @@ class ErpNotification(BaseModel):
 
     subscription_id: str = Field(alias="subscriptionId", min_length=1, max_length=200)
     client_state: str | None = Field(default=None, alias="clientState", max_length=2048)
-    expiration_date_time: AwareDatetime | None = Field(default=None, alias="expirationDateTime")
+    expiration_date_time: datetime | None = Field(default=None, alias="expirationDateTime")
     resource: str = Field(min_length=1, max_length=2000)
     change_type: Literal["created", "updated", "deleted", "collection"] = Field(alias="changeType")
     last_modified_date_time: AwareDatetime = Field(alias="lastModifiedDateTime")
+
+    @field_validator("last_modified_date_time", "expiration_date_time", mode="before")
+    @classmethod
+    def _offset_optional(cls, value: object) -> object:
+        # A refusal would make BC delete the subscription; BC's times are UTC anyway.
+        parsed = _as_datetime(value)
+        if parsed is not None and parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return value
 
     @property
     def message_id(self) -> str:
@@ -77,7 +87,28 @@ class ErpNotification(BaseModel):
 
     def to_message(self) -> dict[str, object]:
         # The client state is a shared secret: it stops at the door.
-        return self.model_dump(mode="json", by_alias=True, exclude={"client_state"})
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"client_state"}, exclude_none=True
+        )
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def has_naive_time(raw: object) -> bool:
+    """True when a raw notification's ``lastModifiedDateTime`` carries no offset."""
+    if not isinstance(raw, dict):
+        return False
+    parsed = _as_datetime(raw.get("lastModifiedDateTime"))
+    return parsed is not None and parsed.tzinfo is None
 
 
 class ErpNotificationBatch(BaseModel):
@@ -105,31 +136,79 @@ class NotificationsQueued(WireModel):
 
 
 class ClientStateMismatch(PermissionError):
-    """A notification did not carry our subscription's ``clientState``: not from our ERP."""
+    """A notification for one of our subscriptions did not carry its ``clientState``."""
+
+
+IsOurs = Callable[[str], Awaitable[bool]]
+
+
+@dataclass
+class Sorted:
+    """A batch split by what the receiver does with each notification."""
+
+    accepted: list[ErpNotification] = field(default_factory=list)
+    # Another environment's subscription pointing at our URL: answered 202 and dropped.
+    foreign: list[ErpNotification] = field(default_factory=list)
+    # Ours by clientState but not (yet) in the registry: queued, and counted.
+    unregistered: int = 0
+
+
+def _state_matches(notification: ErpNotification, wanted: bytes) -> bool:
+    given = (notification.client_state or "").encode("utf-8")
+    return hmac.compare_digest(given, wanted)
+
+
+async def sort_notifications(batch: ErpNotificationBatch, expected: str, is_ours: IsOurs) -> Sorted:
+    """Split a batch; ``ClientStateMismatch`` only when a subscription we hold carries a
+    wrong clientState (the one case worth BC deleting the subscription for).
+
+    Business Central deletes a subscription on any 4xx other than 408/429, so a notification
+    we cannot place (an unknown subscription, another environment's secret) is not refused.
+    """
+    wanted = expected.encode("utf-8")
+    result = Sorted()
+    known: dict[str, bool] = {}
+    for notification in batch.value:
+        sid = notification.subscription_id
+        if sid not in known:
+            known[sid] = await is_ours(sid)
+        if _state_matches(notification, wanted):
+            result.accepted.append(notification)
+            result.unregistered += 0 if known[sid] else 1
+        elif known[sid]:
+            raise ClientStateMismatch(
+                f"notification for our subscription {sid} has a wrong clientState"
+            )
+        else:
+            result.foreign.append(notification)
+    return result
 
 
 def check_client_state(batch: ErpNotificationBatch, expected: str) -> None:
     """Every notification must carry the configured client state (compared in constant time)."""
     wanted = expected.encode("utf-8")
     for notification in batch.value:
-        given = (notification.client_state or "").encode("utf-8")
-        if not hmac.compare_digest(given, wanted):
+        if not _state_matches(notification, wanted):
             raise ClientStateMismatch(
                 f"notification for subscription {notification.subscription_id} has a wrong "
                 "clientState"
             )
 
 
-async def enqueue_notifications(bus: JsonSender, batch: ErpNotificationBatch) -> int:
+async def enqueue_notifications(
+    bus: JsonSender, notifications: ErpNotificationBatch | Sequence[ErpNotification]
+) -> int:
     """Queue each notification for the processor; ``BusSendFailed`` if one was not accepted."""
-    for notification in batch.value:
+    if isinstance(notifications, ErpNotificationBatch):
+        notifications = notifications.value
+    for notification in notifications:
         await bus.send_json(
             NOTIFICATIONS_QUEUE,
             notification.to_message(),
             message_id=notification.message_id,
             subject=notification.change_type,
         )
-    return len(batch.value)
+    return len(notifications)
 
 
 _ENTITY_SET = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -137,10 +216,31 @@ _ENTITY_SET = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 @dataclass(frozen=True)
 class ResourceRef:
-    """The entity set and (for single-record notifications) the key a resource names."""
+    """The entity set, the key (single-record notifications) and, for a "collection"
+    notification, the time its filter reads from."""
 
     entity_set: str
     key: str | None
+    modified_after: datetime | None = None
+
+
+# BC's collection form: ``...{set}?$filter=lastModifiedDateTime%20gt%20{first change - 50 ms}``.
+_COLLECTION_FILTER = re.compile(
+    r"^\$filter=lastModifiedDateTime\s+gt\s+(?P<time>[0-9T:.\-+Z]+)\s*$", re.IGNORECASE
+)
+
+
+def _filter_time(query: str) -> datetime | Literal[False] | None:
+    """The time of a collection filter; None without a query; False if it is not that form."""
+    if not query:
+        return None
+    match = _COLLECTION_FILTER.match(unquote(query.replace("+", " ")).strip())
+    if match is None:
+        return False
+    moment = _as_datetime(match.group("time"))
+    if moment is None:
+        return False
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _final_key_start(text: str) -> int | None:
@@ -172,8 +272,16 @@ def _final_key_start(text: str) -> int | None:
 
 
 def parse_resource(resource: str) -> ResourceRef | None:
-    """``api/v2.0/companies(id)/itemAvailabilityByLocation(guid)`` -> (set, key); None if odd."""
-    text = resource.strip().rstrip("/")
+    """``api/v2.0/companies(id)/itemAvailabilityByLocation(guid)`` -> (set, key); a collection
+    resource ``.../items?$filter=lastModifiedDateTime gt {time}`` -> (set, time); None if odd."""
+    path, _, query = resource.strip().partition("?")
+    since = _filter_time(query)
+    if since is False:
+        return None
+    text = path.rstrip("/")
+    if since is not None:
+        entity_set = text.rsplit("/", 1)[-1]
+        return ResourceRef(entity_set, None, since) if _ENTITY_SET.match(entity_set) else None
     key: str | None = None
     if text.endswith(")"):
         start = _final_key_start(text)
@@ -216,12 +324,11 @@ async def read_back_availability(
     """
     as_of = datetime.now(UTC)
     if notification.change_type == "collection" or ref.key is None:
-        # Too many changes for one notification each: a delta read from the given time.
+        # Too many changes for one notification each: a delta read from the filter's time
+        # (the first change); the notification's own time is the *last* change.
+        since = ref.modified_after or notification.last_modified_date_time
         rows: Sequence[ItemAvailability] = [
-            row
-            async for row in erp.iter_item_availability(
-                modified_since=notification.last_modified_date_time
-            )
+            row async for row in erp.iter_item_availability(modified_since=since)
         ]
         note = f"delta read of {len(rows)} rows"
     elif notification.change_type == "deleted":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.adapters.bus import BusSendFailed
 from shared.domain.orders import (
@@ -23,7 +24,7 @@ from shared.domain.orders import (
     mark_holds_released,
     request_replay,
 )
-from shared.services.orders_booking import UnknownOrder, settle
+from shared.services.orders_booking import PENDING_CREATE_MARK, UnknownOrder, settle
 from shared.services.orders_context import OrderContext
 from shared.services.orders_holds import release_holds
 from shared.services.orders_messages import publish_status, send_booking_message
@@ -73,9 +74,18 @@ async def replay_order(ctx: OrderContext, order_id: str, correlation_id: str | N
         return AdminResult(current.order, False, f"already {current.order.status}")
     assert replayed is not None
     order = replayed.order
+    # BC may still hold the last attempt's create in its queue and commit it; an attempt
+    # before BC has surely ended it could find nothing and create a second ERP order.
+    pending_until = _create_may_be_pending_until(ctx, stored.order)
+    scheduled_at = pending_until if pending_until is not None and pending_until > now else None
     with contextlib.suppress(BusSendFailed):  # the outbox sends it later
         await send_booking_message(
-            ctx.bus, order_id, order.generation, order.attempt, correlation_id or None
+            ctx.bus,
+            order_id,
+            order.generation,
+            order.attempt,
+            correlation_id or None,
+            scheduled_at=scheduled_at,
         )
         await remove_from_outbox(ctx.tables, order_id)
     return AdminResult(order, True, f"queued for booking (generation {order.generation})")
@@ -118,3 +128,20 @@ async def cancel_order(
         with contextlib.suppress(BusSendFailed):
             await publish_status(ctx.bus, order, now)
     return AdminResult(order, changed, "cancelled" if changed else f"already {order.status}")
+
+
+def _create_may_be_pending_until(ctx: OrderContext, order: Order) -> datetime | None:
+    """When BC has surely ended the last attempt's unanswered create (None: none pending).
+
+    Read from the history note the booking writes when a create got no answer.
+    """
+    for entry in reversed(order.history):
+        if str(entry.event) == "booking-started":
+            return None  # notes before the newest attempt's start are not about it
+        _, mark, rest = entry.detail.partition(PENDING_CREATE_MARK)
+        if mark:
+            try:
+                return datetime.fromisoformat(rest.split(")", 1)[0].strip())
+            except ValueError:
+                return None
+    return None

@@ -9,6 +9,12 @@ Safe to run twice, for any copy of any message, at any time:
   external document number (our order id) before creating, and again after an ambiguous
   failure, so a crash after the create, a lost response or a timeout never makes a second
   ERP order;
+- Business Central queues requests beyond 5 at once per principal and may commit a create
+  minutes after we stopped waiting, and it does not enforce a unique external document
+  number: so no new create is sent for an order until BC's own limit for the previous one
+  (``ErpConfig.answer_limit_seconds``) has passed. The claim taken before talking to the
+  ERP lasts at least that long (a crashed attempt's create is covered), and a retry after
+  an ambiguous create is scheduled after it (its first step is the lookup);
 - the post-booking work (hand the holds over, publish ``order-status``) is idempotent
   and marked done last, so a crash in the middle is finished by the next delivery.
 
@@ -30,8 +36,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.adapters.bus import BusSendFailed
+from shared.adapters.erp.booking import CreateAttempt
 from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.errors import (
+    ErpAmbiguousResult,
     ErpError,
     ErpRejected,
     ErpThrottled,
@@ -148,7 +156,7 @@ async def _handle(ctx: OrderContext, message: OrderMessage, delivery_count: int)
             await _look_again_later(ctx, message, stored.order, decision.defer_until)
             return BookingReport(message.order_id, Outcome.DEFERRED, decision.reason)
         token = uuid.uuid4().hex
-        claim = BookingClaim(token, now + ctx.settings.claim_duration)
+        claim = BookingClaim(token, now + _claim_duration(ctx))
         claimed = claim_booking(
             stored.order,
             message.generation,
@@ -164,6 +172,13 @@ async def _handle(ctx: OrderContext, message: OrderMessage, delivery_count: int)
             continue  # another instance moved the order first: decide again
         return await _book(ctx, stored, message, delivery_count, token)
     raise RuntimeError(f"order {message.order_id}: kept losing the claim race")
+
+
+def _claim_duration(ctx: OrderContext) -> timedelta:
+    """Long enough to cover a create sent at the end of the attempt until BC has surely
+    ended it: if this attempt dies, no other may create before a lookup can be trusted."""
+    answer_limit = timedelta(seconds=ctx.erp.config.answer_limit_seconds)
+    return max(ctx.settings.claim_duration, ctx.settings.booking_timeout + answer_limit)
 
 
 async def _look_again_later(
@@ -193,10 +208,13 @@ async def _book(
 ) -> BookingReport:
     order = stored.order
     attempt = message.attempt
+    create = CreateAttempt()
     try:
         payload = await sales_order_payload(order, ctx.erp, ctx.locations)
         result = await asyncio.wait_for(
-            ctx.erp.create_sales_order_once(payload, correlation_id=order.correlation_id),
+            ctx.erp.create_sales_order_once(
+                payload, correlation_id=order.correlation_id, attempt=create
+            ),
             ctx.settings.booking_timeout.total_seconds(),
         )
     except ErpRejected as refused:
@@ -204,7 +222,9 @@ async def _book(
         await fail(ctx, order.order_id, reason)
         raise BookingFailed("ErpRejected", reason) from refused
     except (ErpError, TimeoutError) as error:
-        return await _retry_later(ctx, order, token, attempt, delivery_count, error)
+        return await _retry_later(
+            ctx, order, token, attempt, delivery_count, error, _decided_by(ctx, error, create)
+        )
     except Exception:
         # A bug or a storage failure: give the claim back so the redelivery can try at once.
         await change_order(
@@ -234,6 +254,17 @@ async def _book(
     )
 
 
+def _decided_by(ctx: OrderContext, error: BaseException, create: CreateAttempt) -> datetime | None:
+    """When BC has surely ended a create whose outcome we do not know; None if none was sent
+    or its outcome is known."""
+    if isinstance(error, ErpAmbiguousResult):
+        return error.decided_by  # None when BC answered (its lookups were conclusive)
+    if create.sent_at is not None and isinstance(error, TimeoutError):
+        # Our own booking timeout cut the create (or the lookups after it) short.
+        return create.sent_at + timedelta(seconds=ctx.erp.config.answer_limit_seconds)
+    return None
+
+
 async def _retry_later(
     ctx: OrderContext,
     order: Order,
@@ -241,8 +272,9 @@ async def _retry_later(
     attempt: int,
     delivery_count: int,
     error: BaseException,
+    decided_by: datetime | None = None,
 ) -> BookingReport:
-    reason = _describe(error)
+    reason = _describe(error, decided_by)
     policy = ctx.settings.retry
     # Give up one delivery before Service Bus would dead-letter the message without a reason.
     if policy.exhausted(attempt) or delivery_count >= ctx.settings.max_deliveries - 1:
@@ -250,14 +282,18 @@ async def _retry_later(
         await fail(ctx, order.order_id, failure)
         raise BookingFailed("BookingRetriesExhausted", failure) from error
     at_least = None
+    now = ctx.clock()
     if isinstance(error, ErpThrottled) and error.retry_after_seconds:
         at_least = timedelta(seconds=error.retry_after_seconds)
     elif ctx.erp.counters().breaker_state is BreakerState.OPEN:
         # The breaker fails every call fast until it probes again; retrying sooner would
         # only spend the retry budget without asking the ERP.
         at_least = timedelta(seconds=ctx.erp.config.breaker_open_seconds)
-    now = ctx.clock()
     retry_at = now + policy.delay(attempt, ctx.random(), at_least)
+    if decided_by is not None:
+        # The create may still be waiting in BC's queue: the next attempt (whose first step
+        # is the lookup) must not run before BC has surely ended it, whatever the backoff cap.
+        retry_at = max(retry_at, decided_by + _LOOK_AGAIN_MARGIN)
     try:
         # The next attempt is sent before it is recorded: a recorded attempt with no message
         # would leave the order waiting forever, a message with no record is merely deferred.
@@ -322,9 +358,19 @@ def _erp_message(error: ErpError) -> str:
     return error.message
 
 
-def _describe(error: BaseException) -> str:
+# Written into the order's history when a create got no answer; a replay reads it back.
+PENDING_CREATE_MARK = "the ERP may still commit the create until "
+
+
+def pending_create_note(decided_by: datetime) -> str:
+    return f"{PENDING_CREATE_MARK}{decided_by.isoformat()}"
+
+
+def _describe(error: BaseException, decided_by: datetime | None = None) -> str:
     if isinstance(error, TimeoutError):
-        return "the ERP did not answer in time"
-    if isinstance(error, ErpError):
-        return f"{type(error).__name__}: {error.message}"
-    return f"{type(error).__name__}: {error}"
+        text = "the ERP did not answer in time"
+    elif isinstance(error, ErpError):
+        text = f"{type(error).__name__}: {error.message}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return f"{text} ({pending_create_note(decided_by)})" if decided_by else text

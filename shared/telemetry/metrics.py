@@ -44,6 +44,11 @@ _drift_size = _meter.create_histogram(
     unit="{unit}",
     description="Size of one drift (|on hand| + |reserved| difference).",
 )
+_notifications = _meter.create_counter(
+    "erpsync.erp.notifications",
+    unit="{notification}",
+    description="Business Central notifications received, by what the receiver did.",
+)
 _orders_booked = _meter.create_counter(
     "erpsync.orders.booked", unit="{order}", description="Orders booked in the ERP."
 )
@@ -85,6 +90,12 @@ def event_processed(kind: str, outcome: str, count: int = 1) -> None:
 def dead_lettered(queue: str, reason: str, count: int = 1) -> None:
     if count > 0:
         _dead_letters.add(count, {"queue": queue, "reason": reason})
+
+
+def erp_notifications(outcome: str, count: int = 1) -> None:
+    """Notifications received; outcome: queued, unregistered, foreign, naive-time, refused."""
+    if count > 0:
+        _notifications.add(count, {"outcome": outcome})
 
 
 def drift_found(size: Decimal) -> None:

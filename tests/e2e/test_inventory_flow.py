@@ -9,6 +9,7 @@ leak into the shared stack other tests use.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -275,18 +276,44 @@ def test_webhook_handshake_and_client_state(stack: LocalStack) -> None:
     handshake = httpx.post(url, params={"validationToken": "tok-123_abc"})
     assert handshake.status_code == 200 and handshake.text == "tok-123_abc"
     assert handshake.headers["content-type"].startswith("text/plain")
-    forged = {
+    # Another environment's subscription pointing at this URL: refusing it would make
+    # Business Central delete *their* subscription, so it is answered 202 and dropped.
+    foreign = _notification_body("x", "guess")
+    answer = httpx.post(url, json=foreign)
+    assert answer.status_code == 202 and answer.json()["queued"] == 0
+    # A time without an offset is read as UTC, not refused.
+    naive = _notification_body("y", LOCAL_WEBHOOK_CLIENT_STATE, "2026-03-01T10:00:00")
+    answer = httpx.post(url, json=naive)
+    assert answer.status_code == 202 and answer.json()["queued"] == 1
+
+
+def _notification_body(
+    subscription_id: str, client_state: str, modified: str | None = None
+) -> dict[str, Any]:
+    return {
         "value": [
             {
-                "subscriptionId": "x",
-                "clientState": "guess",
+                "subscriptionId": subscription_id,
+                "clientState": client_state,
                 "resource": "api/v2.0/companies(x)/items",
                 "changeType": "updated",
-                "lastModifiedDateTime": datetime.now(UTC).isoformat(),
+                "lastModifiedDateTime": modified or datetime.now(UTC).isoformat(),
             }
         ]
     }
-    assert httpx.post(url, json=forged).status_code == 401
+
+
+def _subscriptions(erp_url: str, webhook: str) -> list[dict[str, Any]]:
+    """Ours, from both roots: standard pages at api/v2.0, custom pages at their own API."""
+    listed: list[dict[str, Any]] = []
+    for root in ("v2.0", "contoso/commerceSync/v1.0"):
+        url = f"{erp_url}/v2.0/local/sandbox/api/{root}/subscriptions"
+        listed += [
+            {**s, "root": root}
+            for s in httpx.get(url).json()["value"]
+            if s["notificationUrl"] == webhook
+        ]
+    return listed
 
 
 def _erp_row(erp_url: str, item: str | None = None) -> dict[str, Any]:
@@ -320,12 +347,19 @@ def test_an_erp_change_notification_flows_into_availability(
     webhook = stack.settings()["ERP_WEBHOOK_URL"]
 
     def ours() -> list[dict[str, Any]]:
-        listed = httpx.get(f"{erp_url}/v2.0/local/sandbox/api/v2.0/subscriptions").json()["value"]
-        return [s for s in listed if s["notificationUrl"] == webhook]
+        return _subscriptions(erp_url, webhook)
 
     subscriptions = eventually(lambda: len(ours()) == 3 and ours())
     assert {s["clientState"] for s in subscriptions} == {LOCAL_WEBHOOK_CLIENT_STATE}
+    assert {(s["root"], s["resource"].rsplit("/", 1)[-1]) for s in subscriptions} == {
+        ("v2.0", "items"),
+        ("contoso/commerceSync/v1.0", "itemAvailabilityByLocation"),
+        ("contoso/commerceSync/v1.0", "priceListLines"),
+    }
     availability_sub = next(s for s in subscriptions if s["resource"].endswith("ByLocation"))
+    # A wrong clientState on one of *our* subscriptions is the one notification refused.
+    forged = _notification_body(availability_sub["subscriptionId"], "guess")
+    assert httpx.post(webhook, json=forged).status_code == 401
     handshake = httpx.post(
         f"{erp_url}/_sim/notify",
         json={"subscriptionId": availability_sub["subscriptionId"], "handshake": True},
@@ -377,4 +411,66 @@ def test_a_lost_event_is_healed_by_reconciliation(
             and found["onHand"] == str(row["inventory"] + 9)
         ),
         timeout=60,
+    )
+
+
+def test_a_collection_notification_after_a_bulk_change_reaches_stock_and_prices(
+    api: httpx.Client, admin: dict[str, str], erp_url: str, stack: LocalStack
+) -> None:
+    """Over 1,000 changes in 30 s make BC send one "collection" notification per
+    subscription, naming the set with a filter from the first change: stock must reach
+    availability within the stock objective (5 s), prices within theirs."""
+    assert api.post("/admin/functions/price_publish_full", json={}, headers=admin).is_success
+    assert api.post("/admin/functions/erp_subscriptions", json={}, headers=admin).is_success
+    webhook = stack.settings()["ERP_WEBHOOK_URL"]
+    subscriptions = eventually(lambda: len(_subscriptions(erp_url, webhook)) == 3 and True)
+    assert subscriptions
+    by_set = {
+        s["resource"].rsplit("/", 1)[-1]: s["subscriptionId"]
+        for s in _subscriptions(erp_url, webhook)
+    }
+    body = {"customerId": "C00001", "lines": [{"sku": "IT-000002", "quantity": 1}]}
+    eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
+    first_change = datetime.now(UTC)
+    rows = httpx.get(f"{custom_api(erp_url)}/itemAvailabilityByLocation").json()["value"][:8]
+    changed = {(r["itemNumber"], r["locationCode"]): 500 + n for n, r in enumerate(rows)}
+    for row in rows:
+        _patch(erp_url, row, changed[(row["itemNumber"], row["locationCode"])])
+    # The lowest applicable price wins: a new all-customers line far below any other.
+    httpx.post(
+        f"{custom_api(erp_url)}/priceListLines",
+        json={"priceListCode": "BULK", "assetNo": "IT-000002", "unitPrice": "0.42"},
+    ).raise_for_status()
+    sent_at = time.monotonic()
+    for entity_set in ("itemAvailabilityByLocation", "priceListLines"):
+        delivered = httpx.post(
+            f"{erp_url}/_sim/notify",
+            json={
+                "subscriptionId": by_set[entity_set],
+                "changeType": "collection",
+                "firstChange": first_change.isoformat(),
+            },
+        ).json()["deliveries"][0]
+        assert delivered["status"] == 202, delivered
+
+    def stock_arrived() -> bool:
+        return all(
+            (line := _location_line(api, item, location)) is not None
+            and line["onHand"] == str(quantity)
+            for (item, location), quantity in changed.items()
+        )
+
+    eventually(stock_arrived, timeout=5)
+    stock_seconds = time.monotonic() - sent_at
+
+    def price_arrived() -> bool:
+        quote = api.post("/api/prices/quote", json=body)
+        return quote.status_code == 200 and quote.json()["lines"][0]["unitPrice"] == "0.42"
+
+    eventually(price_arrived, timeout=60)
+    assert stock_seconds <= 5.0  # the stock sync objective (sync_policy.json: PT5S)
+    logging.getLogger(__name__).info(
+        "collection notification: stock in %.2fs, prices in %.2fs",
+        stock_seconds,
+        time.monotonic() - sent_at,
     )

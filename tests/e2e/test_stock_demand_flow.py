@@ -72,7 +72,9 @@ def prepared(api: httpx.Client, admin: dict[str, str], erp_url: str) -> str:
     assert api.post("/admin/functions/erp_subscriptions", json={}, headers=admin).is_success
 
     def availability_subscription() -> str | None:
-        listed = httpx.get(f"{erp_url}/v2.0/local/sandbox/api/v2.0/subscriptions").json()
+        # A custom page's subscription lives at its own API's root, not at api/v2.0.
+        root = "contoso/commerceSync/v1.0"
+        listed = httpx.get(f"{erp_url}/v2.0/local/sandbox/api/{root}/subscriptions").json()
         return next(
             (
                 s["subscriptionId"]

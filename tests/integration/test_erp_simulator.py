@@ -7,6 +7,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -47,7 +48,13 @@ def client(base_url: str) -> Iterator[httpx.Client]:
         _ok(
             http.post(
                 "/_sim/limits",
-                json={"maxConcurrent": 5, "requestsPerWindow": 6000, "windowSeconds": 300},
+                json={
+                    "maxConcurrent": 5,
+                    "requestsPerWindow": 6000,
+                    "windowSeconds": 300,
+                    "queueSize": 95,
+                    "queueTimeoutSeconds": 480,
+                },
             )
         )
         _ok(http.post("/_sim/config", json={"creditCheck": True, "reserveOnOrder": False}))
@@ -366,7 +373,7 @@ def test_unsupported_filter_is_a_clear_400(
 # ---- ETags --------------------------------------------------------------------------------
 
 
-def test_stale_etag_gets_412(client: httpx.Client, std: str) -> None:
+def test_stale_etag_gets_409_and_a_missing_if_match_400(client: httpx.Client, std: str) -> None:
     customer = _ok(client.get(f"{std}/customers", params={"$top": "1"})).json()["value"][0]
     url = f"{std}/customers({customer['id']})"
     first = _ok(
@@ -378,12 +385,12 @@ def test_stale_etag_gets_412(client: httpx.Client, std: str) -> None:
     stale = client.patch(
         url, json={"creditLimit": 1}, headers={"If-Match": customer["@odata.etag"]}
     )
-    assert stale.status_code == 412
+    assert stale.status_code == 409
     assert stale.json()["error"]["code"] == "Request_EntityChanged"
     missing = client.patch(url, json={"creditLimit": 1})
-    assert missing.status_code == 428
+    assert missing.status_code == 400
     stale_delete = client.delete(url, headers={"If-Match": customer["@odata.etag"]})
-    assert stale_delete.status_code == 412
+    assert stale_delete.status_code == 409
     forced = _ok(client.patch(url, json={"creditLimit": 2}, headers={"If-Match": "*"})).json()
     assert forced["creditLimit"] == 2 and forced["@odata.etag"] != first["@odata.etag"]
     assert _ok(client.get(url)).json()["creditLimit"] == 2
@@ -430,6 +437,7 @@ def test_deep_insert_creates_an_order_with_priced_lines(
     )
     created = client.post(
         f"{std}/salesOrders",
+        params={"$expand": "salesOrderLines"},  # without it BC answers with the header alone
         json={
             "customerNumber": customer_number,
             "externalDocumentNumber": "web-1001",
@@ -523,7 +531,7 @@ def test_order_commits_stock_and_delete_gives_it_back(
     assert during["@odata.etag"] != before["@odata.etag"]
     assert during["lastModifiedDateTime"] > before["lastModifiedDateTime"]
     stale = client.delete(f"{std}/salesOrders({order['id']})", headers={"If-Match": 'W/"old"'})
-    assert stale.status_code == 412
+    assert stale.status_code == 409
     _ok(
         client.delete(
             f"{std}/salesOrders({order['id']})", headers={"If-Match": order["@odata.etag"]}
@@ -641,7 +649,9 @@ def test_quote_with_lines_and_added_line(
         )
     ).json()
     assert quote["currencyCode"] == "EUR" and quote["number"].startswith("S-QUO")
-    assert len(quote["salesQuoteLines"]) == 1
+    assert "salesQuoteLines" not in quote  # lines only inline when $expand asks for them
+    listed = _ok(client.get(f"{std}/salesQuotes({quote['id']})/salesQuoteLines")).json()
+    assert len(listed["value"]) == 1
     added = client.post(
         f"{std}/salesQuotes({quote['id']})/salesQuoteLines",
         json={"lineObjectNumber": items[1]["number"], "quantity": 1},
@@ -983,30 +993,65 @@ def test_request_window_produces_429_with_retry_after_and_stats_count_it(
         _ok(client.get("/_sim/stats"))
 
 
-def test_concurrency_limit_refuses_the_extra_request(
+def test_requests_beyond_the_concurrency_limit_queue_then_get_429(
     client: httpx.Client, std: str, base_url: str
 ) -> None:
-    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1}))
-    _ok(client.post("/_sim/faults", json={"latencyMs": 1500}))
+    """Like BC: 5 (here 1) processed at once, the next ones wait in a bounded queue, one more
+    is refused at once with 429 and Retry-After."""
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1, "queueSize": 1}))
     _ok(client.post("/_sim/stats/reset"))
-    results: dict[str, int] = {}
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1.5}))
+    results: dict[str, Any] = {}
 
-    def slow_request() -> None:
+    def queued_request() -> None:
+        started = time.monotonic()
         with httpx.Client(timeout=30) as other:
-            results["slow"] = other.get(f"{std}/items", params={"$top": "1"}).status_code
+            results["status"] = other.get(f"{std}/items", params={"$top": "1"}).status_code
+        results["seconds"] = time.monotonic() - started
 
-    worker = threading.Thread(target=slow_request)
+    worker = threading.Thread(target=queued_request)
     worker.start()
     deadline = time.monotonic() + 10
-    while _ok(client.get("/_sim/stats")).json()["inFlight"] < 1:
-        assert time.monotonic() < deadline, "the slow request never arrived"
+    while _ok(client.get("/_sim/stats")).json()["queued"] < 1:
+        assert time.monotonic() < deadline, "the request never queued"
         time.sleep(0.01)
     refused = client.get(f"{std}/items", params={"$top": "1"})
     worker.join(timeout=30)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    assert results["slow"] == 200
+    # The queued one waited for the held slot, then was answered.
+    assert results["status"] == 200 and results["seconds"] >= 1.0
     stats = _ok(client.get("/_sim/stats")).json()
-    assert stats["inFlightMax"] >= 2 and stats["throttled"] == 1
+    assert stats["queuedMax"] == 1 and stats["throttled"] == 1
+
+
+def test_a_request_queued_too_long_gets_503(client: httpx.Client, std: str) -> None:
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1, "queueTimeoutSeconds": 0.3}))
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1}))
+    waited = client.get(f"{std}/items", params={"$top": "1"})
+    assert waited.status_code == 503
+    assert waited.json()["error"]["code"] == "ServiceUnavailable"
+    time.sleep(1.0)
+    assert client.get(f"{std}/items", params={"$top": "1"}).status_code == 200
+
+
+def test_a_queued_create_commits_after_its_client_gave_up(
+    client: httpx.Client, std: str, cus: str
+) -> None:
+    """BC does not abandon a queued request when the caller stops waiting: it commits."""
+    _ok(client.post("/_sim/limits", json={"maxConcurrent": 1}))
+    _ok(client.post("/_sim/hold", json={"slots": 1, "seconds": 1.5}))
+    marker = f"Q-{uuid.uuid4().hex[:10]}".upper()
+    with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=0.5) as impatient:
+        impatient.post(
+            f"{std}/salesOrders",
+            json={"customerNumber": "C00001", "externalDocumentNumber": marker},
+        )
+    assert _ok(client.get("/_sim/stats")).json()["queued"] == 1  # still waiting for a slot
+    # A lookup queues behind it (first in, first out) and sees it once it has committed.
+    found = client.get(
+        f"{std}/salesOrders", params={"$filter": f"externalDocumentNumber eq '{marker}'"}
+    ).json()["value"]
+    assert len(found) == 1
 
 
 def test_outage_throttle_and_error_faults(client: httpx.Client, std: str) -> None:
@@ -1182,13 +1227,14 @@ def test_subscriptions_and_notifications(client: httpx.Client, std: str, base_ur
         )
         assert created.status_code == 201, created.text
         subscription = created.json()
-        assert _Receiver.received == []  # no call-out until a control route asks
+        # Business Central validates the URL before it keeps the subscription.
+        assert len(_Receiver.received) == 1 and "validationToken=" in _Receiver.received[0]["path"]
         lifetime = datetime.fromisoformat(
             subscription["expirationDateTime"]
         ) - datetime.fromisoformat(subscription["lastModifiedDateTime"])
         assert abs(lifetime - timedelta(days=3)) < timedelta(seconds=1)
         key = f"{subscriptions}('{subscription['subscriptionId']}')"
-        assert client.patch(key, json={"clientState": "x"}).status_code == 428
+        assert client.patch(key, json={"clientState": "x"}).status_code == 400
         renewed = _ok(
             client.patch(
                 key,
@@ -1201,6 +1247,7 @@ def test_subscriptions_and_notifications(client: httpx.Client, std: str, base_ur
             and renewed["clientState"] == "secret-2"
         )
         assert renewed["expirationDateTime"] >= subscription["expirationDateTime"]
+        assert "validationToken=" in _Receiver.received[-1]["path"]  # again on renewal
 
         handshake = _ok(
             client.post(
@@ -1260,7 +1307,9 @@ def test_writes_keep_derived_rows_consistent(client: httpx.Client, std: str, cus
     assert created.status_code == 201, created.text
     customer = created.json()
     assert customer["number"] == "NEW-1" and customer["blocked"] == "_x0020_"
-    assert client.post(f"{std}/customers", json={"number": "NEW-1"}).status_code == 400
+    duplicate = client.post(f"{std}/customers", json={"number": "NEW-1"})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "Internal_EntityWithSameKeyExists"
     profile = _one(client, f"{cus}/customerPricingProfiles", "customerNumber eq 'NEW-1'")
     assert profile["currencyCode"] == "EUR" and profile["customerPriceGroup"] == ""
     summary = _one(client, f"{cus}/customerCreditSummaries", "customerNumber eq 'NEW-1'")
@@ -1295,7 +1344,7 @@ def test_writes_keep_derived_rows_consistent(client: httpx.Client, std: str, cus
     again = client.post(
         f"{cus}/itemAvailabilityByLocation", json={"itemNumber": "STOCK-1", "locationCode": "EAST"}
     )
-    assert again.status_code == 400
+    assert again.status_code == 409  # a duplicate key, as BC answers it
     _ok(
         client.patch(
             f"{cus}/itemAvailabilityByLocation({row['id']})",
@@ -1383,27 +1432,123 @@ def test_patch_sales_order_header(client: httpx.Client, std: str, fixtures: dict
         client.patch(
             url, json={"externalDocumentNumber": "X"}, headers={"If-Match": order["@odata.etag"]}
         ).status_code
-        == 412
+        == 409
     )
 
 
 def test_notifications_only_go_to_loopback(client: httpx.Client, base_url: str) -> None:
     subscriptions = f"{base_url}/v2.0/local/sandbox/api/v2.0/subscriptions"
-    _ok(
-        client.post(
-            subscriptions,
-            json={
-                "notificationUrl": "https://hooks.example.com/x",
-                "resource": "api/v2.0/companies/items",
-            },
-        )
-    )
-    deliveries = _ok(client.post("/_sim/notify", json={})).json()["deliveries"]
-    assert [d["outcome"] for d in deliveries] == ["refused: not a loopback URL"]
+    body = {
+        "notificationUrl": "https://hooks.example.com/x",
+        "resource": f"api/v2.0/companies({COMPANY_ID})/items",
+    }
+    # The handshake cannot reach it, so the subscription is refused...
+    assert client.post(subscriptions, json=body).status_code == 400
+    _ok(client.post("/_sim/config", json={"subscriptionHandshake": False}))
+    try:
+        created = _ok(client.post(subscriptions, json=body)).json()
+        deliveries = _ok(
+            client.post("/_sim/notify", json={"subscriptionId": created["subscriptionId"]})
+        ).json()["deliveries"]
+        # ... and without the handshake, nothing outside loopback is ever called.
+        assert [d["outcome"] for d in deliveries] == ["refused: not a loopback URL"]
+        key = f"{subscriptions}('{created['subscriptionId']}')"
+        assert client.delete(key, headers={"If-Match": "*"}).status_code == 204
+    finally:
+        _ok(client.post("/_sim/config", json={"subscriptionHandshake": True}))
     assert (
         client.post(subscriptions, json={"notificationUrl": "ftp://x", "resource": "r"}).status_code
         == 400
     )
+
+
+@pytest.mark.parametrize(
+    ("root", "resource", "accepted"),
+    [
+        ("v2.0", "api/v2.0/companies({c})/items", True),
+        ("v2.0", "/api/v2.0/companies({c})/customers", True),
+        (
+            "contoso/commerceSync/v1.0",
+            "api/contoso/commerceSync/v1.0/companies({c})/priceListLines",
+            True,
+        ),
+        # A custom page at the standard root, or the reverse: refused as BC does.
+        ("v2.0", "api/contoso/commerceSync/v1.0/companies({c})/itemAvailabilityByLocation", False),
+        ("contoso/commerceSync/v1.0", "api/v2.0/companies({c})/items", False),
+        ("v2.0", "api/v2.0/companies({c})/priceListLines", False),
+        # Not subscribable: not a physical table with a SystemId key.
+        ("v2.0", "api/v2.0/companies({c})/customerFinancialDetails", True),
+        (
+            "contoso/commerceSync/v1.0",
+            "api/contoso/commerceSync/v1.0/companies({c})/customerCreditSummaries",
+            False,
+        ),
+        ("v2.0", "api/v2.0/companies(00000000-0000-0000-0000-000000000001)/items", False),
+    ],
+)
+def test_subscriptions_live_at_the_root_of_the_api_that_serves_the_resource(
+    client: httpx.Client, base_url: str, root: str, resource: str, accepted: bool
+) -> None:
+    _ok(client.post("/_sim/config", json={"subscriptionHandshake": False}))
+    endpoint = f"{base_url}/v2.0/local/sandbox/api/{root}/subscriptions"
+    try:
+        created = client.post(
+            endpoint,
+            json={
+                "notificationUrl": "http://127.0.0.1:9/hook",
+                "resource": resource.format(c=COMPANY_ID),
+            },
+        )
+        assert (created.status_code == 201) is accepted, created.text
+        if accepted:
+            sid = created.json()["subscriptionId"]
+            listed = client.get(endpoint).json()["value"]
+            assert [row["subscriptionId"] for row in listed] == [sid]
+            other = "contoso/commerceSync/v1.0" if root == "v2.0" else "v2.0"
+            elsewhere = f"{base_url}/v2.0/local/sandbox/api/{other}/subscriptions"
+            assert client.get(elsewhere).json()["value"] == []
+            assert client.get(f"{elsewhere}('{sid}')").status_code == 404
+            assert (
+                client.delete(f"{endpoint}('{sid}')", headers={"If-Match": "*"}).status_code == 204
+            )
+        else:
+            assert created.json()["error"]["code"] == "BadRequest"
+    finally:
+        _ok(client.post("/_sim/config", json={"subscriptionHandshake": True}))
+
+
+def test_a_collection_notification_has_bc_form(client: httpx.Client, base_url: str) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.received = []
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        endpoint = f"{base_url}/v2.0/local/sandbox/api/contoso/commerceSync/v1.0/subscriptions"
+        resource = f"api/contoso/commerceSync/v1.0/companies({COMPANY_ID})/priceListLines"
+        created = _ok(
+            client.post(endpoint, json={"notificationUrl": url, "resource": resource})
+        ).json()
+        _ok(
+            client.post(
+                "/_sim/notify",
+                json={
+                    "subscriptionId": created["subscriptionId"],
+                    "changeType": "collection",
+                    "firstChange": "2026-03-01T10:00:01.000Z",
+                },
+            )
+        )
+        note = json.loads(_Receiver.received[-1]["body"])["value"][0]
+        assert note["changeType"] == "collection"
+        assert note["resource"] == (
+            f"{resource}?$filter=lastModifiedDateTime%20gt%202026-03-01T10:00:00.950Z"
+        )
+        assert note["lastModifiedDateTime"] > "2026-03-01T10:00:01.000Z"  # the last change
+        _ok(client.delete(f"{endpoint}('{created['subscriptionId']}')", headers={"If-Match": "*"}))
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 def test_every_entity_carries_an_etag_and_a_utc_timestamp(
@@ -1444,6 +1589,10 @@ def test_every_entity_carries_an_etag_and_a_utc_timestamp(
         assert rows, url
         for row in rows:
             assert row["@odata.etag"].startswith('W/"'), url
+            if url.endswith(("salesOrderLines", "salesQuoteLines")):
+                # The APIV2 line pages carry no timestamp of their own.
+                assert "lastModifiedDateTime" not in row, url
+                continue
             stamp = row["lastModifiedDateTime"]
             assert stamp.endswith("Z") and datetime.fromisoformat(stamp).utcoffset() == timedelta(
                 0

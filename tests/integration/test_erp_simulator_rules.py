@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 
@@ -137,31 +138,40 @@ class _Clock:
         return self.now
 
 
-def test_sliding_window_says_when_the_next_slot_frees() -> None:
+async def test_sliding_window_says_when_the_next_slot_frees() -> None:
     clock = _Clock()
     limiter = Limiter(
         LimitSettings(max_concurrent=10, requests_per_window=3, window_seconds=60), clock
     )
     for offset in (0.0, 10.0, 20.0):
         clock.now = 1000.0 + offset
-        assert limiter.try_acquire("p") is None
+        assert await limiter.acquire("p") is None
         limiter.release("p")
     clock.now = 1030.0
-    refusal = limiter.try_acquire("p")
+    refusal = await limiter.acquire("p")
     assert refusal is not None and refusal.retry_after == 30  # the first request leaves at 1060
-    assert limiter.try_acquire("q") is None  # another principal has its own window
+    assert await limiter.acquire("q") is None  # another principal has its own window
     clock.now = 1060.0
-    assert limiter.try_acquire("p") is None
+    assert await limiter.acquire("p") is None
 
 
-def test_concurrency_slots_are_given_back_on_release() -> None:
-    limiter = Limiter(LimitSettings(max_concurrent=2, requests_per_window=100, window_seconds=60))
-    assert limiter.try_acquire("p") is None
-    assert limiter.try_acquire("p") is None
-    refusal = limiter.try_acquire("p")
-    assert refusal is not None and refusal.retry_after >= 1
+async def test_slots_pass_to_the_queue_in_order_and_the_queue_is_bounded() -> None:
+    limiter = Limiter(
+        LimitSettings(max_concurrent=1, requests_per_window=100, window_seconds=60, queue_size=2)
+    )
+    assert await limiter.acquire("p") is None
+    first = asyncio.create_task(limiter.acquire("p"))
+    second = asyncio.create_task(limiter.acquire("p"))
+    await asyncio.sleep(0)
+    assert limiter.queued("p") == 2
+    refusal = await limiter.acquire("p")  # the queue is full: refused at once
+    assert refusal is not None and refusal.status == 429 and refusal.retry_after >= 1
     limiter.release("p")
-    assert limiter.try_acquire("p") is None
+    assert await first is None and not second.done()  # first in, first served
+    limiter.release("p")
+    assert await second is None
+    limiter.release("p")
+    assert limiter.queued("p") == 0
 
 
 # ---- rounding and ETags -------------------------------------------------------------------

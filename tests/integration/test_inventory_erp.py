@@ -20,13 +20,15 @@ import pytest
 from devtools.erp_sim.testing import custom_api, running_simulator
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.erp.odata import Api
 from shared.adapters.tables import TableStore
 from shared.services import lease, price_publisher, stock_store, sync_state
+from shared.services.erp_subscription_registry import is_ours
 from shared.services.inventory_events import InboundMessage, apply_inventory_messages
 from shared.services.inventory_messages import INVENTORY_QUEUE, SNAPSHOT_SOURCE
 from shared.services.inventory_policy import StockPolicy
 from shared.services.inventory_reconciliation import JOB, drift_rows, reconcile_stock
-from shared.services.inventory_subscriptions import maintain_subscriptions
+from shared.services.inventory_subscriptions import SubscriptionsRefused, maintain_subscriptions
 from shared.services.inventory_webhooks import (
     NOTIFICATIONS_QUEUE,
     ClientStateMismatch,
@@ -39,11 +41,11 @@ from shared.services.inventory_webhooks import (
 )
 from tests.integration.broker_bus import BrokerBus
 from tests.integration.test_inventory_support import event, inbound
+from tests.integration.webhook_receiver import running_receiver
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 POLICY = StockPolicy()
 STATE = "test-client-state-0123456789"
-URL = "http://127.0.0.1:9/api/erp/notifications"  # never called by these tests
 
 
 @pytest.fixture(scope="module")
@@ -321,20 +323,139 @@ async def test_enqueued_notifications_have_stable_ids(broker_bus: BrokerBus) -> 
 
 
 async def test_subscriptions_are_created_renewed_and_replaced(
-    erp: ErpClient, table_store: TableStore
+    sim: str, erp: ErpClient, table_store: TableStore
 ) -> None:
     sets = ("itemAvailabilityByLocation", "items")
-    created = await maintain_subscriptions(erp, table_store, URL, STATE, sets)
-    assert len(created.created) == 2
-    kept = await maintain_subscriptions(erp, table_store, URL, STATE, sets)
-    assert kept.kept == list(sets) and not kept.created
-    renewed = await maintain_subscriptions(
-        erp, table_store, URL, STATE, sets, renew_within=timedelta(days=4)
+    with running_receiver() as (url, received):
+        created = await maintain_subscriptions(erp, table_store, url, STATE, sets)
+        assert len(created.created) == 2 and not created.refused
+        assert received.handshakes == 2  # BC validates the URL before it keeps a subscription
+        kept = await maintain_subscriptions(erp, table_store, url, STATE, sets)
+        assert kept.kept == list(sets) and not kept.created
+        renewed = await maintain_subscriptions(
+            erp, table_store, url, STATE, sets, renew_within=timedelta(days=4)
+        )
+        assert renewed.renewed == list(sets)
+        assert received.handshakes == 4  # ... and again on every renewal
+        rotated = await maintain_subscriptions(erp, table_store, url, STATE + "-new", sets)
+        assert rotated.removed == list(sets) and len(rotated.created) == 2
+        ours = [
+            (api, s)
+            for api in Api
+            for s in await erp.list_subscriptions(api=api)
+            if s.notification_url == url
+        ]
+        assert sorted(s.client_state or "" for _, s in ours) == [STATE + "-new"] * 2
+        for api, subscription in ours:
+            assert await is_ours(table_store, subscription.subscription_id)
+            await erp.delete_subscription(
+                subscription.subscription_id, subscription.etag or "*", api=api
+            )
+
+
+async def test_each_subscription_lives_at_the_root_of_its_api(
+    sim: str, erp: ErpClient, table_store: TableStore
+) -> None:
+    with running_receiver() as (url, _):
+        report = await maintain_subscriptions(
+            erp, table_store, url, STATE, ("itemAvailabilityByLocation", "items")
+        )
+    assert not report.refused
+    standard = httpx.get(f"{sim}/v2.0/local/sandbox/api/v2.0/subscriptions", timeout=10)
+    custom = httpx.get(f"{sim}/v2.0/local/sandbox/api/contoso/commerceSync/v1.0/subscriptions")
+    by_root = {
+        "standard": [
+            s["resource"] for s in standard.json()["value"] if s["notificationUrl"] == url
+        ],
+        "custom": [s["resource"] for s in custom.json()["value"] if s["notificationUrl"] == url],
+    }
+    assert by_root == {
+        "standard": [f"api/v2.0/companies({COMPANY})/items"],
+        "custom": [
+            f"api/contoso/commerceSync/v1.0/companies({COMPANY})/itemAvailabilityByLocation"
+        ],
+    }
+    for api in Api:
+        for s in await erp.list_subscriptions(api=api):
+            await erp.delete_subscription(s.subscription_id, s.etag or "*", api=api)
+
+
+async def test_a_refused_resource_does_not_stop_the_others(
+    sim: str, erp: ErpClient, table_store: TableStore
+) -> None:
+    # customerCreditSummaries is a computed page: BC cannot subscribe to it. It comes first,
+    # and before the fix its refusal aborted the run.
+    sets = ("customerCreditSummaries", "itemAvailabilityByLocation", "items")
+    with running_receiver() as (url, _):
+        with pytest.raises(SubscriptionsRefused) as refused:
+            await maintain_subscriptions(erp, table_store, url, STATE, sets, raise_on_refusal=True)
+        report = refused.value.report
+        assert list(report.refused) == ["customerCreditSummaries"]
+        assert "ErpRejected" in report.refused["customerCreditSummaries"]
+        assert sorted(c.split(":")[0] for c in report.created) == [
+            "itemAvailabilityByLocation",
+            "items",
+        ]
+        # The refusal is in the failure's text the timer records.
+        assert "customerCreditSummaries" in str(refused.value)
+    with running_receiver() as (url_without_receiver, _):
+        pass  # the receiver is gone: the handshake fails for every set, each reported
+    report = await maintain_subscriptions(erp, table_store, url_without_receiver, STATE, ("items",))
+    assert list(report.refused) == ["items"] and not report.created
+    for api in Api:
+        for s in await erp.list_subscriptions(api=api):
+            await erp.delete_subscription(s.subscription_id, s.etag or "*", api=api)
+
+
+async def test_a_collection_notification_reads_every_row_of_a_bulk_change(
+    sim: str, erp: ErpClient, table_store: TableStore, broker_bus: BrokerBus
+) -> None:
+    with running_receiver() as (url, received):
+        report = await maintain_subscriptions(
+            erp, table_store, url, STATE, ("itemAvailabilityByLocation",)
+        )
+        subscription_id = report.created[0].split(":", 1)[1]
+        first_change = datetime.now(UTC)
+        rows = _erp_rows(sim)[:6]
+        changed = {(r["itemNumber"], r["locationCode"]) for r in rows}
+        for number, row in enumerate(rows):
+            _patch_row(sim, row, inventory=900 + number)
+        sent = httpx.post(
+            f"{sim}/_sim/notify",
+            json={
+                "subscriptionId": subscription_id,
+                "changeType": "collection",
+                "firstChange": first_change.isoformat(),
+            },
+            timeout=10,
+        )
+        assert sent.json()["deliveries"][0]["outcome"] == "delivered"
+    batch = ErpNotificationBatch.model_validate(received.bodies[-1])
+    note = batch.value[0]
+    # BC's form: the set with a filter from 50 ms before the first change.
+    assert note.change_type == "collection"
+    assert "?$filter=lastModifiedDateTime%20gt%20" in note.resource
+    ref = parse_resource(note.resource)
+    assert ref is not None and ref.entity_set == "itemAvailabilityByLocation"
+    assert ref.modified_after is not None
+    assert timedelta(0) < first_change - ref.modified_after <= timedelta(milliseconds=51)
+    outcome = await process_notification(erp, broker_bus, table_store, note)
+    read = {(s.sku, s.location) for s in outcome.snapshots}
+    assert changed <= read
+    for api in Api:
+        for s in await erp.list_subscriptions(api=api):
+            await erp.delete_subscription(s.subscription_id, s.etag or "*", api=api)
+
+
+def test_a_collection_resource_and_a_time_without_offset_are_accepted() -> None:
+    resource = (
+        f"api/contoso/commerceSync/v1.0/companies({COMPANY})/priceListLines"
+        "?$filter=lastModifiedDateTime%20gt%202026-03-01T10:00:00.950Z"
     )
-    assert renewed.renewed == list(sets)
-    rotated = await maintain_subscriptions(erp, table_store, URL, STATE + "-new", sets)
-    assert rotated.removed == list(sets) and len(rotated.created) == 2
-    ours = [s for s in await erp.list_subscriptions() if s.notification_url == URL]
-    assert sorted(s.client_state or "" for s in ours) == [STATE + "-new"] * 2
-    for subscription in ours:
-        await erp.delete_subscription(subscription.subscription_id, subscription.etag or "*")
+    ref = parse_resource(resource)
+    assert ref is not None and ref.key is None and ref.entity_set == "priceListLines"
+    assert ref.modified_after == datetime(2026, 3, 1, 10, 0, 0, 950000, tzinfo=UTC)
+    # Any other query is not BC's form: the resource is not guessed at.
+    assert parse_resource(resource.replace("gt", "lt")) is None
+    note = _notification(resource, "collection", lastModifiedDateTime="2026-03-01T10:00:31")
+    assert note.last_modified_date_time == datetime(2026, 3, 1, 10, 0, 31, tzinfo=UTC)

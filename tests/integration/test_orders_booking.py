@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from devtools.erp_sim.testing import standard_api
+from shared.adapters.erp.client import ErpClient
 from shared.domain.orders import OrderStatus
 from shared.services.credit_holds import load_pending
 from shared.services.orders_admin import NotAllowed, cancel_order, replay_order
@@ -27,8 +29,10 @@ from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import (
     Harness,
     drain,
+    erp_config,
     erp_orders,
     set_faults,
+    sim_post,
 )
 
 sim = fixtures.sim
@@ -279,3 +283,66 @@ async def test_a_message_that_keeps_failing_fails_its_order_before_the_broker_gi
     assert failed.value.reason == "BookingKeptFailing"
     order = await _status(harness, order_id)
     assert order.status is OrderStatus.FAILED and "a bug" in (order.failure_reason or "")
+
+
+class _OthersTakeEverySlot(httpx.AsyncBaseTransport):
+    """Real HTTP to the simulator; just before the first order create goes out, other
+    instances sharing the principal take all of BC's processing slots for a while."""
+
+    def __init__(self, sim: str, hold_seconds: float) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._sim = sim
+        self._hold_seconds = hold_seconds
+        self.held = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/salesOrders") and not self.held:
+            self.held = True
+            async with httpx.AsyncClient() as control:
+                held = await control.post(
+                    f"{self._sim}/_sim/hold", json={"slots": 5, "seconds": self._hold_seconds}
+                )
+                held.raise_for_status()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_create_queued_past_the_client_timeout_leaves_exactly_one_erp_order(
+    harness: Harness,
+) -> None:
+    """BC queues requests beyond 5 at once per principal and may commit a create after the
+    client's timeout and after the booking's lookups found nothing. The next attempt must
+    wait until BC's own limit for that create has passed, then look it up, not create."""
+    order_id = await _accepted(harness)
+    # BC's bound in this set-up: 3 s in the queue + 2 s committing < 6 s answer limit.
+    sim_post(harness.sim, "/_sim/limits", {"maxConcurrent": 5, "queueTimeoutSeconds": 3})
+    set_faults(harness.sim, commitDelayMs=2000)
+    transport = _OthersTakeEverySlot(harness.sim, hold_seconds=2)
+    config = erp_config(harness.sim).model_copy(
+        update={"request_timeout_seconds": 1, "read_timeout_seconds": 1, "answer_limit_seconds": 6}
+    )
+    erp = ErpClient(config, transport=transport)
+    ctx = dataclasses.replace(harness.ctx, erp=erp)
+    started = utc_now()
+    try:
+        first = await handle_booking_message(ctx, OrderMessage(order_id=order_id), 1)
+        assert transport.held
+        assert first.outcome is Outcome.RETRY_SCHEDULED, first
+        order = await _status(harness, order_id)
+        # The next attempt is not due before BC has surely ended the first create.
+        retry_detail = order.history[-1].detail
+        assert str(order.history[-1].event) == "booking-retry-scheduled"
+        retry_at = datetime.fromisoformat(retry_detail.rsplit(" at ", 1)[1])
+        assert retry_at >= started + timedelta(seconds=6)
+        outcomes = await Harness(ctx, harness.sim, harness.standin).deliver(
+            until=_settled(harness, order_id), timeout=30
+        )
+    finally:
+        set_faults(harness.sim)
+        sim_post(harness.sim, "/_sim/limits", {"queueTimeoutSeconds": 480})
+        await erp.aclose()
+    assert len(erp_orders(harness.sim, order_id)) == 1
+    booked = [o for o in outcomes if not isinstance(o, str) and o.outcome is Outcome.BOOKED]
+    assert [b.detail for b in booked] == ["already_existed"]

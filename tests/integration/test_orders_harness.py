@@ -91,6 +91,9 @@ def erp_config(base_url: str) -> ErpConfig:
         read_timeout_seconds=5,
         ambiguous_lookup_attempts=3,
         ambiguous_lookup_delay_seconds=0.1,
+        # The simulator's own bound (it queues at most this long, see the queue test):
+        # keeps claims and waits after an ambiguous create at seconds, not BC's 10 minutes.
+        answer_limit_seconds=1.5,
         default_retry_after_seconds=0.2,
         max_retry_after_seconds=1,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -126,15 +127,20 @@ async def test_still_unknown_raises_ambiguous_without_a_second_post() -> None:
     assert erp.orders == []
 
 
-async def test_lookups_failing_after_an_ambiguous_create_raise_unavailable() -> None:
+async def test_lookups_failing_after_an_ambiguous_create_stay_ambiguous_until_bc_decided() -> None:
     erp = FakeErpOrders()
     erp.post_failure = httpx.ReadTimeout("lost")
     erp.fail_lookups_after_post = True
     async with make_client(erp, retry_max_attempts=1, breaker_failure_threshold=50) as client:
-        with pytest.raises(ErpUnavailable, match="cannot be asked"):
+        before = client._clock.now()
+        with pytest.raises(ErpAmbiguousResult, match="cannot be asked") as raised:
             await client.create_sales_order_once(payload())
     assert erp.posts == 1
     assert erp.lookups == 1 + 3
+    # Not "unavailable": the create may still commit, so no new create before BC's limit.
+    assert isinstance(raised.value.__cause__, ErpUnavailable)
+    assert raised.value.decided_by is not None
+    assert raised.value.decided_by >= before + timedelta(seconds=600)
 
 
 async def test_rejection_is_final_and_not_looked_up_again() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -101,3 +102,29 @@ def test_encoder_writes_decimals_as_exact_numbers_and_refuses_floats() -> None:
     assert decode_json(encoded) == body
     with pytest.raises(TypeError, match="Decimal"):
         encode_json({"x": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "wire", "meant"),
+    [
+        ("Item", "type", "Non_x002D_Inventory", "Non-Inventory"),
+        ("SalesOrder", "status", "In_x0020_Review", "In Review"),
+        ("PriceListLine", "source_type", "All_x0020_Customers", "All Customers"),
+        ("Item", "type", "Non-Inventory", "Non-Inventory"),  # the plain form is accepted too
+    ],
+)
+def test_enum_members_escaped_by_bc_are_read_as_meant(
+    model: str, field: str, wire: str, meant: str
+) -> None:
+    from shared.adapters.erp import models
+
+    rows: dict[str, dict[str, object]] = {
+        "Item": {"id": str(uuid.uuid4()), "number": "I", "unitPrice": 1, "type": wire},
+        "SalesOrder": {"id": str(uuid.uuid4()), "number": "S", "customerNumber": "C",
+                       "status": wire},
+        "PriceListLine": {"priceListCode": "P", "sourceType": wire, "assetType": "Item",
+                          "assetNo": "I"},
+    }  # fmt: skip
+    stamp = {"lastModifiedDateTime": "2026-01-31T09:15:02.123Z"}
+    parsed = getattr(models, model).model_validate({**rows[model], **stamp})
+    assert getattr(parsed, field) == meant

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.adapters.erp.errors import (
@@ -43,6 +44,15 @@ class BookingResult:
 FindOrder = Callable[[str], Awaitable[SalesOrder | None]]
 CreateOrder = Callable[[SalesOrderCreate], Awaitable[SalesOrder]]
 Sleep = Callable[[float], Awaitable[None]]
+Now = Callable[[], datetime]
+
+
+@dataclass
+class CreateAttempt:
+    """Filled in when the create is sent, so a caller that gives up on the whole booking
+    (its own timeout) still knows whether, and when, a create may be on its way."""
+
+    sent_at: datetime | None = None
 
 
 async def book_sales_order_once(
@@ -53,20 +63,33 @@ async def book_sales_order_once(
     sleep: Sleep,
     lookup_attempts: int,
     lookup_delay_seconds: float,
+    now: Now,
+    answer_limit: timedelta,
+    attempt: CreateAttempt | None = None,
 ) -> BookingResult:
     """Return the order for ``payload.external_document_number``, creating it only if absent.
 
     Raises ``ErpAmbiguousResult`` when the create's outcome stays unknown (the order is not
-    visible yet and may still be committing) and ``ErpUnavailable`` when the ERP could not
-    be asked; either way a later retry of this function is safe.
+    visible yet and may still be committing); when the create got no answer at all, its
+    ``decided_by`` = when the create was sent + ``answer_limit``, and a caller must not create
+    again before then (BC may hold the create in its queue for minutes). ``ErpUnavailable``
+    when the ERP could not be asked. A retry of this function after ``decided_by`` is safe.
     """
     key = payload.external_document_number
     existing = await find(key)
     if existing is not None:
         return BookingResult(existing, BookingOutcome.ALREADY_EXISTED)
+    sent_at = now()
+    if attempt is not None:
+        attempt.sent_at = sent_at
     try:
         return BookingResult(await create(payload), BookingOutcome.CREATED)
     except ErpAmbiguousResult as ambiguous:
+        if ambiguous.status_code is None:
+            # No answer at all (timeout, connection lost): BC may still hold the create in
+            # its queue and commit it until its own limit. An answer (even a 5xx) means BC
+            # has finished with the request, so the lookups below can be trusted.
+            ambiguous.decided_by = sent_at + answer_limit
         return await _confirm_after_ambiguity(
             key, ambiguous, find, sleep, lookup_attempts, lookup_delay_seconds
         )
@@ -93,15 +116,13 @@ async def _confirm_after_ambiguity(
         last_transient = None
         if found is not None:
             return BookingResult(found, BookingOutcome.FOUND_AFTER_AMBIGUOUS_CREATE)
-    if last_transient is not None:
-        raise ErpUnavailable(
-            f"order {key}: create outcome unknown and the ERP cannot be asked now",
-            entity_set=ambiguous.entity_set,
-            correlation_id=ambiguous.correlation_id,
-        ) from last_transient
+    # Not found (or not askable) yet: the create may still be waiting in BC's queue, so the
+    # outcome stays ambiguous until BC's own limit for that request has passed.
+    outcome = "the ERP cannot be asked now" if last_transient else "the order is not visible yet"
     raise ErpAmbiguousResult(
-        f"order {key}: create outcome unknown and the order is not visible (yet)",
+        f"order {key}: create outcome unknown and {outcome}",
         status_code=ambiguous.status_code,
         entity_set=ambiguous.entity_set,
         correlation_id=ambiguous.correlation_id,
-    ) from ambiguous
+        decided_by=ambiguous.decided_by,
+    ) from (last_transient or ambiguous)

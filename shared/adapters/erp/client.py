@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID
@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel
 
 from shared.adapters.erp.auth import TokenProvider, token_provider_for
-from shared.adapters.erp.booking import BookingResult, book_sales_order_once
+from shared.adapters.erp.booking import BookingResult, CreateAttempt, book_sales_order_once
 from shared.adapters.erp.clock import Clock, SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.contract import (
@@ -60,6 +60,7 @@ from shared.adapters.erp.odata import (
 )
 from shared.adapters.erp.paging import iter_pages
 from shared.adapters.erp.request_pipeline import ErpCounters, Method, RequestPipeline
+from shared.adapters.erp.shared_limits import SharedLimits
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -91,6 +92,7 @@ class ErpClient:
         random: Callable[[], float] | None = None,
         token_provider: TokenProvider | None = None,
         correlation_id_provider: Callable[[], str | None] | None = None,
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         self.config = config
         self._clock: Clock = clock or SystemClock()
@@ -118,6 +120,7 @@ class ErpClient:
             self._clock,
             random or _random.random,
             correlation_id_provider or get_correlation_id,
+            shared_limits,
         )
 
     async def __aenter__(self) -> Self:
@@ -545,9 +548,17 @@ class ErpClient:
         )
 
     async def create_sales_order_once(
-        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+        self,
+        payload: SalesOrderCreate,
+        *,
+        correlation_id: str | None = None,
+        attempt: CreateAttempt | None = None,
     ) -> BookingResult:
-        """Create the order unless BC already has one with its external document number."""
+        """Create the order unless BC already has one with its external document number.
+
+        ``ErpAmbiguousResult.decided_by`` says when a lookup can prove the order absent;
+        ``attempt.sent_at`` is set when the create goes out.
+        """
 
         async def find(key: str) -> SalesOrder | None:
             return await self.find_sales_order_by_external_document_number(
@@ -564,6 +575,9 @@ class ErpClient:
             sleep=self._clock.sleep,
             lookup_attempts=self.config.ambiguous_lookup_attempts,
             lookup_delay_seconds=self.config.ambiguous_lookup_delay_seconds,
+            now=self._clock.now,
+            answer_limit=timedelta(seconds=self.config.answer_limit_seconds),
+            attempt=attempt,
         )
 
     async def create_sales_quote(
@@ -587,6 +601,10 @@ class ErpClient:
 
     # ---- webhook subscriptions ----
 
+    def api_of(self, entity_set: str) -> Api:
+        """The API this client reads ``entity_set`` from (and so subscribes to it at)."""
+        return Api.CUSTOM if entity_set in CUSTOM_ENTITY_SETS else Api.STANDARD
+
     async def create_subscription(
         self,
         entity_set: str,
@@ -598,11 +616,11 @@ class ErpClient:
     ) -> Subscription:
         """Subscribe to changes of one entity set of the company (BC validates the URL first).
 
-        The resource path names the API the set belongs to; by default the one this client
-        reads it from (a custom page such as ``itemAvailabilityByLocation`` is not on v2.0).
+        Both the endpoint and the resource path are on the API the set belongs to; by default
+        the one this client reads it from (a custom page such as ``itemAvailabilityByLocation``
+        is subscribed at ``api/{publisher}/{group}/{version}/subscriptions``).
         """
-        if api is None:
-            api = Api.CUSTOM if entity_set in CUSTOM_ENTITY_SETS else Api.STANDARD
+        api = api or self.api_of(entity_set)
         payload = SubscriptionCreate(
             notification_url=notification_url,
             resource=self.urls.subscription_resource(entity_set, api),
@@ -611,17 +629,22 @@ class ErpClient:
         return await self._send_for(
             Subscription,
             "POST",
-            self.urls.subscriptions(),
+            self.urls.subscriptions(api),
             "subscriptions",
             body=payload.to_body(),
             correlation_id=correlation_id,
         )
 
     async def renew_subscription(
-        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+        self,
+        subscription_id: str,
+        etag: str,
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
     ) -> Subscription:
-        """Subscriptions expire after 3 days; a PATCH renews them."""
-        url = self.urls.subscriptions() + string_key(subscription_id)
+        """Subscriptions expire after 3 days; a PATCH at the API that holds them renews them."""
+        url = self.urls.subscriptions(api) + string_key(subscription_id)
         return await self._send_for(
             Subscription,
             "PATCH",
@@ -633,22 +656,39 @@ class ErpClient:
         )
 
     async def delete_subscription(
-        self, subscription_id: str, etag: str, *, correlation_id: str | None = None
+        self,
+        subscription_id: str,
+        etag: str,
+        *,
+        api: Api = Api.STANDARD,
+        correlation_id: str | None = None,
     ) -> None:
-        url = self.urls.subscriptions() + string_key(subscription_id)
+        url = self.urls.subscriptions(api) + string_key(subscription_id)
         await self._pipeline.send(
             "DELETE", url, entity_set="subscriptions", etag=etag, correlation_id=correlation_id
         )
 
-    async def list_subscriptions(self, *, correlation_id: str | None = None) -> list[Subscription]:
+    async def list_subscriptions(
+        self, *, api: Api = Api.STANDARD, correlation_id: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions held at one API's root (each API lists only its own)."""
         response = await self._pipeline.send(
             "GET",
-            self.urls.subscriptions(),
+            self.urls.subscriptions(api),
             entity_set="subscriptions",
             correlation_id=correlation_id,
         )
         page = parse_collection(response_json(response, "subscriptions"), "subscriptions")
         return parse_rows(Subscription, page.value, "subscriptions")
+
+    async def list_all_subscriptions(
+        self, *, correlation_id: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions at both roots: the standard API's and the custom API's."""
+        found: list[Subscription] = []
+        for api in Api:
+            found += await self.list_subscriptions(api=api, correlation_id=correlation_id)
+        return found
 
     # ---- helpers ----
 

@@ -74,6 +74,12 @@ class ErpConfig(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=MAX_PAGE_SIZE)
     watermark_overlap_seconds: float = Field(default=30.0, ge=0)
 
+    # The longest Business Central can take to end a request it accepted: it queues beyond 5
+    # concurrent requests per principal (up to 8 minutes, then 503), ends an operation after
+    # 8 minutes (408) and any request after 10 (504). A create we stopped waiting for may
+    # still commit until then, so no lookup before it proves the order absent.
+    answer_limit_seconds: float = Field(default=600.0, gt=0)
+
     # After an ambiguous order create: how often, and how far apart, to look for the order.
     ambiguous_lookup_attempts: int = Field(default=3, ge=1)
     ambiguous_lookup_delay_seconds: float = Field(default=2.0, ge=0)

@@ -7,6 +7,8 @@ record up before doing anything again (``ErpAmbiguousResult``), or give up on th
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ErpError(Exception):
     """Base of every failure raised by the ERP adapter."""
@@ -59,7 +61,27 @@ class ErpAmbiguousResult(ErpError):
     """A non-idempotent request was sent but its outcome is unknown (timeout, 5xx, drop).
 
     The caller must look the record up (by its external document number) before trying again.
+    ``decided_by`` (when known) is the moment after which Business Central has surely ended
+    the request one way or the other: a request can wait in BC's queue and commit long after
+    we stopped waiting, so a lookup that finds nothing proves nothing before that moment.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        entity_set: str | None = None,
+        correlation_id: str | None = None,
+        decided_by: datetime | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            entity_set=entity_set,
+            correlation_id=correlation_id,
+        )
+        self.decided_by = decided_by
 
 
 class ErpContractError(ErpError):

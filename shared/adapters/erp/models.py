@@ -7,6 +7,7 @@ BC writes an empty date as ``0001-01-01`` and an empty GUID as all zeros: both b
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -48,7 +49,19 @@ def _blank_blocked(value: Any) -> Any:
     return value
 
 
+_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def decode_enum(value: Any) -> Any:
+    """BC's OData writes enum members with XML-escaped characters: ``Non_x002D_Inventory``
+    is "Non-Inventory", ``In_x0020_Review`` is "In Review"; both forms are accepted."""
+    if isinstance(value, str) and "_x" in value:
+        return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), value)
+    return value
+
+
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+EnumText = Annotated[str, BeforeValidator(decode_enum)]
 OptionalDate = Annotated[date | None, BeforeValidator(_blank_date_to_none)]
 OptionalGuid = Annotated[UUID | None, BeforeValidator(_empty_guid_to_none)]
 CustomerBlocked = Annotated[Literal[" ", "Ship", "Invoice", "All"], BeforeValidator(_blank_blocked)]
@@ -81,7 +94,7 @@ class Item(EtaggedModel):
     id: UUID
     number: str
     display_name: str = ""
-    type: str = "Inventory"
+    type: EnumText = "Inventory"
     blocked: bool = False
     gtin: str = ""
     inventory: Decimal = Decimal(0)
@@ -139,7 +152,7 @@ class SalesOrder(EtaggedModel):
     currency_code: str = ""
     order_date: OptionalDate = None
     requested_delivery_date: OptionalDate = None
-    status: str = "Draft"
+    status: EnumText = "Draft"
     total_amount_excluding_tax: Decimal | None = None
     total_tax_amount: Decimal | None = None
     total_amount_including_tax: Decimal | None = None
@@ -156,7 +169,7 @@ class SalesQuote(EtaggedModel):
     currency_code: str = ""
     document_date: OptionalDate = None
     valid_until_date: OptionalDate = None
-    status: str = "Draft"
+    status: EnumText = "Draft"
     total_amount_excluding_tax: Decimal | None = None
     total_amount_including_tax: Decimal | None = None
     last_modified_date_time: UtcDatetime | None = None
@@ -180,14 +193,14 @@ class PriceListLine(EtaggedModel):
 
     id: UUID | None = None
     price_list_code: str
-    source_type: str
+    source_type: EnumText
     source_no: str = ""
-    asset_type: str
+    asset_type: EnumText
     asset_no: str
     variant_code: str = ""
     unit_of_measure_code: str = ""
     minimum_quantity: Decimal = Decimal(0)
-    amount_type: str = "Any"
+    amount_type: EnumText = "Any"
     unit_price: Decimal = Decimal(0)
     line_discount_percent: Decimal = Decimal(0)
     allow_line_disc: bool = True

@@ -98,6 +98,9 @@ class ErpUrls:
             f"{quote(config.api_group, safe='')}/{quote(config.api_version, safe='')}"
         )
         self._custom = f"{custom_api}/{company}"
+        # Each API has its own subscriptions endpoint: BC refuses a custom page's resource
+        # at api/v2.0/subscriptions, and the reverse.
+        self._api_roots = {Api.STANDARD: self._standard_api, Api.CUSTOM: custom_api}
         # Subscription resources are paths below the environment, without the host.
         self._resources = {
             Api.STANDARD: f"api/v2.0/{company}",
@@ -110,9 +113,10 @@ class ErpUrls:
         """The company list, which sits above any company."""
         return f"{self._standard_api}/companies"
 
-    def subscriptions(self) -> str:
-        """Webhook subscriptions live at the API root, not under a company."""
-        return f"{self._standard_api}/subscriptions"
+    def subscriptions(self, api: Api = Api.STANDARD) -> str:
+        """Webhook subscriptions live at the root of the API that serves the resource
+        (``api/v2.0/subscriptions`` or ``api/{publisher}/{group}/{version}/subscriptions``)."""
+        return f"{self._api_roots[api]}/subscriptions"
 
     def entity_set(self, name: str, api: Api = Api.STANDARD, *, key: str = "") -> str:
         """``.../companies(id)/{name}{key}`` on the chosen API."""

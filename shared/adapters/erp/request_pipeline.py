@@ -35,6 +35,7 @@ from shared.adapters.erp.errors import (
     ErpUnavailable,
 )
 from shared.adapters.erp.jsonio import JsonDecodeFailed, decode_json, encode_json
+from shared.adapters.erp.shared_limits import SharedLimits
 from shared.adapters.erp.throttling import RequestBudget, SlotWaitTooLong
 from shared.telemetry import metrics
 from shared.telemetry.propagation import trace_headers
@@ -85,8 +86,11 @@ class RequestPipeline:
         clock: Clock,
         random: Callable[[], float],
         correlation_id_provider: Callable[[], str | None],
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         self._config = config
+        # The principal's slots and budget across instances (None: this process alone).
+        self._shared = shared_limits
         self._http = http
         self._tokens = tokens
         self._clock = clock
@@ -280,6 +284,8 @@ class RequestPipeline:
             return await self._traced_request(method, url, headers, content, entity_set, attempt)
         finally:
             self._in_flight -= 1
+            if self._shared is not None:
+                self._shared.release()
             self._budget.release()
             self._concurrency.release()
 
@@ -326,6 +332,13 @@ class RequestPipeline:
                 except BaseException:
                     self._concurrency.release()
                     raise
+                if self._shared is not None:
+                    try:
+                        await self._shared.acquire(deadline)
+                    except BaseException:
+                        self._budget.release()
+                        self._concurrency.release()
+                        raise
         except SlotWaitTooLong as exc:
             raise _SlotNotInTime(exc.wait_seconds) from None
         except TimeoutError:
