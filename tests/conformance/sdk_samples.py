@@ -72,6 +72,18 @@ STANDIN_GAPS: dict[str, str] = {
     ),
 }
 
+# Samples that pass or fail by timing, for the same root cause: they send from several tasks
+# at once over one sender link (asyncio.gather of send_messages), and when two transfers leave
+# out of delivery-id order proton closes the connection where Service Bus would not. They run
+# as non-strict xfail (seen failing once in about ten full runs on a loaded machine), so the
+# gap stays visible without making the suite flaky; the fix is the same as auto_lock_renew's.
+STANDIN_TIMING_GAPS: dict[str, str] = {
+    "session_pool_receive": (
+        "concurrent sends on one link can reach proton out of delivery-id order, which "
+        "closes the connection (Service Bus tolerates it)"
+    ),
+}
+
 # Samples that consume forever (an iterator without max_wait_time), as a real consumer does:
 # they are stopped after this many seconds and judged by what they printed until then.
 RUNS_UNTIL_STOPPED: dict[str, float] = {
