@@ -80,7 +80,7 @@ param soldCurrencies string = 'USD,EUR'
   'open-to-all'
   'active-for-customer'
 ])
-param pricingCampaignPolicy string = 'open-to-all'
+param pricingCampaignPolicy string = 'active-for-customer'
 
 @description('JSON deep-merged over the shipped sync policy (shared/sync_policy.json); empty = as shipped.')
 param syncPolicy string = ''

@@ -117,8 +117,11 @@ class Settings(BaseSettings):
     sold_currencies: str = Field(
         "USD,EUR", pattern=r"^[A-Z]{3}(,[A-Z]{3})*$", validation_alias=_alias("SOLD_CURRENCIES")
     )
+    # Business Central's rule: a Campaign line applies only to the campaign's targets (from
+    # the customerPricingProfiles page). "open-to-all" is for an ERP that does not model
+    # campaign membership.
     campaign_policy: Literal["open-to-all", "active-for-customer"] = Field(
-        "open-to-all", validation_alias=_alias("PRICING_CAMPAIGN_POLICY")
+        "active-for-customer", validation_alias=_alias("PRICING_CAMPAIGN_POLICY")
     )
 
     # Credit check and order intake / booking.

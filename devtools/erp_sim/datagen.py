@@ -254,6 +254,17 @@ class _Builder:
 
     # ---- reference data -------------------------------------------------------------
 
+    def _campaign_targets(self, rng: random.Random, role: str | None) -> str:
+        """Comma-separated campaigns this customer is a target of. Fixed for two fixture
+        customers, so both sides of Business Central's rule can be relied on: "plain" is in
+        every campaign, "noLineDiscount" in none."""
+        draws = [rng.random() < 0.5 for _ in self._campaigns]
+        if role == "plain":
+            draws = [True] * len(draws)
+        elif role == "noLineDiscount":
+            draws = [False] * len(draws)
+        return ",".join(c.code for c, taken in zip(self._campaigns, draws, strict=True) if taken)
+
     def _rate_row(self, rng: random.Random, currency: Currency) -> Row:
         """One exchange rate valid from long ago: 1 unit = ``lcy_per_unit`` LCY."""
         etag, modified = self._stamp(rng)
@@ -332,6 +343,8 @@ class _Builder:
 
     def customers(self, dataset: Dataset, count: int) -> list[Row]:
         rng = self._rng("customers")
+        # Campaign target groups from a stream of their own (added later: other data unchanged).
+        targets_rng = self._rng("campaign-targets")
         customers, profiles, summaries, financials = [], [], [], []
         fixtures = dataset.fixtures.customers
         for index in range(count):
@@ -401,6 +414,8 @@ class _Builder:
                     "currencyCode": "" if currency == LOCAL_CURRENCY else currency,
                     "allowLineDisc": role != "noLineDiscount" and rng.random() >= 0.1,
                     "pricesIncludingVat": False,
+                    # The activated campaigns whose target group holds this customer.
+                    "activeCampaigns": self._campaign_targets(targets_rng, role),
                     "lastModifiedDateTime": modified,
                 }
             )

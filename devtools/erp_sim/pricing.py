@@ -5,13 +5,13 @@ agreement means something. Brute force over an item's price list lines is fast e
 because lines are indexed by item number (a handful per item).
 
 Rules: a line applies when its source matches the customer (All Customers; Customer = their
-number; Customer Price Group = their group; Campaign = any campaign line, everyone takes
-part), its currency matches (blank = the local currency), its unit of measure matches
-(blank = the item's base unit), the date lies within its dates (``0001-01-01`` = open) and
-its minimum quantity is at most the ordered quantity. The unit price is the lowest price of
-the applicable Price/Any lines (else the item's own unit price, converted); the line
-discount is the highest discount of the applicable Discount/Any lines, and none when the
-winning price line (or the customer) does not allow line discounts.
+number; Customer Price Group = their group; Campaign = a campaign whose target group holds
+the customer, its ``activeCampaigns``), its currency matches (blank = the local currency),
+its unit of measure matches (blank = the item's base unit), the date lies within its dates
+(``0001-01-01`` = open) and its minimum quantity is at most the ordered quantity. The unit
+price is the lowest price of the applicable Price/Any lines (else the item's own unit price,
+converted); the line discount is the highest discount of the applicable Discount/Any lines,
+and none when the winning price line (or the customer) does not allow line discounts.
 """
 
 from __future__ import annotations
@@ -121,12 +121,15 @@ def calculate(dataset: Dataset, request: PriceRequest) -> PriceResult:
     profile = dataset.pricing_profile(customer["number"]) or {}
     price_group = profile.get("customerPriceGroup", "")
     allow_customer_discount = bool(profile.get("allowLineDisc", True))
+    campaigns = frozenset(
+        code for code in str(profile.get("activeCampaigns", "")).split(",") if code
+    )
     on_date = request.on_date.isoformat()
 
     applicable = [
         line
         for line in dataset.price_lines(item["number"])
-        if _source_matches(line, customer["number"], price_group)
+        if _source_matches(line, customer["number"], price_group, campaigns)
         and line["assetType"] == "Item"
         and not line["variantCode"]
         and normalize_currency(line["currencyCode"]) == currency.code
@@ -171,10 +174,14 @@ def calculate(dataset: Dataset, request: PriceRequest) -> PriceResult:
     )
 
 
-def _source_matches(line: Row, customer_number: str, price_group: str) -> bool:
+def _source_matches(
+    line: Row, customer_number: str, price_group: str, campaigns: frozenset[str]
+) -> bool:
     source_type = line["sourceType"]
-    if source_type in ("All Customers", "Campaign"):
+    if source_type == "All Customers":
         return True
+    if source_type == "Campaign":
+        return bool(line["sourceNo"] in campaigns)
     if source_type == "Customer":
         return bool(line["sourceNo"] == customer_number)
     if source_type == "Customer Price Group":

@@ -309,6 +309,7 @@ SPECS: dict[str, EntitySetSpec] = {
                 "currencyCode": S,
                 "allowLineDisc": B,
                 "pricesIncludingVat": B,
+                "activeCampaigns": S,
                 "lastModifiedDateTime": DT,
             },
             indexed=("customerNumber",),

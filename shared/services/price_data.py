@@ -109,6 +109,7 @@ def profile_record(profile: erp.CustomerPricingProfile) -> tuple[str, Record]:
         profile.customer_discount_group,
         profile.currency_code,
         profile.allow_line_disc,
+        profile.campaigns,
     ]
 
 

@@ -111,7 +111,7 @@ async def quote_prices(
     request: QuoteRequest,
     currencies: CurrencyTable,
     sold_currencies: frozenset[str],
-    campaign_policy: CampaignPolicy = CampaignPolicy.OPEN_TO_ALL,
+    campaign_policy: CampaignPolicy = CampaignPolicy.ACTIVE_FOR_CUSTOMER,
 ) -> dict[str, Any]:
     """The contract's quote answer, from a current price book (refreshed first if due)."""
     with metrics.quote_timer():
@@ -124,7 +124,7 @@ def price_from_book(
     request: QuoteRequest,
     currencies: CurrencyTable,
     sold_currencies: frozenset[str],
-    campaign_policy: CampaignPolicy = CampaignPolicy.OPEN_TO_ALL,
+    campaign_policy: CampaignPolicy = CampaignPolicy.ACTIVE_FOR_CUSTOMER,
 ) -> dict[str, Any]:
     """Price a request from the book as it is; raises ``UnknownCustomer``,
     ``UnsupportedCurrency`` or the domain's ``QuoteRejected`` listing every bad line."""

@@ -676,6 +676,7 @@ def _brute_force_price(
     customer: str,
     price_group: str,
     allow_customer_discount: bool,
+    campaigns: str,
     quantity: Decimal,
     currency: str,
     unit: str,
@@ -688,7 +689,9 @@ def _brute_force_price(
     applicable = []
     for line in lines:
         source_ok = (
-            line["sourceType"] in ("All Customers", "Campaign")
+            line["sourceType"] == "All Customers"
+            # A campaign's line only for the customers in its target group.
+            or (line["sourceType"] == "Campaign" and line["sourceNo"] in campaigns.split(","))
             or (line["sourceType"] == "Customer" and line["sourceNo"] == customer)
             or (
                 line["sourceType"] == "Customer Price Group"
@@ -830,6 +833,7 @@ def test_price_endpoint_agrees_with_brute_force_on_handpicked_lines(
             customer=customer,
             price_group=profile["customerPriceGroup"],
             allow_customer_discount=profile["allowLineDisc"],
+            campaigns=profile["activeCampaigns"],
             quantity=Decimal(quantity),
             currency=wanted_currency,
             unit="PCS",
@@ -948,6 +952,7 @@ def test_price_endpoint_agrees_with_brute_force_on_generated_data(
             customer=customer,
             price_group=profile["customerPriceGroup"],
             allow_customer_discount=profile["allowLineDisc"],
+            campaigns=profile["activeCampaigns"],
             quantity=quantity,
             currency=currency or (profile["currencyCode"] or "USD"),
             unit=unit,

@@ -253,7 +253,7 @@ def build_context(
         erp=erp,
         price_book=PriceBook(price_tables, refresh_interval=timedelta(0)),
         currencies=default_currency_table("USD"),
-        campaign_policy=CampaignPolicy.OPEN_TO_ALL,
+        campaign_policy=CampaignPolicy.ACTIVE_FOR_CUSTOMER,
         settings=order_settings(),
         figures=CreditFiguresSource(
             erp_timeout=timedelta(seconds=3), stale_bound=timedelta(minutes=5)

@@ -55,7 +55,7 @@ async def _quote(book: PriceBook, customer: str, sku: str, qty: int) -> dict[str
         request,
         default_currency_table(),
         frozenset({"USD", "EUR"}),
-        CampaignPolicy.OPEN_TO_ALL,
+        CampaignPolicy.ACTIVE_FOR_CUSTOMER,
     )
     return dict(answer["lines"][0])
 

@@ -246,6 +246,10 @@ def test_the_demo_data_exercises_every_kind_of_line(world: World) -> None:
     assert any(line.ending_date and line.ending_date < TODAY for line in world.book.index)
     assert any(line.starting_date and line.starting_date > TODAY for line in world.book.index)
     assert world.book.lcy_per_unit("EUR", TODAY) == Decimal("1.08")
+    # Campaign lines apply only to their targets: some customers are in a campaign, some not,
+    # so agreement covers both sides of Business Central's rule.
+    targeted = {c for c, ctx in world.book.customers.items() if ctx.active_campaigns}
+    assert targeted and targeted != set(world.book.customers)
     table = world.book.currency_table(default_currency_table())
     assert table.precision("JPY").amount_precision == Decimal(1)
     assert table.precision("KWD").amount_precision == Decimal("0.001")

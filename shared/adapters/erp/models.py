@@ -230,13 +230,26 @@ class ItemAvailability(ErpModel):
 
 
 class CustomerPricingProfile(ErpModel):
+    """A row of the custom ``customerPricingProfiles`` page.
+
+    ``active_campaigns``: the activated campaigns whose target group holds the customer,
+    comma-separated (Business Central applies a Campaign price line only to them).
+    """
+
     customer_number: str
     customer_price_group: str = ""
     customer_discount_group: str = ""
     currency_code: str = ""
     allow_line_disc: bool = True
     prices_including_vat: bool = False
+    active_campaigns: str = Field("", max_length=2048)
     last_modified_date_time: UtcDatetime | None = None
+
+    @property
+    def campaigns(self) -> list[str]:
+        """The campaign codes, upper case, without blanks or repeats, in order."""
+        codes = (code.strip().upper() for code in self.active_campaigns.split(","))
+        return list(dict.fromkeys(code for code in codes if code))
 
 
 class CurrencyRounding(ErpModel):
