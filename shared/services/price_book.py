@@ -171,7 +171,7 @@ class _Data:
                 currency_code=(profile[3] if profile else "") or currency,
                 allow_line_disc=bool(profile[4]) if profile else True,
                 # Records published before campaigns were part of the profile have 5 fields.
-                active_campaigns=frozenset(profile[5]) if profile and len(profile) > 5 else (),
+                active_campaigns=frozenset(profile[5] if profile and len(profile) > 5 else ()),
             )
         except InvalidPricingInput as error:
             self.customers.pop(number, None)
