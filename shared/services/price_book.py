@@ -92,6 +92,8 @@ class _Data:
         self.rate_rows: dict[str, Record] = {}
         # Currency code ("" = local currency) -> precisions, as the ERP rounds them.
         self.roundings: dict[str, CurrencyPrecision] = {}
+        # Tables built over `roundings` per base table, so a quote does not rebuild one.
+        self.currency_tables: dict[int, tuple[CurrencyTable, CurrencyTable]] = {}
 
     def apply(self, dataset: str, key: str, record: Record | None) -> None:
         """Set (or with None remove) one record, and rebuild what depends on it."""
@@ -130,6 +132,7 @@ class _Data:
             self._rebuild_rates(key.split("|", 1)[0])
         elif dataset == "roundings":
             code = "" if key == LOCAL_CURRENCY_KEY else key
+            self.currency_tables.clear()
             if record is None:
                 self.roundings.pop(code, None)
             else:
@@ -233,10 +236,15 @@ class PriceBook:
 
     def currency_table(self, base: CurrencyTable) -> CurrencyTable:
         """`base` (the local currency code, the fallbacks) with the ERP's own precisions on
-        top: each currency's rounding as published, the local currency's as the default."""
-        roundings = self._data.roundings
+        top: each currency's rounding as published, the local currency's as the default.
+        Built once per base and published data, not per quote."""
+        data = self._data
+        cached = data.currency_tables.get(id(base))
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        roundings = data.roundings
         foreign = {code: p for code, p in roundings.items() if code}
-        return CurrencyTable(
+        table = CurrencyTable(
             local_currency_code=base.local_currency_code,
             precisions={
                 **base.precisions,
@@ -245,6 +253,8 @@ class PriceBook:
             },
             default_precision=roundings.get("", base.default_precision),
         )
+        data.currency_tables[id(base)] = (base, table)
+        return table
 
     def lcy_per_unit(self, currency: str, on: date) -> Decimal | None:
         """The exchange rate in force on a date (local currency per one unit), if published."""

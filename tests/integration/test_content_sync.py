@@ -9,10 +9,7 @@ storefront simulator's control routes, never from our own bookkeeping.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -42,6 +39,7 @@ from shared.services.content.delivery import BatchLimits
 from shared.services.content.hash_store import HASHES_TABLE, ChannelHashes, partition_of
 from shared.settings import load_settings
 from tests.integration import content_crash_worker as crash_worker
+from tests.integration.killed_worker import run_until_killed
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 EU_CATEGORIES = {"CHAIR", "DESK", "LAMP", "STORAGE", "TABLE"}
@@ -402,16 +400,9 @@ async def test_a_worker_killed_mid_run_is_resumed_without_loss_or_duplicates(
         "storefront": world.storefront,
         "budgetSeconds": 8,
     }
-    worker = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tests.integration.content_crash_worker"],
-        cwd=ROOT,
-        input=json.dumps(settings),
-        text=True,
-        capture_output=True,
-        timeout=120,
+    await run_until_killed(
+        "tests.integration.content_crash_worker", settings, crash_worker.KILLED_EXIT
     )
-    assert worker.returncode == crash_worker.KILLED_EXIT, worker.stderr[-2000:]
     assert await content.recent_runs(world.tables, 1) == []  # it never got to record itself
     on_storefront = len(world.catalog("web"))
     recorded = ChannelHashes(world.tables, "web")

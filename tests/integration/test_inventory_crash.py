@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
@@ -34,6 +32,7 @@ from shared.services.inventory_events import InboundMessage, apply_inventory_mes
 from shared.services.inventory_policy import StockPolicy
 from tests.integration import stock_crash_worker
 from tests.integration.broker_bus import BrokerBus
+from tests.integration.killed_worker import run_until_killed
 from tests.integration.test_inventory_support import event
 from tests.stock_model import fold_in_order
 
@@ -76,16 +75,9 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         "bus": connection,
         "count": len(bodies),
     }
-    worker = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tests.integration.stock_crash_worker"],
-        cwd=ROOT,
-        input=json.dumps(settings),
-        text=True,
-        capture_output=True,
-        timeout=120,
+    await run_until_killed(
+        "tests.integration.stock_crash_worker", settings, stock_crash_worker.KILLED_EXIT
     )
-    assert worker.returncode == stock_crash_worker.KILLED_EXIT, worker.stderr[-2000:]
     tables = TableStore.from_connection_string(azurite_connection, prefix=table_prefix)
     try:
         written = [
