@@ -37,8 +37,13 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
+# Most tests wait on brokers, locks and timers rather than the CPU, so they run in parallel
+# workers; a module's tests stay together on one worker (its private stacks are per module).
+# TEST_WORKERS=0 runs them in this process, one after the other.
+TEST_WORKERS ?= 4
+
 test: lint infra-setup browser-setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Bicep checks (pycep-parser, checkov) live in their own virtualenv: checkov's pins would
 # clash with the app's. tests/infra runs them; infra-check is the same scan on its own.

@@ -31,10 +31,10 @@ table{border-collapse:collapse;background:#fff;width:100%;margin-bottom:.4rem}
 th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#eaeef2}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .r-ok{color:#1a7f37}.r-failed{color:#cf222e;font-weight:600}.r-running{color:#0969da}
-.r-skipped-lease-held{color:#9a6700}
+.r-skipped-lease-held{color:#9a6700}.r-interrupted{color:#bc4c00;font-weight:600}
 .dots span{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;margin-right:2px}
 .d-ok{background:#2da44e}.d-failed{background:#cf222e}.d-running{background:#0969da}
-.d-skipped-lease-held{background:#d4a72c}
+.d-skipped-lease-held{background:#d4a72c}.d-interrupted{background:#bc4c00}
 button{cursor:pointer;padding:.2rem .7rem}svg{background:#fff;border:1px solid #d0d7de}
 """
 

@@ -62,8 +62,12 @@ class _Reply:
 
 # Whatever functionTimeout says, Azure's front end gives up on an HTTP answer after 230 s.
 HTTP_RESPONSE_LIMIT = 230.0
-# Kestrel, which fronts the Functions host, refuses request lines over 8 KiB with 414.
+# Kestrel, which fronts the Functions host, refuses request lines over 8 KiB with 414, and
+# with 431 more than 100 header fields or more than 32 KiB of them (KestrelServerLimits:
+# MaxRequestLineSize, MaxRequestHeaderCount, MaxRequestHeadersTotalSize defaults).
 MAX_REQUEST_TARGET = 8192
+MAX_HEADER_COUNT = 100
+MAX_HEADERS_TOTAL = 32 * 1024
 
 
 def _json_reply(status: int, document: Any) -> _Reply:
@@ -91,6 +95,17 @@ def _original_url(request: Request) -> str:
     url = f"{request.url.scheme}://{request.url.netloc}{raw_path.decode('latin-1')}"
     query = scope.get("query_string") or b""
     return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+def _headers_over_limits(raw: list[tuple[bytes, bytes]]) -> str | None:
+    """Why Kestrel would refuse these header fields, or None when it takes them."""
+    if len(raw) > MAX_HEADER_COUNT:
+        return f"{len(raw)} header fields; the host takes at most {MAX_HEADER_COUNT}"
+    # Each field as it travels on the wire: "name: value" and CRLF.
+    total = sum(len(name) + len(value) + 4 for name, value in raw)
+    if total > MAX_HEADERS_TOTAL:
+        return f"{total} bytes of header fields; the host takes at most {MAX_HEADERS_TOTAL}"
+    return None
 
 
 def _joined_headers(request: Request) -> dict[str, str]:
@@ -145,6 +160,8 @@ class HostHttpApp:
             return _problem(
                 414, "URI Too Long", f"the URL is longer than {MAX_REQUEST_TARGET} bytes"
             )
+        if (too_large := _headers_over_limits(request.scope["headers"])) is not None:
+            return _problem(431, "Request Header Fields Too Large", too_large)
         path = raw_path.decode("latin-1").split("?", 1)[0]
         segments = [s for s in path.split("/") if s]
         if segments and segments[0].lower() == "admin":

@@ -273,8 +273,9 @@ class Runner:
             lifespan="off",
             log_config=None,
             access_log=False,
-            # Long URLs must reach the app, which answers 414 as the host does, not a dropped line.
-            h11_max_incomplete_event_size=64 * 1024,
+            # Long URLs and headers must reach the app, which answers 414 and 431 as the host
+            # does, not a dropped line.
+            h11_max_incomplete_event_size=128 * 1024,
             timeout_graceful_shutdown=max(1, int(self.options.shutdown_grace)),
         )
         self._server = _ServerWithoutSignals(config)

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from shared.services.operations import DriftRun
 
 Level = Literal["green", "amber", "red"]
-# A run still "running" after this long crashed or hangs.
-STUCK_AFTER = timedelta(hours=2)
 # Watermarks whose last success is older than this are stale (the slowest job is nightly).
 STALE_AFTER = timedelta(hours=26)
 
@@ -50,16 +48,12 @@ def timers_status(timers: Sequence[TimerStatus], now: datetime) -> AreaStatus:
             level="red",
             reason=f"last run failed: {_names([t.name for t in failed])} ({first.error})",
         )
-    stuck = [
-        t.name
-        for t in timers
-        if t.last_run
-        and t.last_run.result == "running"
-        and now - t.last_run.started_at > STUCK_AFTER
-    ]
-    if stuck:
+    interrupted = [t.name for t in timers if t.last_run and t.last_run.result == "interrupted"]
+    if interrupted:
         return AreaStatus(
-            area="timers", level="amber", reason=f"running for hours: {_names(stuck)}"
+            area="timers",
+            level="amber",
+            reason=f"last run ended without a record (process stopped): {_names(interrupted)}",
         )
     never = [t.name for t in timers if t.never_ran]
     if never:

@@ -3,8 +3,10 @@
 A timer that silently stops running (bad schedule, disabled, a lease never released) is the
 classic unnoticed integration failure, so every timer writes a row when it starts and updates
 it when it ends. ``TimerRuns`` keeps one partition per function (PartitionKey = the app's
-function name) with RowKeys that sort newest first, pruned to a short history. A row still
-``running`` long after its start is a run that crashed or hangs.
+function name) with RowKeys that sort newest first, pruned to a short history. A killed
+process never writes its end, so a row still ``running`` is shown as ``interrupted`` once it
+cannot be running any more: the host ends every run at ``functionTimeout``, and a timer is a
+singleton, so a newer run of the same function means the older one is over.
 
 Recording is best effort by design: the caller (``functions/timer_runs.py``) bounds it in time
 and never lets a recording failure replace the job's own outcome.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -27,7 +29,11 @@ TIMER_RUNS_TABLE = "TimerRuns"
 HISTORY_LENGTH = 20
 MAX_ERROR_CHARS = 300
 
-TimerResult = Literal["running", "ok", "skipped-lease-held", "failed"]
+# host.json's functionTimeout: the host stops any run that reaches it (a test keeps them equal).
+RUN_TIME_LIMIT = timedelta(minutes=10)
+INTERRUPTED = "no end was recorded: the process stopped (killed, crashed or timed out) first"
+
+TimerResult = Literal["running", "ok", "skipped-lease-held", "failed", "interrupted"]
 
 
 class _Wire(BaseModel):
@@ -127,6 +133,17 @@ def _view(entity: dict[str, object]) -> TimerRunView:
     )
 
 
+def judged(runs: list[TimerRunView], now: datetime) -> list[TimerRunView]:
+    """One function's runs (newest first), each ``running`` one that is over marked so."""
+    shown = []
+    for position, run in enumerate(runs):
+        over = position > 0 or now - run.started_at > RUN_TIME_LIMIT
+        if run.result == "running" and over:
+            run = run.model_copy(update={"result": "interrupted", "error": INTERRUPTED})
+        shown.append(run)
+    return shown
+
+
 async def timer_statuses(
     tables: TableStore,
     function_names: Iterable[str],
@@ -143,7 +160,7 @@ async def timer_statuses(
         runs.setdefault(partition, []).append(_view(entity))
     statuses = []
     for name in sorted(set(function_names) | set(runs)):
-        found = runs.get(name, [])[:history]
+        found = judged(runs.get(name, []), moment)[:history]
         last = found[0] if found else None
         statuses.append(
             TimerStatus(

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -185,3 +187,91 @@ def test_operation_honours_its_contract(
         case.call_and_validate(base_url=base_url, headers=headers, checks=checks)
 
     honours_contract()
+
+
+# -- Hostile header fields -------------------------------------------------------------------
+
+# The fields the app reads, and one it does not: each may arrive empty, huge, or odd.
+HEADER_NAMES = [
+    "Idempotency-Key",
+    "x-correlation-id",
+    "traceparent",
+    "tracestate",
+    "content-type",
+    "accept",
+    "x-unknown-field",
+]
+ODD_TEXT = st.text(
+    alphabet=st.sampled_from(
+        ["a", "7", " ", "\t", "\u00ff", "\u200f", "\u202e", "\u0301", "\ufeff", "\U0001f600", "%"]
+    ),
+    max_size=40,
+)
+HEADER_VALUES = st.one_of(
+    # Any UTF-8 text, right-to-left marks and combining characters included.
+    ODD_TEXT.map(lambda text: text.encode("utf-8")),
+    # Bytes that are not UTF-8 at all: a lone surrogate, a bare continuation byte, Latin-1.
+    st.sampled_from([b"\xed\xa0\x80", b"\x80abc", b"caf\xe9", b"\xff\xfe"]),
+    # Huge values, some within the host's 32 KiB for all fields, some beyond it.
+    st.integers(min_value=200, max_value=40_000).map(lambda size: b"k" * size),
+    st.sampled_from([b"", b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01"]),
+    # HTTP strips whitespace around a value (RFC 9110 5.5), so none is sent there.
+).map(lambda value: value.strip(b" \t"))
+HOSTILE_HEADERS = st.dictionaries(st.sampled_from(HEADER_NAMES), HEADER_VALUES, max_size=4)
+HEADER_EXAMPLES = 8
+SLOW_OPERATIONS = {("POST", "/ops/audit"), ("GET", "/ops/dashboard"), ("GET", "/ops/deadletters")}
+
+
+def _each_operation() -> list[Any]:
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    return [
+        pytest.param(method.upper(), path, id=f"{method.upper()} {path}")
+        for path, operations in document["paths"].items()
+        for method in operations
+    ]
+
+
+@pytest.mark.parametrize(("method", "path"), _each_operation())
+def test_hostile_header_fields_never_answer_5xx(
+    base_url: str, keys: dict[str, str], method: str, path: str
+) -> None:
+    """Odd, huge and non-UTF-8 header values: the host's 431 or the app's 4xx, never a 5xx,
+    and a refused order leaves nothing behind (its key is not taken)."""
+    url = base_url + path.replace("{", "").replace("}", "")
+    key = keys["adminKey"] if path.startswith("/ops/") else keys["functionKey"]
+    body = (
+        b'{"customerId":"C00001","lines":[{"sku":"IT-000001","quantity":1}]}'
+        if method == "POST"
+        else None
+    )
+
+    @given(extra=HOSTILE_HEADERS)
+    @settings(
+        max_examples=2 if (method, path) in SLOW_OPERATIONS else HEADER_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def never_5xx(extra: dict[str, bytes]) -> None:
+        headers: list[tuple[bytes, bytes]] = [(b"x-functions-key", key.encode())]
+        headers += [(name.encode(), value) for name, value in extra.items()]
+        if "content-type" not in extra:
+            headers.append((b"content-type", b"application/json"))
+        answer = httpx.request(method, url, headers=headers, content=body, timeout=60)
+        assert answer.status_code < 500, (answer.status_code, answer.text[:300])
+        total = sum(len(n) + len(v) + 4 for n, v in headers)
+        if total > 32 * 1024:
+            assert answer.status_code == 431
+        echoed = answer.headers.get("x-correlation-id", "")
+        assert echoed.isprintable() and len(echoed) <= 128
+        refused_before_deciding = answer.status_code in (400, 413, 415, 431)
+        if (method, path) == ("POST", "/orders") and refused_before_deciding:
+            given_key = extra.get("Idempotency-Key")
+            if given_key is not None and len(given_key) <= 255:
+                # The key stays free: the same key with the same body is decided afresh.
+                again = httpx.request(method, url, headers=headers, content=body, timeout=60)
+                assert again.status_code == answer.status_code
+                assert again.headers.get("Idempotent-Replayed") is None
+
+    never_5xx()

@@ -430,9 +430,19 @@ def test_an_erp_refusal_fails_at_once_and_poison_messages_are_dead_lettered(
         ).raise_for_status()
 
     api.post("/api/credit/check", json={"customerId": customer, "amount": "1"})
-    response = _post(api, _order([{"sku": "IT-000025", "quantity": 1}], customer))
-    order_id = response.json()["orderId"]
-    block("All")  # the ERP now refuses the order the product accepted a moment ago
+    # The ERP takes 2.5 s to commit an order (less than the booking waits for an answer), so
+    # the block below lands before the create commits, however soon the booking starts: the
+    # ERP refuses what intake accepted a moment ago.
+    _faults(erp_url, commitDelayMs=2500)
+    try:
+        response = _post(api, _order([{"sku": "IT-000025", "quantity": 1}], customer))
+        order_id = response.json()["orderId"]
+        eventually(
+            lambda: "booking-started" in {h["event"] for h in _get(api, order_id)["history"]}
+        )
+        block("All")
+    finally:
+        _faults(erp_url)
     try:
         failed = _wait_status(api, order_id, "failed")
     finally:

@@ -371,3 +371,83 @@ def test_make_run_warm_up_starts_the_demo_data_timers(
         )
 
     eventually(ended, 120)
+
+
+# Messages no handler can ever act on, beside the generated hostile documents: valid JSON of
+# the wrong shape, an order that does not exist, a notification for a resource nobody watches.
+WRONG_SHAPES = {
+    "orders": [
+        b"[]",
+        b'"ORD"',
+        b'{"orderId": 42}',
+        b'{"orderId": "ORD-01J0000000000000000000000"}',
+    ],
+    "erp-notifications": [
+        b"{}",
+        b'{"subscriptionId": "s", "resource": "x", "changeType": "exploded",'
+        b' "lastModifiedDateTime": "2026-01-01T00:00:00Z"}',
+        b'{"subscriptionId": "", "resource": "", "changeType": "updated"}',
+    ],
+}
+# What these handlers may write: none of it may change for a message that is refused.
+# (Stock positions are left out: the shared stack's timers and warm-up runs write them.)
+HANDLER_TABLES = ["Orders", "OrderOutbox", "OrderIdempotency", "CreditHolds"]
+
+
+def _dead_lettered(bus: ServiceBusClient, queue: str, wanted: set[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    with bus.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+        for message in receiver.receive_messages(max_message_count=100, max_wait_time=1):
+            if message.message_id in wanted:
+                found[str(message.message_id)] = message
+            receiver.complete_message(message)
+    return found
+
+
+def _wait_until_dead_lettered(
+    bus: ServiceBusClient, queue: str, wanted: set[str]
+) -> dict[str, Any]:
+    dead: dict[str, Any] = {}
+
+    def every_one() -> bool:
+        dead.update(_dead_lettered(bus, queue, wanted - set(dead)))
+        return len(dead) == len(wanted)
+
+    eventually(every_one, timeout=60)
+    return dead
+
+
+def _rows_per_table(connection: str) -> dict[str, int]:
+    async def count(store: TableStore) -> dict[str, int]:
+        return {table: len([r async for r in store.all_rows(table)]) for table in HANDLER_TABLES}
+
+    return dict(_with_store(connection, count))
+
+
+def test_hostile_messages_on_orders_and_erp_notifications_are_dead_lettered_at_once(
+    bus: ServiceBusClient, runner_url: str, azurite_connection: str
+) -> None:
+    """Through the worker runtime: each refused at its first delivery with a reason and a
+    description, never retried into MaxDeliveryCountExceeded, and no table changed."""
+    before = _rows_per_table(azurite_connection)
+
+    @settings(max_examples=2, deadline=None, derandomize=True)
+    @given(bodies=st.lists(hostile_documents(), min_size=6, max_size=6))
+    def refused_at_once(bodies: list[bytes]) -> None:
+        for queue, shapes in WRONG_SHAPES.items():
+            sent = {f"hostile-{uuid.uuid4().hex}": body for body in [*bodies, *shapes]}
+            with bus.get_queue_sender(queue) as sender:
+                sender.send_messages(
+                    [ServiceBusMessage(body, message_id=mid) for mid, body in sent.items()]
+                )
+            dead = _wait_until_dead_lettered(bus, queue, set(sent))
+            for mid, message in dead.items():
+                what = (queue, sent[mid][:80])
+                assert message.delivery_count <= 1, what
+                assert message.dead_letter_reason not in (None, "", "MaxDeliveryCountExceeded"), (
+                    what
+                )
+                assert message.dead_letter_error_description, what
+
+    refused_at_once()
+    assert _rows_per_table(azurite_connection) == before

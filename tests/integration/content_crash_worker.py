@@ -18,6 +18,7 @@ from uuid import UUID
 
 import httpx
 
+from functions.timer_runs import recorded_timer
 from shared.adapters.channels import CatalogBatch, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
@@ -29,6 +30,7 @@ from shared.services.content.delivery import BatchLimits
 from shared.settings import load_settings
 
 KILLED_EXIT = 19
+TIMER = "content_sync_delta"
 FAST = WebhookPolicy(max_attempts=3, base_backoff_seconds=0.01, max_backoff_seconds=0.02)
 
 
@@ -71,7 +73,11 @@ async def run(settings: dict[str, Any]) -> int:
         targets = content.channel_targets(app_settings, http, FAST)
         web = targets["web"]
         doomed = {**targets, "web": ChannelTarget(web.profile, DieAfter(web.adapter, 3))}
-        await content.run_content_sync(erp, tables, doomed, "delta", options(settings))
+
+        async def timer_run() -> None:
+            await content.run_content_sync(erp, tables, doomed, "delta", options(settings))
+
+        await recorded_timer(TIMER, tables=lambda: tables)(timer_run)()
     return 3  # reached only if the worker was not killed: the test fails on this code
 
 

@@ -28,12 +28,13 @@ from devtools.erp_sim.server import bind_socket, build_server, url_of
 from devtools.erp_sim.state import SimulatorOptions, SimulatorState
 from devtools.erp_sim.testing import standard_api
 from devtools.storefront_sim.testing import storefront_simulator
+from functions.timer_runs import recorded_timer
 from shared.adapters.channels import CatalogBatch, CatalogUpsert, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
-from shared.services import content, lease
+from shared.services import content, lease, timer_runs
 from shared.services.content import ChannelTarget, SyncOptions, progress
 from shared.services.content.delivery import BatchLimits
 from shared.services.content.hash_store import HASHES_TABLE, ChannelHashes, partition_of
@@ -410,17 +411,22 @@ async def test_a_worker_killed_mid_run_is_resumed_without_loss_or_duplicates(
     applied_not_recorded = on_storefront - len(recorded.catalog())
     assert 0 < len(recorded.catalog()) < on_storefront < len(world.expected()["web"])
 
-    # The dead run's lease still holds for a few seconds: the next timer run skips, a later
-    # one gets it and resumes the pass.
+    # The dead run's lease still holds for a few seconds: the next timer runs skip, a later
+    # one gets it and resumes the pass (each recorded as the timer function records it).
     world.options = crash_worker.options(settings)
+    finished: list[content.RunStats] = []
+
+    async def timer_run() -> None:
+        finished.append(await world.sync())
+
+    timer = recorded_timer(crash_worker.TIMER, tables=lambda: world.tables)(timer_run)
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            resumed = await world.sync()
-            break
-        except lease.LeaseHeld:
-            assert time.monotonic() < deadline, "the killed run's lease never ran out"
+    while not finished:
+        assert time.monotonic() < deadline, "the killed run's lease never ran out"
+        await timer()
+        if not finished:
             await asyncio.sleep(0.5)
+    (resumed,) = finished
 
     assert resumed.complete and resumed.resumed and resumed.mode == "full"
     expected = world.expected()
@@ -431,6 +437,11 @@ async def test_a_worker_killed_mid_run_is_resumed_without_loss_or_duplicates(
     # What the storefront applied but the kill kept us from recording was sent once more,
     # and the storefront answered "unchanged" (no second change in its catalog, see above).
     assert resumed.channels["web"].unchanged == applied_not_recorded
+    # The operations view tells what happened: the killed run ended without a record.
+    statuses = await timer_runs.timer_statuses(world.tables, [crash_worker.TIMER])
+    (history,) = [[run.result for run in s.history] for s in statuses]
+    assert history[0] == "ok" and history[-1] == "interrupted", history
+    assert set(history[1:-1]) <= {"skipped-lease-held"}
 
 
 class SlowChannel:

@@ -312,7 +312,9 @@ async def drain(connection: str, entity: str, subscription: str | None = None) -
     A session entity (``order-status/storefront``) is drained one session after the other.
     """
     got: list[Any] = []
-    async with ServiceBusClient.from_connection_string(connection) as client:
+    # No retries: "no session available" is the expected end here, and the client would
+    # otherwise retry it with back-off for about 20 s.
+    async with ServiceBusClient.from_connection_string(connection, retry_total=0) as client:
         sessions = _requires_session(entity, subscription)
         while True:
             session_id = NEXT_AVAILABLE_SESSION if sessions else None

@@ -115,6 +115,20 @@ async def test_a_url_longer_than_the_host_accepts_is_414(client: httpx.AsyncClie
     assert too_long.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_header_fields_beyond_kestrels_limits_are_431(client: httpx.AsyncClient) -> None:
+    """Kestrel's defaults (KestrelServerLimits, learn.microsoft.com): at most 100 header fields
+    and 32 KiB of them, else 431 before any function runs."""
+    many = {f"x-h{n}": "v" for n in range(100)}
+    just_fits = await client.get("/api/items/SKU1", headers={**FN, "x-probe": "p" * 30_000})
+    too_long = await client.get("/api/items/SKU1", headers={**FN, "x-probe": "p" * 33_000})
+    too_many = await client.get("/api/items/SKU1", headers={**FN, **many})
+    assert just_fits.status_code == 200
+    assert too_long.status_code == 431
+    assert too_many.status_code == 431
+    assert "100" in too_many.json()["detail"]
+    assert too_long.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/no/such/route", headers=FN)).status_code == 404
     assert (await client.get("/api", headers=FN)).status_code == 404

@@ -53,10 +53,12 @@ def test_timer_status_is_red_on_a_failure_and_amber_when_a_timer_never_ran() -> 
         [_timer("a", "ok"), _timer("b", "failed", "ErpUnavailable: down")], NOW
     )
     amber = operations_status.timers_status([_timer("a", "ok"), _timer("idle", None)], NOW)
-    stuck = operations_status.timers_status([_timer("a", "running", age=timedelta(hours=3))], NOW)
+    stopped = operations_status.timers_status([_timer("a", "ok"), _timer("k", "interrupted")], NOW)
     green = operations_status.timers_status([_timer("a", "ok")], NOW)
 
-    assert (red.level, amber.level, stuck.level, green.level) == ("red", "amber", "amber", "green")
+    levels = (red.level, amber.level, stopped.level, green.level)
+    assert levels == ("red", "amber", "amber", "green")
+    assert "without a record" in stopped.reason and "k" in stopped.reason
     assert "b" in red.reason and "ErpUnavailable" in red.reason
     assert "idle" in amber.reason
 

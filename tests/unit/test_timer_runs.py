@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import azure.functions as func
@@ -161,6 +163,38 @@ async def test_timers_that_never_ran_are_listed(tables: MemoryTables) -> None:
     assert not statuses["ran"].never_ran
     assert statuses["ran"].last_run is not None
     assert statuses["ran"].last_run.result == "running"
+
+
+async def test_a_run_that_cannot_still_be_running_is_shown_interrupted(
+    tables: MemoryTables,
+) -> None:
+    """A killed process writes no end: its row says ``running`` forever. Shown as interrupted
+    once a newer run of the same (singleton) timer started, or functionTimeout has passed."""
+    store = _store(tables)
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    killed = timer_runs.TimerRun("sync", started_at=start)
+    await timer_runs.record_start(store, killed)
+    alone = timer_runs.TimerRun("lone", started_at=start)
+    await timer_runs.record_start(store, alone)
+    later = timer_runs.TimerRun("sync", started_at=start + timedelta(minutes=1))
+    await timer_runs.record_start(store, later)
+    limit = timer_runs.RUN_TIME_LIMIT
+
+    within = await timer_runs.timer_statuses(store, [], now=start + limit)
+    beyond = await timer_runs.timer_statuses(store, [], now=start + limit + timedelta(seconds=1))
+
+    by_name = {s.name: [run.result for run in s.history] for s in within}
+    assert by_name == {"lone": ["running"], "sync": ["running", "interrupted"]}
+    by_name = {s.name: [run.result for run in s.history] for s in beyond}
+    assert by_name == {"lone": ["interrupted"], "sync": ["running", "interrupted"]}
+    assert {s.name: s.history[-1].error for s in beyond}["lone"] == timer_runs.INTERRUPTED
+
+
+def test_the_run_time_limit_is_the_hosts_function_timeout() -> None:
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    limit = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    assert limit == timer_runs.RUN_TIME_LIMIT
 
 
 def test_every_timer_of_the_app_records_its_runs_under_its_own_name() -> None:
