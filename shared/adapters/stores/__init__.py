@@ -1,0 +1,1 @@
+"""Table storage layouts, one module per table: what a row holds and how it is written."""
