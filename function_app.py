@@ -11,6 +11,7 @@ from functions import (
     audit,
     content,
     credit,
+    customer_history,
     erp_webhooks,
     health,
     impact,
@@ -34,6 +35,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for module in (health, selftest, prices, inventory, erp_webhooks, credit, orders, content, openapi):
     app.register_functions(module.bp)
 app.register_functions(order_lifecycle.bp)
+app.register_functions(customer_history.bp)
 app.register_functions(impact.bp)
 app.register_functions(audit.bp)
 # Operations last: its overview lists the timers the modules above registered.

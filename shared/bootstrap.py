@@ -30,6 +30,7 @@ from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currenc
 from shared.policy import policy_for
 from shared.services.credit_figures import CreditFiguresSource
 from shared.services.inventory_policy import StockPolicy
+from shared.services.orders.history import HistoryCache, HistoryDeps
 from shared.services.orders.lifecycle import LifecycleDeps, erp_stock_read_back
 from shared.services.orders_context import figures_source
 from shared.services.orders_erp import LocationDirectory
@@ -179,6 +180,19 @@ def lifecycle_deps(services: Services) -> LifecycleDeps:
         erp=services.erp,
         load_order=booked_order,
         stock_read_back=erp_stock_read_back(services.erp, services.bus, _utc_now),
+        clock=_utc_now,
+    )
+
+
+_history_cache = HistoryCache()
+
+
+def history_deps(services: Services) -> HistoryDeps:
+    """B2B history: the ERP (read replica), this process's answer cache and its bound."""
+    return HistoryDeps(
+        erp=services.erp,
+        cache=_history_cache,
+        cache_for=policy_for(services.settings.sync_policy).orders.history_cache,
         clock=_utc_now,
     )
 
