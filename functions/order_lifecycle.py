@@ -7,15 +7,16 @@ this timer is the safety net for the ones Business Central never sent.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import get_services, lifecycle_deps
+from shared.bootstrap import Services, get_services, lifecycle_deps
 from shared.policy import policy_schedule
 from shared.services import lease
-from shared.services.orders import lifecycle
+from shared.services.operations import ExtraSection, KeyValue
+from shared.services.orders import lifecycle, lifecycle_ops
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -46,3 +47,29 @@ async def poll(timer: func.TimerRequest) -> None:
         report.reconciled,
         published,
     )
+
+
+async def ops_section(services: Services) -> ExtraSection:
+    """Operations page: orders waiting for ERP progress, and the oldest one not shipped."""
+    summary = await lifecycle_ops.waiting_summary(services.tables)
+    rows = [KeyValue(key="orders waiting for ERP progress", value=str(summary.waiting))]
+    rows += [KeyValue(key=f"  {status}", value=str(n)) for status, n in summary.by_status.items()]
+    if summary.oldest_unshipped_order and summary.oldest_unshipped_booked_at:
+        age = datetime.now(UTC) - summary.oldest_unshipped_booked_at
+        rows.append(
+            KeyValue(
+                key="oldest unshipped",
+                value=(
+                    f"{summary.oldest_unshipped_order} booked "
+                    f"{summary.oldest_unshipped_booked_at.isoformat()} ({_age(age)} ago)"
+                ),
+            )
+        )
+    else:
+        rows.append(KeyValue(key="oldest unshipped", value="none"))
+    return ExtraSection(title="Orders after booking (ERP lifecycle)", rows=rows)
+
+
+def _age(age: timedelta) -> str:
+    hours, rest = divmod(int(age.total_seconds()), 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min"

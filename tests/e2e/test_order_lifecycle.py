@@ -28,6 +28,8 @@ from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
 from devtools.stack import LocalStack, StackPorts
+from shared.domain.orders.customer_token import sign
+from shared.settings import DEMO_CHANNEL_SECRETS
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -333,3 +335,96 @@ def test_a_line_deleted_in_the_erp_is_reflected_and_its_units_come_back(
     # The ERP no longer owes the units: its read replaces the booked demand, counted once.
     eventually(lambda: available(drop) == dropped_before, 60)
     assert available(drop) == dropped_before
+
+
+def _token(customer: str, channel: str = "web") -> str:
+    secret = json.loads(DEMO_CHANNEL_SECRETS)[channel].encode()
+    return sign(secret, channel, customer, int(time.time()) + 300)
+
+
+def test_b2b_history_pages_10000_invoices_within_budget_and_only_for_its_customer(
+    api: httpx.Client, erp_url: str, subscriptions: dict[str, str]
+) -> None:
+    customer = "C00004"
+    httpx.post(
+        f"{erp_url}/_sim/customers/{customer}/history",
+        json={"invoices": 10_000, "paidShare": 0.25},
+        timeout=120,
+    ).raise_for_status()
+    url = f"/api/customers/{customer}/invoices"
+
+    def erp_invoice_reads() -> int:
+        stats = httpx.get(f"{erp_url}/_sim/stats", timeout=10).json()["requests"]
+        return sum(stats.get("salesInvoices", {}).get("GET", {}).values())
+
+    # Proof of the customer: none, forged, another customer's, an unknown customer.
+    assert api.get(url).status_code == 401
+    forged = _token(customer)[:-4] + "0000"
+    assert api.get(url, headers={"x-customer-token": forged}).status_code == 401
+    other = api.get(url, headers={"x-customer-token": _token("C00001")})
+    assert other.status_code == 403, other.text
+    unknown = api.get(
+        "/api/customers/NOPE1/invoices", headers={"x-customer-token": _token("NOPE1")}
+    )
+    assert unknown.status_code == 404, unknown.text
+
+    before = erp_invoice_reads()
+    started = time.monotonic()
+    seen: list[str] = []
+    params: dict[str, Any] = {"pageSize": 500}
+    while True:
+        page = api.get(url, params=params, headers={"x-customer-token": _token(customer, "b2b-eu")})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert body["customerId"] == customer and body["stale"] is False and body["dataAsOf"]
+        seen.extend(item["number"] for item in body["items"])
+        if body["page"]["continuation"] is None:
+            break
+        params["continuation"] = body["page"]["continuation"]
+    elapsed = time.monotonic() - started
+    reads = erp_invoice_reads() - before
+    assert len(seen) == len(set(seen)) == 10_000
+    assert reads <= 10_000 // 500 + 3, reads
+    _log.info("10,000 invoices: %s ERP requests, %.1f s through the runner", reads, elapsed)
+
+
+def test_operations_page_and_audit_show_orders_waiting_and_lifecycle_drift(
+    api: httpx.Client, admin: dict[str, str], erp_url: str, subscriptions: dict[str, str]
+) -> None:
+    (sku,) = _sellable(api, 5)[4:]
+    order = _book(api, [(sku, 1)])
+    order_id = order["orderId"]
+    # The baseline lifecycle is recorded by the first read (the poll finds the new ERP order).
+    assert api.post("/admin/functions/order_lifecycle_poll", json={}, headers=admin).is_success
+    eventually(lambda: _get(api, order_id).get("lifecycleSequence") == 1, 60)
+
+    overview = api.get("/api/ops/overview", headers=admin).json()
+    section = next(
+        s for s in overview["extraSections"] if s["title"].startswith("Orders after booking")
+    )
+    rows = {row["key"]: row["value"] for row in section["rows"]}
+    assert int(rows["orders waiting for ERP progress"]) >= 1
+    assert rows["oldest unshipped"].startswith("ORD-")
+
+    def lifecycles() -> dict[str, Any]:
+        report = api.post("/api/ops/audit", params={"layers": "data"}, headers=admin)
+        assert report.status_code == 200, report.text
+        datasets = report.json()["data"]["datasets"]
+        return dict(next(d for d in datasets if d["name"] == "order lifecycles"))
+
+    assert lifecycles()["differing"]["total"] == 0
+    # Released in the ERP, and the notification lost: the audit sees the drift ...
+    erp = _erp_order(erp_url, order_id)
+    httpx.post(
+        f"{erp_url}/_sim/salesOrders/{erp['number']}/status",
+        json={"status": "Released"},
+        timeout=10,
+    ).raise_for_status()
+    drifted = lifecycles()
+    assert order_id in [row["key"] for row in drifted["differing"]["rows"]]
+    assert drifted["inSync"] is False
+    # ... and the poll (the safety net) heals it.
+    assert api.post("/admin/functions/order_lifecycle_poll", json={}, headers=admin).is_success
+    eventually(lambda: _get(api, order_id)["status"] == "released", 60)
+    healed = lifecycles()
+    assert order_id not in [row["key"] for row in healed["differing"]["rows"]]
