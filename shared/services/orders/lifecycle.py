@@ -501,7 +501,10 @@ async def on_notification(
         except ErpNotFound:
             result.note = "the record no longer exists; left to the reconciliation"
             return result
-    for order_id in await _order_ids_for(deps, rows, by_number=True):
+    # Only the tracking page lacks the external document number; elsewhere a row without
+    # ours is another channel's document (EDI, phone) and needs no lookup.
+    by_number = entity_set == SHIPMENT_TRACKING_SET
+    for order_id in await _order_ids_for(deps, rows, by_number=by_number):
         result.refreshed.append(await refresh(deps, order_id))
     return result
 
@@ -541,7 +544,8 @@ async def poll(deps: LifecycleDeps, *, reconcile_limit: int = 100) -> PollReport
             )
         ]
         report.read += len(rows)
-        order_ids.extend(await _order_ids_for(deps, rows, by_number=True))
+        by_number = entity_set == SHIPMENT_TRACKING_SET
+        order_ids.extend(await _order_ids_for(deps, rows, by_number=by_number))
         report.watermarks[entity_set] = started
     for order_id in dict.fromkeys(order_ids):
         report.refreshed.append(await refresh(deps, order_id))
