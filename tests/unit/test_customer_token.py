@@ -26,6 +26,8 @@ def test_a_token_proves_its_customer_and_channel() -> None:
         ("v1.web.QzAwMDAx.soon.00", "malformed"),
         ("v1.web.QzAwMDAx.1800000600." + "0" * 64, "bad signature"),
         ("x" * 600, "too long"),
+        ("v1.web.QzAwMDAx.1800000600.ünïcödé", "bad signature"),
+        ("v1.web.AA.1800000600.00", "malformed customer"),
     ],
 )
 def test_malformed_or_forged_tokens_are_refused(token: str | None, reason: str) -> None:

@@ -79,7 +79,8 @@ def verify(token: str | None, secrets: Mapping[str, bytes], now: int) -> Custome
     if not customer_id or not customer_id.isprintable():
         raise InvalidCustomerToken("malformed customer")
     expected = hmac.new(secret, _message(channel, customer_id, expires), hashlib.sha256)
-    if not hmac.compare_digest(expected.hexdigest(), signature.lower()):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any.
+    if not hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode()):
         raise InvalidCustomerToken("bad signature")
     if expires <= now:
         raise InvalidCustomerToken("token expired")
