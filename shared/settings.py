@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     )
     erp_webhook_resources: str = Field(
         "itemAvailabilityByLocation,items,priceListLines,salesOrders,salesShipments,"
-        "salesInvoices,salesShipmentTracking",
+        "salesInvoices,salesCreditMemos,salesShipmentTracking",
         pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$",
         validation_alias=_alias("ERP_WEBHOOK_RESOURCES"),
     )

@@ -54,6 +54,9 @@ def create_app(
         Route("/_sim/salesOrders/{key}/ship", control.order_ship, methods=["POST"]),
         Route("/_sim/salesOrders/{key}/invoice", control.order_invoice, methods=["POST"]),
         Route("/_sim/salesInvoices/{key}/pay", control.invoice_pay, methods=["POST"]),
+        Route(
+            "/_sim/salesInvoices/{key}/creditMemo", control.invoice_credit_memo, methods=["POST"]
+        ),
         Route("/v2.0/{tenant}/{environment}/api/{rest:path}", api_endpoint, methods=_API_METHODS),
         Route("/V2.0/{tenant}/{environment}/api/{rest:path}", api_endpoint, methods=_API_METHODS),
     ]

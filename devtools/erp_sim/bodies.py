@@ -372,6 +372,17 @@ class StatusBody(Control):
     status: Literal["Open", "Pending Approval", "Released"]
 
 
+class CreditMemoLineBody(Control):
+    sequence: int
+    quantity: Amount
+
+
+class CreditMemoBody(Control):
+    """``POST /_sim/salesInvoices/{id}/creditMemo``: credit (part of) an invoice."""
+
+    lines: list[CreditMemoLineBody] | None = None
+
+
 class PayBody(Control):
     amount: Amount | None = None
 

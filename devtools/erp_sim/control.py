@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from devtools.erp_sim import fulfilment
 from devtools.erp_sim.bodies import (
     ConfigBody,
+    CreditMemoBody,
     FaultsBody,
     FinancialsBody,
     HistoryBody,
@@ -344,6 +345,20 @@ async def invoice_pay(request: Request, sim: SimulatorState) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"The sales invoice '{key}' does not exist.")
     return dict(fulfilment.pay(sim.dataset, row, body.amount))
+
+
+@_control
+async def invoice_credit_memo(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    body = await _body(request, CreditMemoBody)
+    key = request.path_params["key"]
+    invoices = sim.dataset[fulfilment.INVOICES]
+    row = invoices.get(key.lower()) or invoices.find_one("number", key.upper())
+    if row is None:
+        raise NotFound(f"The sales invoice '{key}' does not exist.")
+    quantities = None
+    if body.lines is not None:
+        quantities = {line.sequence: line.quantity for line in body.lines}
+    return {"creditMemo": fulfilment.credit_memo(sim.dataset, row, quantities, _today())}
 
 
 @_control

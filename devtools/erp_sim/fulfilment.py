@@ -47,6 +47,7 @@ from devtools.erp_sim.store import Row
 SHIPMENTS = "salesShipments"
 INVOICES = "salesInvoices"
 TRACKING = "salesShipmentTracking"
+CREDIT_MEMOS = "salesCreditMemos"
 PAYMENT_DAYS = 30
 # BC's API status of a sales order (Sales Order Entity Buffer) for BC's Sales Header status.
 API_STATUS = {"Open": "Draft", "Pending Approval": "In Review", "Released": "Open"}
@@ -363,6 +364,85 @@ def pay(dataset: Dataset, invoice_row: Row, amount: Decimal | None) -> Row:
     post_to_balance(dataset, invoice_row["customerNumber"], -_lcy(invoice_row, paid))
     dataset.touch(INVOICES, invoice_row)
     return invoice_row
+
+
+def credit_memo(
+    dataset: Dataset, invoice_row: Row, quantities: dict[int, Decimal] | None, today: date
+) -> Row:
+    """A posted credit memo applied to an invoice (a return or a correction): `quantities` by
+    invoice line sequence, None = the whole invoice. Lowers the invoice's remaining amount and
+    the customer's balance; the external document number is the invoice's."""
+    lines = sorted(dataset.posted_lines.get(invoice_row["id"], ()), key=lambda r: r["sequence"])
+    memo_id = str(uuid.uuid4())
+    number = _next_number(dataset, CREDIT_MEMOS, "S-CR", 104001)
+    currency = currency_of(invoice_row["currencyCode"])
+    memo_lines: list[Row] = []
+    total = Decimal(0)
+    wanted = dict(quantities) if quantities is not None else None
+    for line in lines:
+        invoiced = to_decimal(line["quantity"])
+        quantity = invoiced if wanted is None else wanted.pop(line["sequence"], Decimal(0))
+        if quantity < 0 or quantity > invoiced:
+            raise BusinessRuleViolation(
+                f"You cannot credit more than {invoiced} units on line {line['sequence']}."
+            )
+        if not quantity:
+            continue
+        amount = line_amount(
+            quantity, to_decimal(line["unitPrice"]), to_decimal(line["discountPercent"]), currency
+        )
+        total += amount
+        memo_lines.append(
+            {
+                "@odata.etag": dataset.stamper.next_etag(),
+                "id": str(uuid.uuid4()),
+                "documentId": memo_id,
+                "sequence": line["sequence"],
+                "lineType": "Item",
+                "lineObjectNumber": line["lineObjectNumber"],
+                "description": line["description"],
+                "unitOfMeasureCode": line["unitOfMeasureCode"],
+                "unitPrice": line["unitPrice"],
+                "quantity": json_number(quantity),
+                "discountPercent": line["discountPercent"],
+                "amountExcludingTax": json_number(amount),
+                "amountIncludingTax": json_number(amount),
+            }
+        )
+    if wanted:
+        raise BadRequest(f"The invoice has no lines {sorted(wanted)}.")
+    if not memo_lines:
+        raise BusinessRuleViolation("There is nothing to post.")
+    stamper = dataset.stamper
+    row: Row = {
+        "@odata.etag": stamper.next_etag(),
+        "id": memo_id,
+        "number": number,
+        "externalDocumentNumber": invoice_row["externalDocumentNumber"],
+        "creditMemoDate": today.isoformat(),
+        "postingDate": today.isoformat(),
+        "dueDate": today.isoformat(),
+        "customerId": invoice_row["customerId"],
+        "customerNumber": invoice_row["customerNumber"],
+        "customerName": invoice_row["customerName"],
+        "currencyCode": invoice_row["currencyCode"],
+        "invoiceId": invoice_row["id"],
+        "invoiceNumber": invoice_row["number"],
+        "totalAmountExcludingTax": json_number(total),
+        "totalTaxAmount": 0,
+        "totalAmountIncludingTax": json_number(total),
+        "status": "Open",
+        "lastModifiedDateTime": stamper.now_text(),
+    }
+    dataset[CREDIT_MEMOS].insert(row)
+    dataset.posted_lines[memo_id] = memo_lines
+    remaining = max(to_decimal(invoice_row["remainingAmount"]) - total, Decimal(0))
+    invoice_row["remainingAmount"] = json_number(remaining)
+    if remaining == 0:
+        invoice_row["status"] = "Paid"
+    dataset.touch(INVOICES, invoice_row)
+    post_to_balance(dataset, invoice_row["customerNumber"], -_lcy(invoice_row, total))
+    return row
 
 
 def generate_history(

@@ -292,6 +292,52 @@ SPECS: dict[str, EntitySetSpec] = {
             },
         ),
         EntitySetSpec(
+            # APIV2 - Sales Credit Memos (page 30038): invoiceNumber = "Applies-to Doc. No.".
+            "salesCreditMemos",
+            "salesCreditMemo",
+            Api.STANDARD,
+            {
+                "id": G,
+                "number": S,
+                "externalDocumentNumber": S,
+                "creditMemoDate": D,
+                "postingDate": D,
+                "dueDate": D,
+                "customerId": G,
+                "customerNumber": S,
+                "customerName": S,
+                "currencyCode": S,
+                "invoiceId": G,
+                "invoiceNumber": S,
+                "totalAmountExcludingTax": N,
+                "totalTaxAmount": N,
+                "totalAmountIncludingTax": N,
+                "status": S,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("number", "invoiceNumber", "customerNumber", "externalDocumentNumber"),
+            lines="salesCreditMemoLines",
+        ),
+        EntitySetSpec(
+            "salesCreditMemoLines",
+            "salesCreditMemoLine",
+            Api.STANDARD,
+            {
+                "id": G,
+                "documentId": G,
+                "sequence": I,
+                "lineType": S,
+                "lineObjectNumber": S,
+                "description": S,
+                "unitOfMeasureCode": S,
+                "unitPrice": N,
+                "quantity": N,
+                "discountPercent": N,
+                "amountExcludingTax": N,
+                "amountIncludingTax": N,
+            },
+        ),
+        EntitySetSpec(
             # Custom page of this product's contract over the Sales Shipment Header: the
             # shipping agent and package tracking number the APIV2 salesShipments page lacks.
             "salesShipmentTracking",
@@ -478,10 +524,16 @@ SPECS: dict[str, EntitySetSpec] = {
 
 # Entity sets a client reaches directly under companies(...); lines only through a document.
 NESTED_ONLY = frozenset(
-    {"salesOrderLines", "salesQuoteLines", "salesShipmentLines", "salesInvoiceLines"}
+    {
+        "salesOrderLines",
+        "salesQuoteLines",
+        "salesShipmentLines",
+        "salesInvoiceLines",
+        "salesCreditMemoLines",
+    }
 )
 # Posted documents whose lines come with $expand or through their navigation.
-POSTED_DOCUMENTS = frozenset({"salesShipments", "salesInvoices"})
+POSTED_DOCUMENTS = frozenset({"salesShipments", "salesInvoices", "salesCreditMemos"})
 
 # Business Central only notifies on pages over a physical table with a single key
 # (ODataKeyFields = SystemId). customerCreditSummaries is the contract's computed, optional
@@ -502,6 +554,7 @@ SUBSCRIBABLE = frozenset(
         "itemUnitsOfMeasure",
         "salesShipments",
         "salesInvoices",
+        "salesCreditMemos",
         "salesShipmentTracking",
     }
 )

@@ -22,6 +22,7 @@ from shared.services.http_contract import (
     WireQuantity,
 )
 from shared.services.orders.lifecycle_view import (
+    CreditMemoAnswer,
     InvoiceAnswer,
     LineProgressAnswer,
     ShipmentAnswer,
@@ -312,6 +313,7 @@ class OrderView(_OrderFigures):
     progress: list[LineProgressAnswer] | None = None
     shipments: list[ShipmentAnswer] | None = None
     invoices: list[InvoiceAnswer] | None = None
+    credit_memos: list[CreditMemoAnswer] | None = None
     lifecycle_sequence: int | None = None
     lifecycle_at: Timestamp | None = None
 

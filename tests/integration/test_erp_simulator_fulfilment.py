@@ -251,3 +251,44 @@ def test_history_generator_pages(client: httpx.Client, base_url: str) -> None:
     assert len(rows["value"]) == 100 and "@odata.nextLink" in rows
     assert {row["status"] for row in rows["value"]} == {"Open", "Paid"}
     assert datetime.now(UTC).date().isoformat() >= rows["value"][0]["invoiceDate"]
+
+
+def test_a_credit_memo_applies_to_its_invoice(client: httpx.Client, base_url: str) -> None:
+    """salesCreditMemos (APIV2 - Sales Credit Memos, page 30038): ``invoiceNumber`` is the
+    "Applies-to Doc. No." of the invoice it credits; lines in ``salesCreditMemoLines``."""
+    std = standard_api(base_url)
+    order = _order(client, base_url)
+    shipped = _ok(
+        client.post(f"/_sim/salesOrders/{order['id']}/ship", json={"invoice": True})
+    ).json()
+    invoice = shipped["invoice"]
+    first_line = order["salesOrderLines"][0]
+    memo = _ok(
+        client.post(
+            f"/_sim/salesInvoices/{invoice['number']}/creditMemo",
+            json={"lines": [{"sequence": first_line["sequence"], "quantity": 1}]},
+        )
+    ).json()["creditMemo"]
+    read = _ok(
+        client.get(
+            f"{std}/salesCreditMemos",
+            params={
+                "$filter": f"invoiceNumber eq '{invoice['number']}'",
+                "$expand": "salesCreditMemoLines",
+            },
+        )
+    ).json()["value"]
+    assert [m["number"] for m in read] == [memo["number"]]
+    assert read[0]["externalDocumentNumber"] == "ORD-TEST-1"
+    assert [(li["lineObjectNumber"], li["quantity"]) for li in read[0]["salesCreditMemoLines"]] == [
+        ("IT-000001", 1)
+    ]
+    after = _ok(client.get(f"{std}/salesInvoices({invoice['id']})")).json()
+    assert Decimal(str(after["remainingAmount"])) == Decimal(
+        str(invoice["remainingAmount"])
+    ) - Decimal(str(memo["totalAmountIncludingTax"]))
+    too_much = client.post(
+        f"/_sim/salesInvoices/{invoice['number']}/creditMemo",
+        json={"lines": [{"sequence": first_line["sequence"], "quantity": 99}]},
+    )
+    assert too_much.status_code == 400

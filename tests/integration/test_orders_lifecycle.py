@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -162,3 +163,36 @@ async def test_a_collection_notification_refreshes_every_order_it_covers(
     # The same collection again: nothing new.
     again = await lifecycle.on_notification(deps, "salesShipments", None, "collection", since)
     assert {r.outcome for r in again.refreshed} == {Outcome.UNCHANGED}
+
+
+async def test_a_credit_memo_on_the_orders_invoice_is_one_more_event(harness: Harness) -> None:
+    await drain(harness.bus_connection, "order-status", "storefront")
+    deps = _deps(harness)
+    order = await _booked(harness, quantity=3)
+    posted = sim_post(
+        harness.sim, f"/_sim/salesOrders/{order.erp_order_number}/ship", {"invoice": True}
+    )
+    invoice = posted["invoice"]
+    shipped = await lifecycle.refresh(deps, order.order_id)
+    assert (shipped.outcome, shipped.status) == (Outcome.PUBLISHED, "invoiced")
+    memo = sim_post(
+        harness.sim,
+        f"/_sim/salesInvoices/{invoice['number']}/creditMemo",
+        {"lines": [{"sequence": 10000, "quantity": 1}]},
+    )["creditMemo"]
+    result = await lifecycle.on_notification(deps, "salesCreditMemos", memo["id"], "created", None)
+    assert [(r.order_id, r.outcome) for r in result.refreshed] == [
+        (order.order_id, Outcome.PUBLISHED)
+    ]
+    events = await _events(harness, order.order_id)
+    last = events[-1]
+    assert last["sequence"] == 3 and last["status"] == "invoiced"
+    assert last["creditMemos"] == [
+        {
+            "number": memo["number"],
+            "postedAt": memo["postingDate"],
+            "amount": format(Decimal(str(memo["totalAmountIncludingTax"])), "f"),
+            "invoiceNumber": invoice["number"],
+        }
+    ]
+    assert last["lines"][0]["credited"] == 1

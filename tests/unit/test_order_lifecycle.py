@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from shared.domain.orders.lifecycle import (
     BookedLine,
+    CreditMemoFact,
     DocumentLine,
     ErpLine,
     ErpSnapshot,
@@ -150,3 +151,26 @@ def test_a_read_older_than_the_recorded_one_is_stale() -> None:
     assert is_stale(now, now)
     assert not is_stale(now + timedelta(milliseconds=1), now)
     assert not is_stale(now, None)
+
+
+def test_a_credit_memo_is_credited_quantity_and_changes_the_fingerprint() -> None:
+    invoiced = _snapshot(
+        None,
+        [],
+        shipments=[_shipment("S1", ("A", "PCS", 5), ("B", "BOX", 2))],
+        invoices=[_invoice("I1", "99.50", ("A", "PCS", 5), ("B", "BOX", 2))],
+    )
+    before = fold(BOOKED, invoiced)
+    memo = CreditMemoFact(
+        "C1", date(2026, 12, 5), D("10.00"), "I1", (DocumentLine("A", "PCS", D(1)),)
+    )
+    after = fold(
+        BOOKED,
+        ErpSnapshot(
+            invoiced.order_status, invoiced.lines, invoiced.shipments, invoiced.invoices, (memo,)
+        ),
+    )
+    assert after.status is LifecycleStatus.INVOICED
+    assert {line.sku: line.credited for line in after.lines} == {"A": D(1), "B": D(0)}
+    assert after.fingerprint != before.fingerprint
+    assert from_record(after.record()) == after

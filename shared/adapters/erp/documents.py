@@ -6,6 +6,8 @@
 - ``salesShipments`` + ``salesShipmentLines`` (posted, read-only, ``orderNumber`` = the order).
 - ``salesInvoices`` + ``salesInvoiceLines`` (``status`` Draft / In Review / Open / Paid /
   Canceled / Corrective, ``dueDate``, ``remainingAmount``, ``orderNumber``).
+- ``salesCreditMemos`` + ``salesCreditMemoLines`` (``invoiceNumber`` = the invoice it
+  applies to, "Applies-to Doc. No.").
 - ``salesShipmentTracking``: this product's custom page over the Sales Shipment Header with
   the shipping agent and package tracking number, which the APIV2 shipment page lacks.
 
@@ -106,6 +108,22 @@ class SalesInvoice(ErpModel):
     sales_invoice_lines: list[DocumentLine] = Field(default_factory=list)
 
 
+class SalesCreditMemo(ErpModel):
+    """A credit memo; ``invoiceNumber`` is the invoice it applies to ("Applies-to Doc. No.")."""
+
+    id: UUID
+    number: str
+    external_document_number: str = ""
+    customer_number: str = ""
+    invoice_number: str = ""
+    posting_date: OptionalDate = None
+    currency_code: str = ""
+    total_amount_including_tax: Decimal = Decimal(0)
+    status: EnumText = "Open"
+    last_modified_date_time: UtcDatetime | None = None
+    sales_credit_memo_lines: list[DocumentLine] = Field(default_factory=list)
+
+
 class SalesOrderSummary(ErpModel):
     """A sales order as a customer's history lists it."""
 
@@ -127,6 +145,10 @@ class OrderDocuments(ErpModel):
     shipments: list[SalesShipment]
     tracking: list[ShipmentTracking]
     invoices: list[SalesInvoice]
+    credit_memos: list[SalesCreditMemo] = Field(default_factory=list)
+
+
+_NUMBERS_PER_FILTER = 20
 
 
 async def _all(
@@ -158,10 +180,11 @@ async def read_order_documents(
     *,
     correlation_id: str | None = None,
 ) -> OrderDocuments:
-    """The order (None once BC deleted it), its posted shipments with tracking, its invoices.
+    """The order (None once BC deleted it), its posted shipments with tracking, its invoices
+    and the credit memos applied to them.
 
-    Four requests, all from the primary rather than the read replica: a notification
-    announced a change, and the read must show it.
+    Four requests (a fifth per 20 invoices for their credit memos), all from the primary
+    rather than the read replica: a notification announced a change, and the read must show it.
     """
     orders = await _all(
         erp, "salesOrders", OrderWithProgress, f"id eq {erp_order_id}", "salesOrderLines",
@@ -177,11 +200,22 @@ async def read_order_documents(
     invoices = await _all(
         erp, "salesInvoices", SalesInvoice, by_order, "salesInvoiceLines", correlation_id
     )
+    credit_memos: list[SalesCreditMemo] = []
+    numbers = [invoice.number for invoice in invoices]
+    for start in range(0, len(numbers), _NUMBERS_PER_FILTER):
+        applies_to = " or ".join(
+            eq_filter("invoiceNumber", n) for n in numbers[start : start + _NUMBERS_PER_FILTER]
+        )
+        credit_memos += await _all(
+            erp, "salesCreditMemos", SalesCreditMemo, applies_to, "salesCreditMemoLines",
+            correlation_id,
+        )  # fmt: skip
     return OrderDocuments(
         order=orders[0] if orders else None,
         shipments=shipments,
         tracking=tracking,
         invoices=invoices,
+        credit_memos=credit_memos,
     )
 
 

@@ -17,8 +17,9 @@ Status, from the most advanced fact down:
 Quantities are per (SKU, unit of measure) as the ERP lines carry them, summed over the ERP
 lines of one SKU (an order line split over locations is several ERP lines). ``ordered`` is the
 ERP's current quantity; ``cancelled`` what the ERP took away from what this product booked;
-``backordered`` what is ordered and not yet shipped. Once Business Central deletes a fully
-posted order, what was shipped is what was ordered.
+``backordered`` what is ordered and not yet shipped; ``credited`` what credit memos on the
+order's invoices gave back (returns, corrections; the status stays ``invoiced``). Once
+Business Central deletes a fully posted order, what was shipped is what was ordered.
 """
 
 from __future__ import annotations
@@ -93,6 +94,17 @@ class InvoiceFact:
 
 
 @dataclass(frozen=True)
+class CreditMemoFact:
+    """A credit memo applied to one of the order's invoices (a return or a correction)."""
+
+    number: str
+    posted_on: date | None
+    amount: Decimal
+    invoice_number: str
+    lines: tuple[DocumentLine, ...] = ()
+
+
+@dataclass(frozen=True)
 class ErpSnapshot:
     """What one read of the ERP showed; ``order_status`` None means the order is gone."""
 
@@ -100,6 +112,7 @@ class ErpSnapshot:
     lines: tuple[ErpLine, ...]
     shipments: tuple[ShipmentFact, ...]
     invoices: tuple[InvoiceFact, ...]
+    credit_memos: tuple[CreditMemoFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,7 @@ class LineProgress:
     shipped: Decimal
     invoiced: Decimal
     cancelled: Decimal
+    credited: Decimal = ZERO
 
     @property
     def backordered(self) -> Decimal:
@@ -132,6 +146,7 @@ class Lifecycle:
     lines: tuple[LineProgress, ...]
     shipments: tuple[ShipmentFact, ...]
     invoices: tuple[InvoiceFact, ...]
+    credit_memos: tuple[CreditMemoFact, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """A JSON-ready form (decimal strings, ISO dates); `from_record` reads it back."""
@@ -146,6 +161,7 @@ class Lifecycle:
                     "shipped": _num(line.shipped),
                     "invoiced": _num(line.invoiced),
                     "cancelled": _num(line.cancelled),
+                    "credited": _num(line.credited),
                 }
                 for line in self.lines
             ],
@@ -171,6 +187,16 @@ class Lifecycle:
                     "lines": [_doc_line(line) for line in i.lines],
                 }
                 for i in self.invoices
+            ],
+            "creditMemos": [
+                {
+                    "number": c.number,
+                    "postedOn": _day(c.posted_on),
+                    "amount": _num(c.amount),
+                    "invoiceNumber": c.invoice_number,
+                    "lines": [_doc_line(line) for line in c.lines],
+                }
+                for c in self.credit_memos
             ],
         }
 
@@ -201,6 +227,7 @@ def from_record(record: Mapping[str, Any]) -> Lifecycle:
                 shipped=Decimal(r["shipped"]),
                 invoiced=Decimal(r["invoiced"]),
                 cancelled=Decimal(r["cancelled"]),
+                credited=Decimal(r.get("credited") or "0"),
             )
             for r in record.get("lines", [])
         ),
@@ -226,6 +253,16 @@ def from_record(record: Mapping[str, Any]) -> Lifecycle:
                 lines=tuple(_read_doc_line(x) for x in r.get("lines", [])),
             )
             for r in record.get("invoices", [])
+        ),
+        credit_memos=tuple(
+            CreditMemoFact(
+                number=str(r["number"]),
+                posted_on=_parse_day(r.get("postedOn")),
+                amount=Decimal(r["amount"]),
+                invoice_number=str(r.get("invoiceNumber") or ""),
+                lines=tuple(_read_doc_line(x) for x in r.get("lines", [])),
+            )
+            for r in record.get("creditMemos", [])
         ),
     )
 
@@ -258,6 +295,11 @@ def fold(booked: Sequence[BookedLine], snapshot: ErpSnapshot) -> Lifecycle:
             key = (doc_line.sku, doc_line.unit_of_measure)
             keys.append(key)
             invoiced[key] = invoiced.get(key, ZERO) + doc_line.quantity
+    credited: dict[tuple[str, str], Decimal] = {}
+    for memo in snapshot.credit_memos:
+        for doc_line in memo.lines:
+            key = (doc_line.sku, doc_line.unit_of_measure)
+            credited[key] = credited.get(key, ZERO) + doc_line.quantity
     if not order_gone:
         # Lines still on the order report their own progress; take the larger (a posted
         # document may not be readable yet, or the line may have been read first).
@@ -278,6 +320,7 @@ def fold(booked: Sequence[BookedLine], snapshot: ErpSnapshot) -> Lifecycle:
                 shipped=shipped_qty,
                 invoiced=invoiced.get(key, ZERO),
                 cancelled=max(baseline.get(key, ZERO) - ordered_qty, ZERO),
+                credited=credited.get(key, ZERO),
             )
         )
     return Lifecycle(
@@ -286,6 +329,7 @@ def fold(booked: Sequence[BookedLine], snapshot: ErpSnapshot) -> Lifecycle:
         lines=tuple(lines),
         shipments=tuple(sorted(snapshot.shipments, key=lambda s: s.number)),
         invoices=tuple(sorted(snapshot.invoices, key=lambda i: i.number)),
+        credit_memos=tuple(sorted(snapshot.credit_memos, key=lambda c: c.number)),
     )
 
 

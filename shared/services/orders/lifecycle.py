@@ -43,6 +43,7 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.documents import (
     SHIPMENT_TRACKING_SET,
     OrderDocuments,
+    SalesCreditMemo,
     SalesInvoice,
     SalesShipment,
     ShipmentTracking,
@@ -50,13 +51,14 @@ from shared.adapters.erp.documents import (
 )
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import ErpModel
-from shared.adapters.erp.odata import Api, guid_key
+from shared.adapters.erp.odata import Api, eq_filter, guid_key
 from shared.adapters.stores import order_lifecycle as store
 from shared.adapters.stores.order_lifecycle import LifecycleConflict, LifecycleRecord, TrackedOrder
 from shared.adapters.tables import TableStore
 from shared.domain.orders import Order, OrderStatus
 from shared.domain.orders.lifecycle import (
     BookedLine,
+    CreditMemoFact,
     DocumentLine,
     ErpLine,
     ErpSnapshot,
@@ -71,7 +73,7 @@ from shared.services.inventory_messages import snapshot_of_row
 STATUS_TOPIC = "order-status"
 INVENTORY_QUEUE = "inventory-events"
 LIFECYCLE_SETS = frozenset(
-    {"salesOrders", "salesShipments", "salesInvoices", SHIPMENT_TRACKING_SET}
+    {"salesOrders", "salesShipments", "salesInvoices", "salesCreditMemos", SHIPMENT_TRACKING_SET}
 )
 # The booking's own order-status event is sequence 1; lifecycle events follow it.
 BOOKED_SEQUENCE = 1
@@ -161,6 +163,7 @@ def snapshot_of(documents: OrderDocuments) -> ErpSnapshot:
         ),
         shipments=tuple(_shipment(s, tracking.get(s.number)) for s in documents.shipments),
         invoices=tuple(_invoice(i) for i in documents.invoices),
+        credit_memos=tuple(_credit_memo(c) for c in documents.credit_memos),
     )
 
 
@@ -192,6 +195,16 @@ def _invoice(invoice: SalesInvoice) -> InvoiceFact:
         status=invoice.status,
         currency=invoice.currency_code,
         lines=_document_lines(invoice.sales_invoice_lines),
+    )
+
+
+def _credit_memo(memo: SalesCreditMemo) -> CreditMemoFact:
+    return CreditMemoFact(
+        number=memo.number,
+        posted_on=memo.posting_date,
+        amount=memo.total_amount_including_tax,
+        invoice_number=memo.invoice_number,
+        lines=_document_lines(memo.sales_credit_memo_lines),
     )
 
 
@@ -241,6 +254,7 @@ def status_event(order: Order, record: LifecycleRecord) -> dict[str, Any]:
                 "invoiced": _quantity(line.invoiced),
                 "backordered": _quantity(line.backordered),
                 "cancelled": _quantity(line.cancelled),
+                "credited": _quantity(line.credited),
             }
             for line in life.lines
         ],
@@ -272,6 +286,15 @@ def status_event(order: Order, record: LifecycleRecord) -> dict[str, Any]:
                 "status": i.status,
             }
             for i in life.invoices
+        ],
+        "creditMemos": [
+            {
+                "number": c.number,
+                "postedAt": c.posted_on.isoformat() if c.posted_on else None,
+                "amount": format(c.amount, "f"),
+                "invoiceNumber": c.invoice_number,
+            }
+            for c in life.credit_memos
         ],
         "sequence": record.sequence,
         "occurredAt": record.occurred_at.isoformat(),
@@ -439,6 +462,7 @@ class _ExternalRef(ErpModel):
     external_document_number: str = ""
     order_number: str = ""
     number: str = ""
+    invoice_number: str = ""
 
 
 @dataclass
@@ -458,6 +482,13 @@ async def _order_ids_for(
     for row in rows:
         if is_order_id(row.external_document_number):
             found.append(row.external_document_number.upper())
+        elif row.invoice_number:
+            # A credit memo without our number: the invoice it applies to carries it.
+            invoice = await deps.erp.find_first(
+                "salesInvoices", _ExternalRef, eq_filter("number", row.invoice_number)
+            )
+            if invoice is not None and is_order_id(invoice.external_document_number):
+                found.append(invoice.external_document_number.upper())
         elif by_number and (row.order_number or row.number):
             numbers.add(row.order_number or row.number)
     if numbers:

@@ -28,6 +28,7 @@ class LineProgressAnswer(WireModel):
     invoiced: WireQuantity
     backordered: WireQuantity
     cancelled: WireQuantity
+    credited: WireQuantity
 
 
 class ShipmentLineAnswer(WireModel):
@@ -58,6 +59,15 @@ class InvoiceAnswer(WireModel):
     status: str
 
 
+class CreditMemoAnswer(WireModel):
+    """A credit memo applied to one of the order's invoices (``salesCreditMemos``)."""
+
+    number: str
+    posted_at: str | None
+    amount: DecimalString
+    invoice_number: str
+
+
 class LifecycleFields(WireModel):
     """Fields `lifecycle_fields` adds to the order view once the ERP has the order."""
 
@@ -66,6 +76,7 @@ class LifecycleFields(WireModel):
     progress: list[LineProgressAnswer]
     shipments: list[ShipmentAnswer]
     invoices: list[InvoiceAnswer]
+    credit_memos: list[CreditMemoAnswer]
     lifecycle_sequence: int
     lifecycle_at: Timestamp
 
@@ -73,7 +84,7 @@ class LifecycleFields(WireModel):
 def lifecycle_fields(order: Order, record: LifecycleRecord | None) -> dict[str, Any]:
     """The lifecycle fields for a booked order (an empty lifecycle before the first read)."""
     if record is None:
-        return {"shipments": [], "invoices": []}
+        return {"shipments": [], "invoices": [], "creditMemos": []}
     event = status_event(order, record)
     return {
         "status": event["status"],
@@ -81,6 +92,7 @@ def lifecycle_fields(order: Order, record: LifecycleRecord | None) -> dict[str, 
         "progress": event["lines"],
         "shipments": event["shipments"],
         "invoices": event["invoices"],
+        "creditMemos": event["creditMemos"],
         "lifecycleSequence": event["sequence"],
         "lifecycleAt": event["occurredAt"],
     }
