@@ -1,1 +1,3 @@
-"""Orders after booking: the lifecycle from the ERP, and B2B history read live from the ERP."""
+"""Orders: intake (``POST /api/orders``), booking in the ERP, the sweeper and admin operations,
+with their wire contract (``api``) and messages (``messages``).
+"""
