@@ -11,12 +11,14 @@ from functions import (
     audit,
     content,
     credit,
+    customer_history,
     erp_webhooks,
     health,
     impact,
     inventory,
     openapi,
     operations,
+    order_lifecycle,
     orders,
     prices,
     selftest,
@@ -32,6 +34,8 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for module in (health, selftest, prices, inventory, erp_webhooks, credit, orders, content, openapi):
     app.register_functions(module.bp)
+app.register_functions(order_lifecycle.bp)
+app.register_functions(customer_history.bp)
 app.register_functions(impact.bp)
 app.register_functions(audit.bp)
 # Operations last: its overview lists the timers the modules above registered.

@@ -12,13 +12,14 @@ from functions.openapi import TEXT, Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.bus import BusSendFailed
-from shared.bootstrap import get_services
+from shared.bootstrap import get_services, lifecycle_deps
 from shared.policy import policy_schedule
 from shared.services import (
     erp_subscription_registry,
     inventory_subscriptions,
     inventory_webhooks,
 )
+from shared.services.orders import lifecycle
 from shared.settings import get_settings
 from shared.telemetry import metrics
 
@@ -145,6 +146,17 @@ async def process(msg: Received) -> None:
     """
     notification = parse_message(msg, inventory_webhooks.ErpNotification)
     services = get_services()
+    ref = inventory_webhooks.parse_resource(notification.resource)
+    if ref is not None and ref.entity_set in lifecycle.LIFECYCLE_SETS:
+        # Sales documents: the order lifecycle reads them back and publishes order-status.
+        await lifecycle.on_notification(
+            lifecycle_deps(services),
+            ref.entity_set,
+            ref.key,
+            notification.change_type,
+            ref.modified_after or notification.last_modified_date_time,
+        )
+        return
     await inventory_webhooks.process_notification(
         services.erp, services.bus, services.tables, notification
     )

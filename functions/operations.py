@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions import order_lifecycle
 from functions.http import HttpProblem, http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
@@ -19,7 +20,10 @@ bp = func.Blueprint()
 
 # Other capabilities add titled key/value tables to the overview here (accuracy, impact).
 ExtraSectionProvider = Callable[[Services], Awaitable[operations.ExtraSection]]
-EXTRA_SECTION_PROVIDERS: list[ExtraSectionProvider] = list(operations_sections.SECTIONS)
+EXTRA_SECTION_PROVIDERS: list[ExtraSectionProvider] = [
+    *operations_sections.SECTIONS,
+    order_lifecycle.ops_section,
+]
 
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
 _FORM = "application/x-www-form-urlencoded"

@@ -27,10 +27,12 @@ from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
+from shared.adapters.stores import order_lifecycle
 from shared.bootstrap import get_services
 from shared.domain.orders import OrderStatus, is_order_id
 from shared.policy import policy_schedule
 from shared.services import orders_admin, orders_booking, orders_outbox
+from shared.services.orders.lifecycle_view import lifecycle_fields
 from shared.services.orders_api import (
     IdempotencyKeyHeader,
     OrderAccepted,
@@ -144,7 +146,12 @@ async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     # A pending order is an intake still deciding: not an order yet.
     if stored is None or stored.order.status is OrderStatus.PENDING:
         raise HttpProblem(404, "Not found", f"no order {order_id}")
-    return model_response(OrderView, order_view(stored.order))
+    body = order_view(stored.order)
+    if stored.order.status is OrderStatus.BOOKED:
+        # What the ERP did with it since (released, shipped, invoiced, changed, cancelled).
+        record = await order_lifecycle.load(get_services().tables, order_id)
+        body.update(lifecycle_fields(stored.order, record))
+    return model_response(OrderView, body)
 
 
 def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:

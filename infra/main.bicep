@@ -247,7 +247,7 @@ var appSettings = {
   AVAILABILITY_MAX_SKUS: '100'
   ERP_WEBHOOK_URL: 'https://${functionApp.outputs.defaultHostName}/api/erp/notifications'
   ERP_WEBHOOK_CLIENT_STATE: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.erpWebhookClientStateUri})'
-  ERP_WEBHOOK_RESOURCES: 'itemAvailabilityByLocation,items,priceListLines'
+  ERP_WEBHOOK_RESOURCES: 'itemAvailabilityByLocation,items,priceListLines,salesOrders,salesShipments,salesInvoices,salesCreditMemos,salesShipmentTracking'
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {

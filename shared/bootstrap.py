@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,12 +25,16 @@ from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
 from shared.adapters.erp_limits_store import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
+from shared.domain.orders import Order
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.policy import policy_for
 from shared.services.credit_figures import CreditFiguresSource
 from shared.services.inventory_policy import StockPolicy
+from shared.services.orders.history import HistoryCache, HistoryDeps
+from shared.services.orders.lifecycle import LifecycleDeps, erp_stock_read_back
 from shared.services.orders_context import figures_source
 from shared.services.orders_erp import LocationDirectory
+from shared.services.orders_store import load_order
 from shared.services.price_book import PriceBook
 from shared.settings import Settings, get_settings
 
@@ -159,6 +164,41 @@ def build_services(settings: Settings) -> Services:
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
     )
+
+
+def lifecycle_deps(services: Services) -> LifecycleDeps:
+    """What following booked orders in the ERP needs (orders, lifecycle rows, ERP, bus)."""
+    tables = services.tables
+
+    async def booked_order(order_id: str) -> Order | None:
+        stored = await load_order(tables, order_id)
+        return None if stored is None else stored.order
+
+    return LifecycleDeps(
+        tables=tables,
+        bus=services.bus,
+        erp=services.erp,
+        load_order=booked_order,
+        stock_read_back=erp_stock_read_back(services.erp, services.bus, _utc_now),
+        clock=_utc_now,
+    )
+
+
+_history_cache = HistoryCache()
+
+
+def history_deps(services: Services) -> HistoryDeps:
+    """B2B history: the ERP (read replica), this process's answer cache and its bound."""
+    return HistoryDeps(
+        erp=services.erp,
+        cache=_history_cache,
+        cache_for=policy_for(services.settings.sync_policy).orders.history_cache,
+        clock=_utc_now,
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 _services: Services | None = None

@@ -154,12 +154,20 @@ class StockSync(_Section):
 
 
 class OrdersSync(_Section):
-    """Orders are validated live at intake and booked in the ERP within ``booking_objective``."""
+    """Orders are validated live at intake and booked in the ERP within ``booking_objective``;
+    after booking, the ERP's changes reach the storefronts within ``lifecycle_objective``
+    (webhooks), with a delta poll every ``lifecycle_poll`` as the safety net; B2B history reads
+    are cached for ``history_cache``."""
 
     pattern: Literal["live-intake"] = "live-intake"
     booking_objective: Duration
+    lifecycle_objective: Duration = timedelta(minutes=1)
+    lifecycle_poll: Duration = timedelta(minutes=5)
+    lifecycle_paused: bool = False
+    history_cache: Duration = timedelta(seconds=30)
 
-    _objective_positive = field_validator("booking_objective")(_positive)
+    _objective_positive = field_validator("booking_objective", "lifecycle_objective")(_positive)
+    _poll_exact = field_validator("lifecycle_poll")(_derivable)
 
 
 class ContentSync(_Section):
@@ -249,6 +257,9 @@ class SyncPolicy(_Section):
             "heartbeat": chores.heartbeat.schedule(),
             "inventory_sweep": chores.stock_sweep.schedule(),
             "orders_sweep": chores.order_sweep.schedule(),
+            "order_lifecycle_poll": batch(
+                self.orders.lifecycle_paused, policy_cron.every(self.orders.lifecycle_poll)
+            ),
             "orders_purge_keys": chores.order_purge.schedule(),
             "erp_subscriptions": chores.erp_subscriptions.schedule(),
         }
@@ -291,7 +302,10 @@ class SyncPolicy(_Section):
             DomainRow(
                 "orders",
                 self.orders.pattern,
-                f"booked in the ERP within {describe(self.orders.booking_objective)} of acceptance",
+                f"booked in the ERP within {describe(self.orders.booking_objective)} of acceptance;"
+                f" ERP changes on storefronts within "
+                f"{describe(self.orders.lifecycle_objective)} (poll every "
+                f"{describe(self.orders.lifecycle_poll)})",
             ),
             DomainRow(
                 "content",

@@ -220,7 +220,8 @@ class Settings(BaseSettings):
         validation_alias=_alias("ERP_WEBHOOK_CLIENT_STATE"),
     )
     erp_webhook_resources: str = Field(
-        "itemAvailabilityByLocation,items,priceListLines",
+        "itemAvailabilityByLocation,items,priceListLines,salesOrders,salesShipments,"
+        "salesInvoices,salesCreditMemos,salesShipmentTracking",
         pattern=r"^[A-Za-z]+(,[A-Za-z]+)*$",
         validation_alias=_alias("ERP_WEBHOOK_RESOURCES"),
     )

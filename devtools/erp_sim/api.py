@@ -29,6 +29,7 @@ from devtools.erp_sim.bodies import (
     PriceListLinePatch,
     SalesDocumentPatch,
     SalesLineCreate,
+    SalesLinePatch,
     SalesOrderCreate,
     SalesQuoteCreate,
     SubscriptionCreate,
@@ -44,7 +45,6 @@ from devtools.erp_sim.documents import (
     add_line,
     create_document,
     delete_document,
-    ship_and_invoice,
     with_lines,
 )
 from devtools.erp_sim.errors import (
@@ -56,6 +56,7 @@ from devtools.erp_sim.errors import (
     ServiceUnavailable,
     Throttled,
 )
+from devtools.erp_sim.fulfilment import change_line, delete_line, ship_and_invoice
 from devtools.erp_sim.listing import (
     QueryOptions,
     parse_options,
@@ -66,7 +67,7 @@ from devtools.erp_sim.listing import (
 from devtools.erp_sim.reference import COMPANY_ID, company_row
 from devtools.erp_sim.responses import LostResponse, ODataJSON, error_response
 from devtools.erp_sim.routing import Segment, Target, api_prefix, entity_set_spec, parse_target
-from devtools.erp_sim.schema import SPECS, EntitySetSpec
+from devtools.erp_sim.schema import POSTED_DOCUMENTS, SPECS, EntitySetSpec
 from devtools.erp_sim.state import SimulatorState
 from devtools.erp_sim.store import Row
 from devtools.erp_sim.subscribing import check_resource, validate_url
@@ -213,6 +214,9 @@ def _options(sim: SimulatorState, request: Request, spec: EntitySetSpec) -> Quer
 
 def _expander(dataset: Dataset, spec: EntitySetSpec) -> Callable[[Row], Row] | None:
     kind = KINDS.get(spec.name)
+    if spec.name in POSTED_DOCUMENTS and spec.lines:
+        lines_name = spec.lines
+        return lambda row: {**row, lines_name: list(dataset.posted_lines.get(row["id"], ()))}
     if kind is None:
         return None
     return lambda row: with_lines(dataset, kind, row)
@@ -358,19 +362,40 @@ async def _navigation(
     if kind is ORDER and nav.name == "Microsoft.NAV.shipAndInvoice" and nav.key is None:
         if method != "POST":
             raise _refuse_method(method, nav.name, "salesOrder")
-        ship_and_invoice(dataset, parent)
+        ship_and_invoice(dataset, parent, datetime.now(UTC).date())
         return Response(status_code=204)
+    if spec.name in POSTED_DOCUMENTS and nav.name == spec.lines:
+        if method != "GET":
+            raise _refuse_method(method, nav.name, SPECS[nav.name].entity_type)
+        posted_spec = SPECS[nav.name]
+        posted = sorted(dataset.posted_lines.get(parent["id"], ()), key=lambda r: r["sequence"])
+        context = target.context(f"{spec.name}({parent['id']})/{nav.name}")
+        return ODataJSON(
+            read_small_collection(
+                posted, posted_spec, _options(sim, request, posted_spec), context=context
+            )
+        )
     if kind is None or nav.name != kind.lines_name:
         raise NotFound(f"Resource not found for the segment '{nav.name}'.")
     line_spec = SPECS[nav.name]
     lines = sorted(dataset.lines.get(parent["id"], ()), key=lambda line: line["sequence"])
     if nav.key is not None:
-        if method != "GET":
-            raise _refuse_method(method, nav.name, line_spec.entity_type)
         line = next((r for r in lines if r["id"] == nav.key.lower()), None)
         if line is None:
             raise NotFound(f"The {line_spec.entity_type} with id '{nav.key}' does not exist.")
-        return _entity_response(target, line_spec, line)
+        if method == "GET":
+            return _entity_response(target, line_spec, line)
+        if kind is not ORDER or method not in ("PATCH", "DELETE"):
+            raise _refuse_method(method, nav.name, line_spec.entity_type)
+        # Lines of an open sales order can be changed or deleted (If-Match as for headers).
+        writes.check_etag(line, request.headers.get("if-match"))
+        if method == "DELETE":
+            delete_line(dataset, parent, line)
+            return Response(status_code=204)
+        patch = parse_body(SalesLinePatch, await _json_body(request), line_spec.entity_type)
+        return _entity_response(
+            target, line_spec, change_line(dataset, parent, line, patch.quantity)
+        )
     if method == "GET":
         options = _options(sim, request, line_spec)
         context = target.context(f"{spec.name}({parent['id']})/{nav.name}")

@@ -49,6 +49,14 @@ def create_app(
         Route("/_sim/price", control.price, methods=["GET"]),
         Route("/_sim/notify", control.notify, methods=["POST"]),
         Route("/_sim/customers/{number:path}/financials", control.financials, methods=["POST"]),
+        Route("/_sim/customers/{number:path}/history", control.history, methods=["POST"]),
+        Route("/_sim/salesOrders/{key}/status", control.order_status, methods=["POST"]),
+        Route("/_sim/salesOrders/{key}/ship", control.order_ship, methods=["POST"]),
+        Route("/_sim/salesOrders/{key}/invoice", control.order_invoice, methods=["POST"]),
+        Route("/_sim/salesInvoices/{key}/pay", control.invoice_pay, methods=["POST"]),
+        Route(
+            "/_sim/salesInvoices/{key}/creditMemo", control.invoice_credit_memo, methods=["POST"]
+        ),
         Route("/v2.0/{tenant}/{environment}/api/{rest:path}", api_endpoint, methods=_API_METHODS),
         Route("/V2.0/{tenant}/{environment}/api/{rest:path}", api_endpoint, methods=_API_METHODS),
     ]

@@ -227,6 +227,12 @@ class SalesLineCreate(Body):
     shipmentDate: BlankableDate | None = None
 
 
+class SalesLinePatch(Body):
+    """PATCH of a sales order line: the quantity (the change inside sales makes)."""
+
+    quantity: Amount
+
+
 class _SalesHeaderCreate(Body):
     externalDocumentNumber: Code35 = ""
     customerId: UUID | None = None
@@ -343,6 +349,52 @@ class NotifyBody(Control):
     handshake: bool = False
     # For a "collection" notification: when the bulk change began (default 30 s ago).
     firstChange: AwareDatetime | None = None
+
+
+class ShipLineBody(Control):
+    lineId: UUID | None = None
+    sequence: int | None = None
+    quantity: Amount
+
+
+class ShipBody(Control):
+    """``POST /_sim/salesOrders/{id}/ship``: a (partial) shipment; no lines = all outstanding."""
+
+    lines: list[ShipLineBody] | None = None
+    shippingAgentCode: Annotated[str, Field(max_length=10)] = ""
+    packageTrackingNumber: Annotated[str, Field(max_length=50)] = ""
+    invoice: bool = False
+
+
+class StatusBody(Control):
+    """``POST /_sim/salesOrders/{id}/status``: Business Central's own Sales Header status."""
+
+    status: Literal["Open", "Pending Approval", "Released"]
+
+
+class CreditMemoLineBody(Control):
+    sequence: int
+    quantity: Amount
+
+
+class CreditMemoBody(Control):
+    """``POST /_sim/salesInvoices/{id}/creditMemo``: credit (part of) an invoice."""
+
+    lines: list[CreditMemoLineBody] | None = None
+
+
+class PayBody(Control):
+    amount: Amount | None = None
+
+
+class HistoryBody(Control):
+    """``POST /_sim/customers/{number}/history``: posted documents that did not come through the
+    product (phone, EDI), for paging tests."""
+
+    orders: int = Field(0, ge=0, le=100_000)
+    shipments: int = Field(0, ge=0, le=100_000)
+    invoices: int = Field(0, ge=0, le=100_000)
+    paidShare: float = Field(0.5, ge=0, le=1)
 
 
 class FinancialsBody(Control):

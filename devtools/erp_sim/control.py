@@ -17,15 +17,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from devtools.erp_sim import fulfilment
 from devtools.erp_sim.bodies import (
     ConfigBody,
+    CreditMemoBody,
     FaultsBody,
     FinancialsBody,
+    HistoryBody,
     HoldBody,
     LimitsBody,
     NotifyBody,
+    PayBody,
     PriceQuery,
     ResetBody,
+    ShipBody,
+    StatusBody,
     parse_body,
 )
 from devtools.erp_sim.errors import ApiError, BadRequest, NotFound
@@ -277,3 +283,97 @@ async def financials(request: Request, sim: SimulatorState) -> dict[str, Any]:
         raise NotFound(f"The customer '{number}' does not exist.")
     body = await _body(request, FinancialsBody)
     return set_financials(sim.dataset, customer, body)
+
+
+# ---- order fulfilment (no API action in Business Central for these) -------------------------
+
+
+def _today() -> Any:
+    return datetime.now(UTC).date()
+
+
+@_control
+async def order_status(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    """Release, reopen or send an order for approval (BC's Sales Header status)."""
+    body = await _body(request, StatusBody)
+    header = fulfilment.find_order(sim.dataset, request.path_params["key"])
+    return dict(fulfilment.set_status(sim.dataset, header, body.status))
+
+
+@_control
+async def order_ship(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    """Post a (partial) shipment with shipping agent and tracking number, optionally invoiced."""
+    body = await _body(request, ShipBody)
+    dataset = sim.dataset
+    header = fulfilment.find_order(dataset, request.path_params["key"])
+    quantities = None
+    if body.lines is not None:
+        by_sequence = {line["sequence"]: line["id"] for line in dataset.lines.get(header["id"], ())}
+        quantities = {}
+        for line in body.lines:
+            line_id = str(line.lineId) if line.lineId else by_sequence.get(line.sequence or -1)
+            if line_id is None:
+                raise BadRequest(f"The order has no line with sequence {line.sequence}.")
+            quantities[line_id] = quantities.get(line_id, 0) + line.quantity
+    shipment = fulfilment.ship(
+        dataset,
+        header,
+        quantities,
+        shipping_agent=body.shippingAgentCode,
+        tracking_number=body.packageTrackingNumber,
+        today=_today(),
+    )
+    answer: dict[str, Any] = {"shipment": shipment}
+    if body.invoice:
+        answer["invoice"] = fulfilment.invoice(dataset, header, _today())
+    return answer
+
+
+@_control
+async def order_invoice(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    """Post an invoice for what was shipped and not yet invoiced."""
+    header = fulfilment.find_order(sim.dataset, request.path_params["key"])
+    return {"invoice": fulfilment.invoice(sim.dataset, header, _today())}
+
+
+@_control
+async def invoice_pay(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    body = await _body(request, PayBody)
+    key = request.path_params["key"]
+    invoices = sim.dataset[fulfilment.INVOICES]
+    row = invoices.get(key.lower()) or invoices.find_one("number", key.upper())
+    if row is None:
+        raise NotFound(f"The sales invoice '{key}' does not exist.")
+    return dict(fulfilment.pay(sim.dataset, row, body.amount))
+
+
+@_control
+async def invoice_credit_memo(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    body = await _body(request, CreditMemoBody)
+    key = request.path_params["key"]
+    invoices = sim.dataset[fulfilment.INVOICES]
+    row = invoices.get(key.lower()) or invoices.find_one("number", key.upper())
+    if row is None:
+        raise NotFound(f"The sales invoice '{key}' does not exist.")
+    quantities = None
+    if body.lines is not None:
+        quantities = {line.sequence: line.quantity for line in body.lines}
+    return {"creditMemo": fulfilment.credit_memo(sim.dataset, row, quantities, _today())}
+
+
+@_control
+async def history(request: Request, sim: SimulatorState) -> dict[str, Any]:
+    number = request.path_params["number"]
+    customer = sim.dataset.customer(number)
+    if customer is None:
+        raise NotFound(f"The customer '{number}' does not exist.")
+    body = await _body(request, HistoryBody)
+    return fulfilment.generate_history(
+        sim.dataset,
+        customer,
+        orders=body.orders,
+        shipments=body.shipments,
+        invoices=body.invoices,
+        paid_share=body.paidShare,
+        today=_today(),
+    )

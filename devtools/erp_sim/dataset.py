@@ -52,6 +52,8 @@ class Dataset:
         }
         # Document lines by document id, for salesOrders and salesQuotes alike.
         self.lines: dict[str, list[Row]] = {}
+        # Lines of posted shipments and invoices by document id.
+        self.posted_lines: dict[str, list[Row]] = {}
         # What each sales order committed (stock, outstanding amount), to undo on delete.
         self.commitments: dict[str, Commitment] = {}
         # item number -> unit of measure code -> quantity per unit (base unit included).

@@ -67,6 +67,7 @@ class StockEffect:
     location_code: str
     base_quantity: Decimal
     reserved: bool
+    line_id: str = ""  # the order line that committed it (partial shipments, line changes)
 
 
 @dataclass
@@ -220,7 +221,7 @@ def add_line(
     if kind.commits:
         commitment = dataset.commitments.setdefault(header["id"], Commitment())
         _commit(dataset, customer, commitment, [priced.effect], amount, currency)
-    _refresh_totals(dataset, kind, header)
+    refresh_totals(dataset, kind, header)
     return priced.row
 
 
@@ -234,27 +235,7 @@ def delete_document(dataset: Dataset, kind: DocumentKind, header: Row) -> None:
     dataset[kind.set_name].delete(document_id)
 
 
-def ship_and_invoice(dataset: Dataset, header: Row) -> None:
-    """``POST salesOrders({id})/Microsoft.NAV.shipAndInvoice``: post the whole order.
-
-    Stock leaves inventory and the order's demand in the same step, so no reader ever sees
-    the shipped units twice (or not at all).
-    """
-    document_id = header["id"]
-    if not dataset.lines.get(document_id):
-        raise BusinessRuleViolation("There is nothing to post.")
-    commitment = dataset.commitments.pop(document_id, Commitment())
-    for effect in commitment.stock:
-        _apply_stock(dataset, effect, sign=-1, shipped=True)
-        _refresh_item_inventory(dataset, effect.item_number)
-    number = header["customerNumber"]
-    _adjust_outstanding(dataset, number, -commitment.outstanding_lcy)
-    _post_to_balance(dataset, number, commitment.outstanding_lcy)
-    dataset.lines.pop(document_id, None)
-    dataset[ORDER.set_name].delete(document_id)
-
-
-def _post_to_balance(dataset: Dataset, customer_number: str, amount_lcy: Decimal) -> None:
+def post_to_balance(dataset: Dataset, customer_number: str, amount_lcy: Decimal) -> None:
     """An invoice raises the customer's balance (ledger figures and the FlowField alike)."""
     if not amount_lcy:
         return
@@ -270,7 +251,7 @@ def _post_to_balance(dataset: Dataset, customer_number: str, amount_lcy: Decimal
             dataset.touch(set_name, row)
 
 
-def _refresh_item_inventory(dataset: Dataset, item_number: str) -> None:
+def refresh_item_inventory(dataset: Dataset, item_number: str) -> None:
     """The item card's ``inventory`` is the sum over locations (a FlowField: no new ETag)."""
     item = dataset.item(item_number)
     if item is not None:
@@ -398,14 +379,15 @@ def _price_line(
     amount = line_amount(quantity, unit_price, discount, currency)
     gross = round_to(quantity * unit_price, currency.amount_precision)
     effect = None
+    line_id = str(uuid.uuid4())
     if kind.commits:
         location = location or _first_location_with_stock(dataset, number)
         effect = StockEffect(
-            number, location["code"], quantity * units[unit], rules.reserve_on_order
+            number, location["code"], quantity * units[unit], rules.reserve_on_order, line_id
         )
     row: Row = {
         "@odata.etag": dataset.stamper.next_etag(),
-        "id": str(uuid.uuid4()),
+        "id": line_id,
         "documentId": document_id,
         "sequence": sequence,
         "itemId": item["id"],
@@ -425,6 +407,11 @@ def _price_line(
         "locationId": location["id"] if location else _EMPTY_GUID,
         "shipmentDate": line.shipmentDate or default_shipment,
     }
+    if kind.commits:
+        # APIV2 - Sales Order Lines: shippedQuantity ("Quantity Shipped") and invoicedQuantity
+        # ("Quantity Invoiced"), read-only progress of the line.
+        row["shippedQuantity"] = 0
+        row["invoicedQuantity"] = 0
     return _PricedLine(row, effect)
 
 
@@ -471,22 +458,20 @@ def _commit(
     for effect in effects:
         if effect is None:
             continue
-        _apply_stock(dataset, effect, sign=1)
+        apply_stock(dataset, effect, sign=1)
         commitment.stock.append(effect)
     amount_lcy = round_to(amount * currency.lcy_per_unit, Decimal("0.01"))
     commitment.outstanding_lcy += amount_lcy
-    _adjust_outstanding(dataset, customer["number"], amount_lcy)
+    adjust_outstanding(dataset, customer["number"], amount_lcy)
 
 
 def _release(dataset: Dataset, customer_number: str, commitment: Commitment) -> None:
     for effect in commitment.stock:
-        _apply_stock(dataset, effect, sign=-1)
-    _adjust_outstanding(dataset, customer_number, -commitment.outstanding_lcy)
+        apply_stock(dataset, effect, sign=-1)
+    adjust_outstanding(dataset, customer_number, -commitment.outstanding_lcy)
 
 
-def _apply_stock(
-    dataset: Dataset, effect: StockEffect, *, sign: int, shipped: bool = False
-) -> None:
+def apply_stock(dataset: Dataset, effect: StockEffect, *, sign: int, shipped: bool = False) -> None:
     availability = dataset["itemAvailabilityByLocation"]
     row = next(
         (
@@ -528,7 +513,7 @@ def _nonnegative(current: object, delta: Decimal) -> int | float:
     return json_number(max(to_decimal(current) + delta, Decimal(0)))
 
 
-def _adjust_outstanding(dataset: Dataset, customer_number: str, delta_lcy: Decimal) -> None:
+def adjust_outstanding(dataset: Dataset, customer_number: str, delta_lcy: Decimal) -> None:
     summary = dataset.credit_summary(customer_number)
     if summary is None or not delta_lcy:
         return
@@ -537,7 +522,7 @@ def _adjust_outstanding(dataset: Dataset, customer_number: str, delta_lcy: Decim
     dataset.touch("customerCreditSummaries", summary)
 
 
-def _refresh_totals(dataset: Dataset, kind: DocumentKind, header: Row) -> None:
+def refresh_totals(dataset: Dataset, kind: DocumentKind, header: Row) -> None:
     total = sum(
         (to_decimal(line["amountExcludingTax"]) for line in dataset.lines.get(header["id"], ())),
         Decimal(0),

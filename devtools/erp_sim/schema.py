@@ -192,7 +192,168 @@ SPECS: dict[str, EntitySetSpec] = {
             methods=_RW,
             lines="salesQuoteLines",
         ),
-        EntitySetSpec("salesOrderLines", "salesOrderLine", Api.STANDARD, _SALES_LINE_FIELDS),
+        EntitySetSpec(
+            "salesOrderLines",
+            "salesOrderLine",
+            Api.STANDARD,
+            # APIV2 - Sales Order Lines: "Quantity Shipped" / "Quantity Invoiced".
+            {**_SALES_LINE_FIELDS, "shippedQuantity": N, "invoicedQuantity": N},
+        ),
+        # Posted documents (read-only pages over Sales Shipment / Sales Invoice Header).
+        EntitySetSpec(
+            "salesShipments",
+            "salesShipment",
+            Api.STANDARD,
+            {
+                "id": G,
+                "number": S,
+                "externalDocumentNumber": S,
+                "invoiceDate": D,
+                "postingDate": D,
+                "dueDate": D,
+                "customerId": G,
+                "customerNumber": S,
+                "customerName": S,
+                "shipToName": S,
+                "shipToContact": S,
+                "currencyCode": S,
+                "orderNumber": S,
+                "shipmentMethodCode": S,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("number", "orderNumber", "customerNumber", "externalDocumentNumber"),
+            lines="salesShipmentLines",
+        ),
+        EntitySetSpec(
+            "salesShipmentLines",
+            "salesShipmentLine",
+            Api.STANDARD,
+            {
+                "id": G,
+                "documentId": G,
+                "documentNo": S,
+                "sequence": I,
+                "lineType": S,
+                "lineObjectNumber": S,
+                "description": S,
+                "unitOfMeasureCode": S,
+                "unitPrice": N,
+                "quantity": N,
+                "discountPercent": N,
+                "shipmentDate": D,
+                "locationCode": S,
+            },
+        ),
+        EntitySetSpec(
+            "salesInvoices",
+            "salesInvoice",
+            Api.STANDARD,
+            {
+                "id": G,
+                "number": S,
+                "externalDocumentNumber": S,
+                "invoiceDate": D,
+                "postingDate": D,
+                "dueDate": D,
+                "customerId": G,
+                "customerNumber": S,
+                "customerName": S,
+                "currencyCode": S,
+                "orderId": G,
+                "orderNumber": S,
+                "totalAmountExcludingTax": N,
+                "totalTaxAmount": N,
+                "totalAmountIncludingTax": N,
+                "remainingAmount": N,
+                "status": S,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("number", "orderNumber", "customerNumber", "externalDocumentNumber"),
+            lines="salesInvoiceLines",
+        ),
+        EntitySetSpec(
+            "salesInvoiceLines",
+            "salesInvoiceLine",
+            Api.STANDARD,
+            {
+                "id": G,
+                "documentId": G,
+                "sequence": I,
+                "lineType": S,
+                "lineObjectNumber": S,
+                "description": S,
+                "unitOfMeasureCode": S,
+                "unitPrice": N,
+                "quantity": N,
+                "discountPercent": N,
+                "amountExcludingTax": N,
+                "amountIncludingTax": N,
+                "shipmentDate": D,
+            },
+        ),
+        EntitySetSpec(
+            # APIV2 - Sales Credit Memos (page 30038): invoiceNumber = "Applies-to Doc. No.".
+            "salesCreditMemos",
+            "salesCreditMemo",
+            Api.STANDARD,
+            {
+                "id": G,
+                "number": S,
+                "externalDocumentNumber": S,
+                "creditMemoDate": D,
+                "postingDate": D,
+                "dueDate": D,
+                "customerId": G,
+                "customerNumber": S,
+                "customerName": S,
+                "currencyCode": S,
+                "invoiceId": G,
+                "invoiceNumber": S,
+                "totalAmountExcludingTax": N,
+                "totalTaxAmount": N,
+                "totalAmountIncludingTax": N,
+                "status": S,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("number", "invoiceNumber", "customerNumber", "externalDocumentNumber"),
+            lines="salesCreditMemoLines",
+        ),
+        EntitySetSpec(
+            "salesCreditMemoLines",
+            "salesCreditMemoLine",
+            Api.STANDARD,
+            {
+                "id": G,
+                "documentId": G,
+                "sequence": I,
+                "lineType": S,
+                "lineObjectNumber": S,
+                "description": S,
+                "unitOfMeasureCode": S,
+                "unitPrice": N,
+                "quantity": N,
+                "discountPercent": N,
+                "amountExcludingTax": N,
+                "amountIncludingTax": N,
+            },
+        ),
+        EntitySetSpec(
+            # Custom page of this product's contract over the Sales Shipment Header: the
+            # shipping agent and package tracking number the APIV2 salesShipments page lacks.
+            "salesShipmentTracking",
+            "salesShipmentTracking",
+            Api.CUSTOM,
+            {
+                "id": G,
+                "shipmentNumber": S,
+                "orderNumber": S,
+                "shippingAgentCode": S,
+                "shippingAgentServiceCode": S,
+                "packageTrackingNumber": S,
+                "lastModifiedDateTime": DT,
+            },
+            indexed=("shipmentNumber", "orderNumber"),
+        ),
         EntitySetSpec("salesQuoteLines", "salesQuoteLine", Api.STANDARD, _SALES_LINE_FIELDS),
         EntitySetSpec(
             "locations",
@@ -362,7 +523,17 @@ SPECS: dict[str, EntitySetSpec] = {
 }
 
 # Entity sets a client reaches directly under companies(...); lines only through a document.
-NESTED_ONLY = frozenset({"salesOrderLines", "salesQuoteLines"})
+NESTED_ONLY = frozenset(
+    {
+        "salesOrderLines",
+        "salesQuoteLines",
+        "salesShipmentLines",
+        "salesInvoiceLines",
+        "salesCreditMemoLines",
+    }
+)
+# Posted documents whose lines come with $expand or through their navigation.
+POSTED_DOCUMENTS = frozenset({"salesShipments", "salesInvoices", "salesCreditMemos"})
 
 # Business Central only notifies on pages over a physical table with a single key
 # (ODataKeyFields = SystemId). customerCreditSummaries is the contract's computed, optional
@@ -381,5 +552,9 @@ SUBSCRIBABLE = frozenset(
         "customerPricingProfiles",
         "itemContent",
         "itemUnitsOfMeasure",
+        "salesShipments",
+        "salesInvoices",
+        "salesCreditMemos",
+        "salesShipmentTracking",
     }
 )

@@ -39,6 +39,7 @@ from shared.services import price_data, price_publisher, sync_state
 from shared.services.content.failures import ERP_SCOPE, FAILURES_TABLE
 from shared.services.content.hash_store import HASHES_TABLE
 from shared.services.inventory_messages import erp_figures
+from shared.services.orders import lifecycle_ops
 from shared.services.stock_store import POSITIONS_TABLE
 
 Progress = Callable[[str], None]
@@ -203,6 +204,10 @@ def expected_channel_rows(
     return rows, excluded
 
 
+# Followed orders compared per audit (4 ERP reads each), the longest waiting first.
+LIFECYCLE_SAMPLE = 50
+
+
 async def run_data_layer(
     erp: ErpClient,
     tables: TableStore,
@@ -248,6 +253,23 @@ async def run_data_layer(
             limit=limit,
         )
     )
+
+    # Orders whose lifecycle drifted: what the storefronts were told against the ERP now.
+    # Listed only while orders are followed (an empty dataset proves nothing).
+    erp_life, told = await lifecycle_ops.lifecycle_rows(erp, tables, LIFECYCLE_SAMPLE)
+    if erp_life or told:
+        comparisons.append(
+            compare_rows(
+                "order lifecycles",
+                "last order-status state",
+                erp_life,
+                told,
+                now=now,
+                # Webhooks bring changes within the objective; the poll is the rest's promise.
+                objective=policy.orders.lifecycle_objective + policy.orders.lifecycle_poll,
+                limit=limit,
+            )
+        )
 
     catalog_channels = {name: c for name, c in channels.items() if c.catalog_webhook}
     if catalog_channels:

@@ -21,6 +21,12 @@ from shared.services.http_contract import (
     WireModel,
     WireQuantity,
 )
+from shared.services.orders.lifecycle_view import (
+    CreditMemoAnswer,
+    InvoiceAnswer,
+    LineProgressAnswer,
+    ShipmentAnswer,
+)
 from shared.services.quotes import CurrencyCode, Quantity, Sku, UnitCode
 
 MAX_ORDER_LINES = 200
@@ -281,9 +287,20 @@ class HistoryEntry(WireModel):
 
 
 class OrderView(_OrderFigures):
-    """200 of ``GET /api/orders/{orderId}``."""
+    """200 of ``GET /api/orders/{orderId}``; a booked order also shows what the ERP did with
+    it since (``progress``, ``shipments``, ``invoices``), as its latest ``order-status`` event."""
 
-    status: Literal["accepted", "booked", "rejected", "failed"]
+    status: Literal[
+        "accepted",
+        "booked",
+        "released",
+        "partially-shipped",
+        "shipped",
+        "invoiced",
+        "cancelled",
+        "rejected",
+        "failed",
+    ]
     created_at: Timestamp
     updated_at: Timestamp
     correlation_id: str | None
@@ -292,6 +309,13 @@ class OrderView(_OrderFigures):
     erp_total_amount: DecimalString | None = None
     last_error: str | None = None
     violations: list[Violation] | None = None
+    erp_status: str | None = None
+    progress: list[LineProgressAnswer] | None = None
+    shipments: list[ShipmentAnswer] | None = None
+    invoices: list[InvoiceAnswer] | None = None
+    credit_memos: list[CreditMemoAnswer] | None = None
+    lifecycle_sequence: int | None = None
+    lifecycle_at: Timestamp | None = None
 
 
 class OrderAdminAnswer(WireModel):

@@ -59,6 +59,7 @@ from shared.domain.orders import (
     schedule_retry,
 )
 from shared.services import order_outcomes
+from shared.services.orders.lifecycle import track_booked
 from shared.services.orders_context import OrderContext
 from shared.services.orders_erp import sales_order_payload
 from shared.services.orders_holds import release_holds
@@ -349,6 +350,8 @@ async def settle(ctx: OrderContext, order: Order) -> None:
         remember_for=ctx.settings.released_credit_memory,
     )
     await publish_status(ctx.bus, order, now)
+    # From here on the ERP's changes to the order are followed (webhooks, poll, reconcile).
+    await track_booked(ctx.tables, order, now)
     await change_order(ctx.tables, order.order_id, lambda o: mark_settled(o, now))
 
 

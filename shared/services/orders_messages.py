@@ -11,6 +11,7 @@ attempt (the outbox) reuses its id, so the broker drops it when the first send h
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,7 +82,29 @@ def status_event(order: Order, occurred_at: datetime) -> dict[str, Any]:
         body["priceChanged"] = order.erp_total_amount != order.total_amount
     if order.status in (OrderStatus.FAILED, OrderStatus.REJECTED) and order.failure_reason:
         body["reason"] = order.failure_reason
+    # Per order the sequence only grows: 0 before booking, 1 for booked, then the ERP
+    # lifecycle's events (shared/services/orders/lifecycle.py) count on from there.
+    body["sequence"] = 1 if order.status is OrderStatus.BOOKED else 0
+    if order.status is OrderStatus.BOOKED:
+        body["lines"] = [
+            {
+                "sku": line.sku,
+                "unitOfMeasure": line.unit_of_measure,
+                "ordered": _quantity(line.quantity),
+                "shipped": 0,
+                "invoiced": 0,
+                "backordered": _quantity(line.quantity),
+                "cancelled": 0,
+            }
+            for line in order.lines
+        ]
+        body["shipments"] = []
+        body["invoices"] = []
     return body
+
+
+def _quantity(value: Decimal) -> int | str:
+    return int(value) if value == value.to_integral_value() else format(value.normalize(), "f")
 
 
 async def publish_status(bus: MessageBus, order: Order, occurred_at: datetime) -> None:

@@ -76,6 +76,7 @@ CUSTOM_ENTITY_SETS = frozenset(
         "itemContent",
         "customerCreditSummaries",
         "customerPricingProfiles",
+        "salesShipmentTracking",
     }
 )
 
