@@ -285,6 +285,21 @@ def build_message(
     return b"".join(chunks)
 
 
+def encode_parts(parts: MessageParts) -> bytes:
+    """The message as stored: its sections as received (or as a rule action left them).
+
+    ``split_message`` reads it back into equal parts; delivery annotations are not kept (they
+    belong to one hop).
+    """
+    chunks = []
+    if parts.header is not None:
+        chunks.append(encode_value(_described(HEADER, list(parts.header))))
+    if parts.annotations:
+        chunks.append(encode_value(_described(MESSAGE_ANNOTATIONS, dict(parts.annotations))))
+    chunks += [parts.properties_raw, parts.application_properties_raw, parts.body_raw]
+    return b"".join(chunks)
+
+
 def message_id_key(value: Any) -> str | None:
     """A hashable, type-aware key for duplicate detection (``"1"`` and ``1`` are different ids)."""
     if value is None:
