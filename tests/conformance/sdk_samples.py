@@ -320,6 +320,12 @@ _LOCK_RENEWAL_FAILURE = [
 ]
 EXPECTED_OUTPUT: dict[str, list[tuple[str, int | None]]] = {
     "auto_lock_renew": [(r"^Complete messages\.$", 2), *_LOCK_RENEWAL_FAILURE],
+    "auto_lock_renew_async": [
+        (r"^Complete messages\.$", 2),
+        (r"^Complete queue messages\.$", 1),
+        (r"^Complete subscription messages\.$", 1),
+        *_LOCK_RENEWAL_FAILURE,
+    ],
     "session_pool_receive": [(r"Received total 200 messages across 10 sessions", 1)],
     "session_pool_receive_async": [
         (r"^Message: Sample message no\. \d+$", 100),
