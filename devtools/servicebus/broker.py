@@ -232,6 +232,11 @@ class BrokerHandler(Handler):
             return
         if link.is_sender:
             entity = self.namespace.receivable(node.entity_path, dead_letter=node.dead_letter)
+            if entity.forward_to is not None:
+                raise OperationNotAllowed(
+                    f"Cannot create a message receiver on '{entity.path}': it auto-forwards "
+                    f"to '{entity.forward_to.path}'."
+                )
             wants_session, session_id = _session_filter(link)
             if entity.requires_session and not wants_session:
                 raise SessionRequired(

@@ -22,7 +22,14 @@ from typing import Any
 
 from .journal import ChangeLog, Journal
 from .rules import CompiledRule, compile_rule, route
-from .sections import MessageParts, encode_parts, message_id_key, split_message, unpack_batch
+from .sections import (
+    MessageParts,
+    encode_parts,
+    message_id_key,
+    split_message,
+    unpack_batch,
+    with_application_properties,
+)
 from .sessions import MessageSession
 from .topology import (
     EmulatorConfig,
@@ -129,6 +136,7 @@ class StoredMessage:
             enqueued_at=self.enqueued_at,
             visible_at=self.visible_at,
             expires_at=self.expires_at,
+            dead_letter_source=self.dead_letter_source,
         )
 
 
@@ -166,6 +174,8 @@ class ReceivableEntity:
         self.path = path
         self.settings = settings
         self.dead_letter_queue = dead_letter_queue
+        # On a dead-letter queue: the queue or subscription it belongs to.
+        self.dead_letter_parent: ReceivableEntity | None = None
         self._clock = clock
         self._messages: dict[int, StoredMessage] = {}
         self._order: list[int] = []
@@ -178,6 +188,9 @@ class ReceivableEntity:
         self._sessions: dict[str, MessageSession] = {}
         # Set by a durable namespace: every change of a message or session state is noted there.
         self.changes: ChangeLog | None = None
+        # Auto-forwarding (ForwardTo, or ForwardDeadLetteredMessagesTo on a dead-letter queue):
+        # what arrives here moves on to that queue or topic at once.
+        self.forward_to: SendTarget | None = None
 
     @property
     def requires_session(self) -> bool:
@@ -206,6 +219,9 @@ class ReceivableEntity:
     # -- adding ---------------------------------------------------------------------------
 
     def add(self, message: StoredMessage) -> None:
+        if self.forward_to is not None:
+            self.forward_to.forward(message, self)
+            return
         now = self._clock()
         message.lock_token = None
         self._messages[message.sequence_number] = message
@@ -690,6 +706,20 @@ class SendTarget:
             touched.update(entities)
         return sequence_numbers, touched
 
+    def forward(self, message: StoredMessage, source: ReceivableEntity) -> None:
+        """Take a message auto-forwarded from ``source``, as a new message of this entity.
+
+        Out of a dead-letter queue it keeps its dead-letter reason and description and is marked
+        with the entity it was dead-lettered from (``x-opt-deadletter-source``), which Service Bus
+        sets only on such forwarded messages. Duplicate detection is not applied to a forward.
+        """
+        parts = message.parts
+        dead_letter_source = None
+        if source.dead_letter_parent is not None:
+            parts = with_application_properties(parts, dict(message.dead_letter_properties))
+            dead_letter_source = source.dead_letter_parent.path
+        self._store(parts, self._route(parts), dead_letter_source=dead_letter_source, dedup=False)
+
     def accept(self, parts: MessageParts) -> tuple[int | None, list[ReceivableEntity]]:
         """Store one message; return its sequence number, or None if dropped as a duplicate."""
         return self._store(parts, self._route(parts))
@@ -711,10 +741,15 @@ class SendTarget:
         return copies
 
     def _store(
-        self, parts: MessageParts, copies: list[tuple[ReceivableEntity, MessageParts]]
+        self,
+        parts: MessageParts,
+        copies: list[tuple[ReceivableEntity, MessageParts]],
+        *,
+        dead_letter_source: str | None = None,
+        dedup: bool = True,
     ) -> tuple[int | None, list[ReceivableEntity]]:
         key = message_id_key(parts.message_id)
-        if self._duplicates is not None and key is not None:
+        if dedup and self._duplicates is not None and key is not None:
             if self._duplicates.is_duplicate(key):
                 return None, []
             accepted_at = self._duplicates.remember(key)
@@ -735,6 +770,7 @@ class SendTarget:
             enqueued_at=visible_at,
             visible_at=visible_at,
             expires_at=visible_at + ttl,
+            dead_letter_source=dead_letter_source,
         )
         touched = []
         for entity, routed in copies:
@@ -794,6 +830,7 @@ class Namespace:
             self._send_targets[topic.name.lower()] = SendTarget(
                 topic.name, send_settings(topic.properties), destinations, clock
             )
+        self._wire_forwarding(config)
         if journal is not None:
             self._restore(journal)
 
@@ -891,8 +928,25 @@ class Namespace:
             self._clock,
         )
         entity = ReceivableEntity(path, settings, self._clock, dead_letter_queue=dead_letter)
+        dead_letter.dead_letter_parent = entity
         self._receivables[path.lower()] = entity
         return entity
+
+    def _wire_forwarding(self, config: EmulatorConfig) -> None:
+        ns = config.namespace
+        sources = [(q.name, q.properties) for q in ns.queues] + [
+            (f"{t.name}/Subscriptions/{s.name}", s.properties)
+            for t in ns.topics
+            for s in t.subscriptions
+        ]
+        for path, props in sources:
+            entity = self._receivables[path.lower()]
+            if props.forward_to:
+                entity.forward_to = self._send_targets[props.forward_to.lower()]
+            if props.forward_dead_lettered_messages_to and entity.dead_letter_queue is not None:
+                entity.dead_letter_queue.forward_to = self._send_targets[
+                    props.forward_dead_lettered_messages_to.lower()
+                ]
 
     def exists(self, path: str) -> bool:
         key = path.lower()
