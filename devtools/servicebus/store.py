@@ -248,6 +248,10 @@ class ReceivableEntity:
         """Put back a message read from the journal."""
         self.add(message)
 
+    def forget(self, sequence_number: int) -> None:
+        """A stored message this entity no longer holds (it was forwarded on a restart)."""
+        self._track(sequence_number)
+
     def lose_lock(self, message: StoredMessage) -> None:
         """A restored message was locked before the restart, and that lock did not survive.
 
@@ -846,6 +850,9 @@ class Namespace:
         restored = 0
         dropped: set[str] = set()
         lost_locks: list[tuple[ReceivableEntity, StoredMessage]] = []
+        # Held by an entity that now auto-forwards (the topology changed): forwarded once the
+        # destinations know their next sequence numbers.
+        to_forward: list[tuple[ReceivableEntity, StoredMessage]] = []
         for row in journal.messages():
             entity = entities.get(row.entity.lower())
             if entity is None:
@@ -862,6 +869,9 @@ class Namespace:
                 dead_letter_properties=row.dead_letter_properties,
                 dead_letter_source=row.dead_letter_source,
             )
+            if entity.forward_to is not None:
+                to_forward.append((entity, message))
+                continue
             entity.restore(message)
             if row.locked:
                 lost_locks.append((entity, message))
@@ -899,6 +909,9 @@ class Namespace:
         # The locks these messages were under are gone: they come back as after a lock expiry.
         for entity, message in lost_locks:
             entity.lose_lock(message)
+        for entity, message in to_forward:
+            entity.forget(message.sequence_number)
+            entity.add(message)
         self.commit()
         _LOG.info(
             "restored %s messages from %s (%s were locked: delivery count + 1)",

@@ -214,3 +214,28 @@ def test_uncommitted_changes_are_not_stored_and_memory_is_the_default(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in tmp_path.iterdir() if p.name.startswith(DATABASE_NAME)
     )
+
+
+def test_messages_of_an_entity_that_now_forwards_move_once_on_restart(tmp_path: Path) -> None:
+    def config(forward: bool) -> Any:
+        inbox: dict[str, Any] = {"Name": "inbox", "Properties": {}}
+        if forward:
+            inbox["Properties"]["ForwardTo"] = "work"
+        return parse_topology(
+            {
+                "UserConfig": {
+                    "Namespaces": [{"Name": "sbemulatorns", "Queues": [{"Name": "work"}, inbox]}]
+                }
+            }
+        )
+
+    clock = FakeClock()
+    before = Namespace(config(False), clock, journal=Journal(tmp_path))
+    for n in range(2):
+        _send(before, "work", f"w{n}")
+        _send(before, "inbox", f"i{n}")
+    for _ in range(2):  # the second start must not forward them again
+        after = Namespace(config(True), clock, journal=Journal(tmp_path))
+        work = after.receivable("work")
+        assert [m.parts.message_id for m in work.peek(0, 10)] == ["w0", "w1", "i0", "i1"]
+        assert [m.sequence_number for m in work.peek(0, 10)] == [1, 2, 3, 4]
