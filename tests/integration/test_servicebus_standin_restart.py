@@ -113,6 +113,7 @@ def _ids(messages: list[ServiceBusReceivedMessage]) -> list[str]:
     return [str(message.message_id) for message in messages]
 
 
+@pytest.mark.slow  # starts the stand-in twice
 def test_messages_in_flight_survive_a_killed_standin(standin: StandinProcess) -> None:
     total = 30
     later = datetime.now(UTC) + timedelta(hours=1)
@@ -192,6 +193,7 @@ def test_messages_in_flight_survive_a_killed_standin(standin: StandinProcess) ->
             assert receiver.session.get_state() == b"step-2"
 
 
+@pytest.mark.slow  # starts the stand-in twice
 def test_every_acknowledged_send_survives_a_kill_during_sends(standin: StandinProcess) -> None:
     acknowledged: list[str] = []
     attempted: list[str] = []
