@@ -54,7 +54,8 @@ TOPOLOGY = {
                     _queue("poison", MaxDeliveryCount=3),
                     _queue("lock-expiry", LockDuration=SHORT_LOCK, MaxDeliveryCount=5),
                     _queue("renew", LockDuration="PT4S"),
-                    _queue("auto-renew", LockDuration="PT4S"),
+                    # The renewer renews once 10 s or less are left: from 2 s on, every 2 s.
+                    _queue("auto-renew", LockDuration="PT12S"),
                     _queue("peek"),
                     _queue("batch"),
                     _queue(
@@ -603,7 +604,7 @@ def test_auto_lock_renewer_threads_keep_every_lock(client: ServiceBusClient) -> 
                 max_lock_renewal_duration=30,
                 on_lock_renew_failure=lambda renewable, error: failures.append(error),
             )
-        time.sleep(8)  # twice the LockDuration
+        time.sleep(26)  # more than twice the LockDuration
         for message in held:
             receiver.complete_message(message)
     assert failures == []
