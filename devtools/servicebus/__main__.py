@@ -44,6 +44,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="optional HTTP port serving GET /stats (message counts); 0 = any",
     )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="keep messages in a SQLite database in this directory across restarts "
+        "(default: in memory only)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr")
     return parser.parse_args(argv)
 
@@ -65,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     for warning in stand_in_feature_warnings(config):
         _LOG.warning("not reproduced by the stand-in: %s", warning)
 
-    server = StandinServer(config, host=args.host, port=args.port, admin_port=args.admin_port)
+    server = StandinServer(
+        config,
+        host=args.host,
+        port=args.port,
+        admin_port=args.admin_port,
+        data_dir=args.data_dir,
+    )
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -71,12 +71,18 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _guarded(method: _F) -> _F:
-    """Log and contain an exception in an event handler instead of stopping the reactor."""
+    """Log and contain an exception in an event handler instead of stopping the reactor.
+
+    On a durable namespace it also writes what the handler changed before returning, so before
+    proton sends any frame the handler produced (a delivery, a disposition, a reply).
+    """
 
     @functools.wraps(method)
     def wrapper(self: BrokerHandler, event: Event) -> None:
         try:
             method(self, event)
+            if self._durable:
+                self.namespace.commit()
         except Exception:
             _LOG.exception("error while handling %s; closing the offending endpoint", event.type)
             self._close_after_error(event)
@@ -116,6 +122,7 @@ class BrokerHandler(Handler):
         # connections and sessions and keep credit flowing on incoming links.
         self.handlers = [FlowController(_INCOMING_WINDOW), _Handshaker()]
         self.namespace = namespace
+        self._durable = namespace.durable
         self.management = ManagementNode(namespace, self.send_encoded)
         self._connection_ids = itertools.count(1)
         self._consumers: dict[ReceivableEntity, list[_Consumer]] = {}
@@ -225,6 +232,11 @@ class BrokerHandler(Handler):
             return
         if link.is_sender:
             entity = self.namespace.receivable(node.entity_path, dead_letter=node.dead_letter)
+            if entity.forward_to is not None:
+                raise OperationNotAllowed(
+                    f"Cannot create a message receiver on '{entity.path}': it auto-forwards "
+                    f"to '{entity.forward_to.path}'."
+                )
             wants_session, session_id = _session_filter(link)
             if entity.requires_session and not wants_session:
                 raise SessionRequired(
@@ -437,6 +449,14 @@ class BrokerHandler(Handler):
             _LOG.warning("rejecting a message sent to %s: %s", target.path, exc)
             self._reject(delivery, "amqp:internal-error", str(exc))
             return
+        if self._durable:
+            # Accepted means stored: the journal has it before the client hears so.
+            try:
+                self.namespace.commit()
+            except Exception as exc:
+                _LOG.exception("cannot store a message sent to %s", target.path)
+                self._reject(delivery, "amqp:internal-error", f"the message was not stored: {exc}")
+                return
         delivery.update(Delivery.ACCEPTED)
         for entity in touched:
             self._pump(entity)
@@ -630,6 +650,8 @@ class BrokerHandler(Handler):
             for entity in list(self._consumers):
                 self._pump(entity)
             self._serve_pending_sessions()
+            if self._durable:
+                self.namespace.commit()
         except Exception:
             _LOG.exception("error in the periodic broker tick")
 

@@ -9,6 +9,7 @@ decodes and encodes the sections that are actually read or rewritten.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -282,6 +283,34 @@ def build_message(
     else:
         chunks.append(parts.application_properties_raw)
     chunks.append(parts.body_raw)
+    return b"".join(chunks)
+
+
+def with_application_properties(parts: MessageParts, extra: dict[str, Any]) -> MessageParts:
+    """The same message with ``extra`` set among its application properties."""
+    if not extra:
+        return parts
+    merged = dict(parts.application_properties or {})
+    merged.update(extra)
+    return dataclasses.replace(
+        parts,
+        application_properties=merged,
+        application_properties_raw=encode_value(_described(APPLICATION_PROPERTIES, merged)),
+    )
+
+
+def encode_parts(parts: MessageParts) -> bytes:
+    """The message as stored: its sections as received (or as a rule action left them).
+
+    ``split_message`` reads it back into equal parts; delivery annotations are not kept (they
+    belong to one hop).
+    """
+    chunks = []
+    if parts.header is not None:
+        chunks.append(encode_value(_described(HEADER, list(parts.header))))
+    if parts.annotations:
+        chunks.append(encode_value(_described(MESSAGE_ANNOTATIONS, dict(parts.annotations))))
+    chunks += [parts.properties_raw, parts.application_properties_raw, parts.body_raw]
     return b"".join(chunks)
 
 

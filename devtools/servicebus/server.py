@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from proton import Event
 from proton.reactor import ApplicationEvent, Container, EventInjector, Handler
 
 from .broker import BrokerHandler
+from .journal import Journal
 from .relay import Relay
 from .store import Namespace
 from .topology import EmulatorConfig
@@ -61,11 +64,14 @@ class StandinServer:
         port: int = 5672,
         admin_port: int | None = None,
         clock: Callable[[], float] | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
+        """``data_dir``: keep messages there (SQLite) across restarts; None keeps them in memory."""
         self.host = host
         self.port = port
         self._admin_requested_port = admin_port
-        self.namespace = Namespace(config, clock) if clock else Namespace(config)
+        journal = Journal(data_dir) if data_dir is not None else None
+        self.namespace = Namespace(config, clock or time.time, journal=journal)
         self.broker = BrokerHandler(self.namespace)
         self._reactor_handler = _ReactorHandler(self)
         self._injector = EventInjector()
@@ -186,6 +192,10 @@ class StandinServer:
         if self._acceptor is not None:
             self._acceptor.close()
         self.broker.close_all()
+        try:
+            self.namespace.close()
+        except Exception:
+            _LOG.exception("cannot close the message store")
         self._injector.close()
         self._container.stop()
 

@@ -11,6 +11,7 @@ import bisect
 import dataclasses
 import enum
 import heapq
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -19,8 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .journal import ChangeLog, Journal
 from .rules import CompiledRule, compile_rule, route
-from .sections import MessageParts, message_id_key, split_message, unpack_batch
+from .sections import (
+    MessageParts,
+    encode_parts,
+    message_id_key,
+    split_message,
+    unpack_batch,
+    with_application_properties,
+)
 from .sessions import MessageSession
 from .topology import (
     EmulatorConfig,
@@ -31,6 +40,8 @@ from .topology import (
 )
 
 Clock = Callable[[], float]
+
+_LOG = logging.getLogger("devtools.servicebus")
 
 SCHEDULED_ENQUEUE_TIME = "x-opt-scheduled-enqueue-time"
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
@@ -113,6 +124,10 @@ class StoredMessage:
             return MessageState.SCHEDULED
         return MessageState.ACTIVE
 
+    def encoded(self) -> bytes:
+        """The sections to store; ``split_message`` reads them back."""
+        return encode_parts(self.parts)
+
     def copy(self, parts: MessageParts | None = None) -> StoredMessage:
         """A fresh copy (one per subscription); ``parts`` when an action changed them."""
         return StoredMessage(
@@ -121,6 +136,7 @@ class StoredMessage:
             enqueued_at=self.enqueued_at,
             visible_at=self.visible_at,
             expires_at=self.expires_at,
+            dead_letter_source=self.dead_letter_source,
         )
 
 
@@ -158,6 +174,8 @@ class ReceivableEntity:
         self.path = path
         self.settings = settings
         self.dead_letter_queue = dead_letter_queue
+        # On a dead-letter queue: the queue or subscription it belongs to.
+        self.dead_letter_parent: ReceivableEntity | None = None
         self._clock = clock
         self._messages: dict[int, StoredMessage] = {}
         self._order: list[int] = []
@@ -168,6 +186,11 @@ class ReceivableEntity:
         self._expiries: list[tuple[float, int]] = []
         self._locks: dict[uuid.UUID, StoredMessage] = {}
         self._sessions: dict[str, MessageSession] = {}
+        # Set by a durable namespace: every change of a message or session state is noted there.
+        self.changes: ChangeLog | None = None
+        # Auto-forwarding (ForwardTo, or ForwardDeadLetteredMessagesTo on a dead-letter queue):
+        # what arrives here moves on to that queue or topic at once.
+        self.forward_to: SendTarget | None = None
 
     @property
     def requires_session(self) -> bool:
@@ -179,9 +202,26 @@ class ReceivableEntity:
     def __repr__(self) -> str:
         return f"ReceivableEntity({self.path!r})"
 
+    def _track(self, sequence_number: int) -> None:
+        if self.changes is not None:
+            self.changes.message(self, sequence_number)
+
+    def stored_message(self, sequence_number: int) -> StoredMessage | None:
+        """The message with that sequence number, if the entity holds it (for the journal)."""
+        return self._messages.get(sequence_number)
+
+    def stored_session_state(self, session_id: str) -> tuple[bytes | None, float | None]:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None, None
+        return session.state, session.state_updated_at
+
     # -- adding ---------------------------------------------------------------------------
 
     def add(self, message: StoredMessage) -> None:
+        if self.forward_to is not None:
+            self.forward_to.forward(message, self)
+            return
         now = self._clock()
         message.lock_token = None
         self._messages[message.sequence_number] = message
@@ -192,15 +232,40 @@ class ReceivableEntity:
             heapq.heappush(self._scheduled, (message.visible_at, message.sequence_number))
         elif not message.deferred:
             heapq.heappush(self._ready, message.sequence_number)
+        self._track(message.sequence_number)
 
     def _remove(self, message: StoredMessage) -> None:
         self._messages.pop(message.sequence_number, None)
+        self._track(message.sequence_number)
         index = bisect.bisect_left(self._order, message.sequence_number)
         if index < len(self._order) and self._order[index] == message.sequence_number:
             del self._order[index]
         if message.lock_token is not None:
             self._locks.pop(message.lock_token, None)
             message.lock_token = None
+
+    def restore(self, message: StoredMessage) -> None:
+        """Put back a message read from the journal."""
+        self.add(message)
+
+    def forget(self, sequence_number: int) -> None:
+        """A stored message this entity no longer holds (it was forwarded on a restart)."""
+        self._track(sequence_number)
+
+    def lose_lock(self, message: StoredMessage) -> None:
+        """A restored message was locked before the restart, and that lock did not survive.
+
+        As when a lock expires, the message is available again and its delivery count goes up
+        (which dead-letters it at MaxDeliveryCount).
+        """
+        self._unlock(message, failed=True)
+
+    def restore_session_state(
+        self, session_id: str, state: bytes, updated_at: float | None
+    ) -> None:
+        session = self._sessions.setdefault(session_id, MessageSession(session_id))
+        session.state = state
+        session.state_updated_at = updated_at
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -283,6 +348,7 @@ class ReceivableEntity:
         )
         self._locks[token] = message
         heapq.heappush(self._lock_deadlines, (message.locked_until, message.sequence_number, token))
+        self._track(message.sequence_number)
 
     def _locked(self, token: uuid.UUID) -> StoredMessage:
         self.process_timers()
@@ -314,6 +380,7 @@ class ReceivableEntity:
         self._locks.pop(token, None)
         message.lock_token = None
         message.deferred = True
+        self._track(message.sequence_number)
 
     def dead_letter(
         self, token: uuid.UUID, reason: str | None = None, description: str | None = None
@@ -333,6 +400,7 @@ class ReceivableEntity:
         if message.lock_token is not None:
             self._locks.pop(message.lock_token, None)
             message.lock_token = None
+        self._track(message.sequence_number)
         if failed:
             message.delivery_count += 1
             limit = self.settings.max_delivery_count
@@ -478,6 +546,8 @@ class ReceivableEntity:
         session = self._held_session(session_id)
         session.state = state
         session.state_updated_at = self._clock()
+        if self.changes is not None:
+            self.changes.session(self, session_id)
 
     def session_ids(self, updated_after: float | None = None) -> list[str]:
         """Sessions with messages or state; with ``updated_after``, those with newer state."""
@@ -573,9 +643,17 @@ class DuplicateDetector:
             del self._seen[oldest_key]
         return key in self._seen
 
-    def remember(self, key: str) -> None:
-        self._seen[key] = self._clock()
+    def remember(self, key: str) -> float:
+        accepted_at = self._clock()
+        self._seen[key] = accepted_at
         self._seen.move_to_end(key)
+        return accepted_at
+
+    def restore(self, key: str, accepted_at: float) -> None:
+        """Remember a MessageId accepted before a restart (oldest first), if still in the window."""
+        if self._clock() - accepted_at < self._window:
+            self._seen[key] = accepted_at
+            self._seen.move_to_end(key)
 
 
 @dataclass
@@ -600,6 +678,23 @@ class SendTarget:
             if settings.requires_duplicate_detection
             else None
         )
+        # Set by a durable namespace (see ReceivableEntity.changes).
+        self.changes: ChangeLog | None = None
+
+    @property
+    def next_sequence_number(self) -> int:
+        return self._next_sequence_number
+
+    @property
+    def duplicate_window_seconds(self) -> float:
+        return self.settings.duplicate_detection_window.total_seconds()
+
+    def restore(self, next_sequence_number: int, duplicates: list[tuple[str, float]]) -> None:
+        """Continue numbering after a restart, and remember MessageIds still in the window."""
+        self._next_sequence_number = max(self._next_sequence_number, next_sequence_number)
+        if self._duplicates is not None:
+            for key, accepted_at in duplicates:
+                self._duplicates.restore(key, accepted_at)
 
     def accept_encoded(self, raw: bytes) -> tuple[list[int | None], set[ReceivableEntity]]:
         """Accept one transfer (a message or a batch envelope); all of a batch or none of it."""
@@ -614,6 +709,20 @@ class SendTarget:
             sequence_numbers.append(sequence_number)
             touched.update(entities)
         return sequence_numbers, touched
+
+    def forward(self, message: StoredMessage, source: ReceivableEntity) -> None:
+        """Take a message auto-forwarded from ``source``, as a new message of this entity.
+
+        Out of a dead-letter queue it keeps its dead-letter reason and description and is marked
+        with the entity it was dead-lettered from (``x-opt-deadletter-source``), which Service Bus
+        sets only on such forwarded messages. Duplicate detection is not applied to a forward.
+        """
+        parts = message.parts
+        dead_letter_source = None
+        if source.dead_letter_parent is not None:
+            parts = with_application_properties(parts, dict(message.dead_letter_properties))
+            dead_letter_source = source.dead_letter_parent.path
+        self._store(parts, self._route(parts), dead_letter_source=dead_letter_source, dedup=False)
 
     def accept(self, parts: MessageParts) -> tuple[int | None, list[ReceivableEntity]]:
         """Store one message; return its sequence number, or None if dropped as a duplicate."""
@@ -636,13 +745,20 @@ class SendTarget:
         return copies
 
     def _store(
-        self, parts: MessageParts, copies: list[tuple[ReceivableEntity, MessageParts]]
+        self,
+        parts: MessageParts,
+        copies: list[tuple[ReceivableEntity, MessageParts]],
+        *,
+        dead_letter_source: str | None = None,
+        dedup: bool = True,
     ) -> tuple[int | None, list[ReceivableEntity]]:
         key = message_id_key(parts.message_id)
-        if self._duplicates is not None and key is not None:
+        if dedup and self._duplicates is not None and key is not None:
             if self._duplicates.is_duplicate(key):
                 return None, []
-            self._duplicates.remember(key)
+            accepted_at = self._duplicates.remember(key)
+            if self.changes is not None:
+                self.changes.duplicate(self, key, accepted_at)
         now = self._clock()
         visible_at = max(now, _scheduled_time(parts) or now)
         ttl = self.settings.default_time_to_live.total_seconds()
@@ -650,12 +766,15 @@ class SendTarget:
             ttl = min(ttl, parts.ttl_ms / 1000)
         sequence_number = self._next_sequence_number
         self._next_sequence_number += 1
+        if self.changes is not None:
+            self.changes.target(self)
         original = StoredMessage(
             sequence_number=sequence_number,
             parts=parts,
             enqueued_at=visible_at,
             visible_at=visible_at,
             expires_at=visible_at + ttl,
+            dead_letter_source=dead_letter_source,
         )
         touched = []
         for entity, routed in copies:
@@ -678,11 +797,20 @@ def _scheduled_time(parts: MessageParts) -> float | None:
 
 
 class Namespace:
-    """All entities of one namespace, looked up by lower-cased path."""
+    """All entities of one namespace, looked up by lower-cased path.
 
-    def __init__(self, config: EmulatorConfig, clock: Clock = time.time) -> None:
+    With a ``journal`` the namespace is durable: it starts from what the journal holds, and
+    ``commit()`` writes every change since the last one (the broker calls it before answering).
+    Without one (the default) everything stays in memory and ``commit()`` does nothing.
+    """
+
+    def __init__(
+        self, config: EmulatorConfig, clock: Clock = time.time, *, journal: Journal | None = None
+    ) -> None:
         self.name = config.namespace.name
         self._clock = clock
+        self._journal = journal
+        self._changes: ChangeLog | None = None
         self._send_targets: dict[str, SendTarget] = {}
         self._receivables: dict[str, ReceivableEntity] = {}
         self._topic_paths: set[str] = set()
@@ -706,6 +834,104 @@ class Namespace:
             self._send_targets[topic.name.lower()] = SendTarget(
                 topic.name, send_settings(topic.properties), destinations, clock
             )
+        self._wire_forwarding(config)
+        if journal is not None:
+            self._restore(journal)
+
+    # -- durability -----------------------------------------------------------------------
+
+    @property
+    def durable(self) -> bool:
+        return self._journal is not None
+
+    def _restore(self, journal: Journal) -> None:
+        """Load what the journal holds, then note every later change for ``commit``."""
+        entities = {entity.path.lower(): entity for entity in self.receivables()}
+        restored = 0
+        dropped: set[str] = set()
+        lost_locks: list[tuple[ReceivableEntity, StoredMessage]] = []
+        # Held by an entity that now auto-forwards (the topology changed): forwarded once the
+        # destinations know their next sequence numbers.
+        to_forward: list[tuple[ReceivableEntity, StoredMessage]] = []
+        for row in journal.messages():
+            entity = entities.get(row.entity.lower())
+            if entity is None:
+                dropped.add(row.entity)
+                continue
+            message = StoredMessage(
+                sequence_number=row.sequence_number,
+                parts=split_message(row.body),
+                enqueued_at=row.enqueued_at,
+                visible_at=row.visible_at,
+                expires_at=row.expires_at,
+                delivery_count=row.delivery_count,
+                deferred=row.deferred,
+                dead_letter_properties=row.dead_letter_properties,
+                dead_letter_source=row.dead_letter_source,
+            )
+            if entity.forward_to is not None:
+                to_forward.append((entity, message))
+                continue
+            entity.restore(message)
+            if row.locked:
+                lost_locks.append((entity, message))
+            restored += 1
+        for path in sorted(dropped):
+            _LOG.warning("stored messages of %r dropped: the topology has no such entity", path)
+            journal.forget_entity(path)
+        for path, session_id, state, updated_at in journal.session_states():
+            entity = entities.get(path.lower())
+            if entity is not None:
+                entity.restore_session_state(session_id, state, updated_at)
+        next_numbers = {
+            path.lower(): number for path, number in journal.next_sequence_numbers().items()
+        }
+        duplicates: dict[str, list[tuple[str, float]]] = {}
+        for path, key, accepted_at in journal.duplicates():
+            duplicates.setdefault(path.lower(), []).append((key, accepted_at))
+        for key, target in self._send_targets.items():
+            highest = max(
+                (
+                    sequence_number
+                    for destination in target.destinations
+                    for entity in (destination.entity, destination.entity.dead_letter_queue)
+                    if entity is not None
+                    for sequence_number in entity._order
+                ),
+                default=0,
+            )
+            target.restore(max(next_numbers.get(key, 1), highest + 1), duplicates.get(key, []))
+        self._changes = ChangeLog()
+        for entity in self.receivables():
+            entity.changes = self._changes
+        for target in self._send_targets.values():
+            target.changes = self._changes
+        # The locks these messages were under are gone: they come back as after a lock expiry.
+        for entity, message in lost_locks:
+            entity.lose_lock(message)
+        for entity, message in to_forward:
+            entity.forget(message.sequence_number)
+            entity.add(message)
+        self.commit()
+        _LOG.info(
+            "restored %s messages from %s (%s were locked: delivery count + 1)",
+            restored,
+            journal.path,
+            len(lost_locks),
+        )
+
+    def commit(self) -> None:
+        """Write what changed since the last commit (durable namespaces only)."""
+        if self._journal is None or not self._changes:
+            return
+        assert self._changes is not None
+        self._journal.write(self._changes, self._clock())
+        self._changes.clear()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self.commit()
+            self._journal.close()
 
     def _receivable(self, path: str, settings: ReceiveSettings) -> ReceivableEntity:
         # A dead-letter queue never requires sessions, even under a session entity.
@@ -715,8 +941,25 @@ class Namespace:
             self._clock,
         )
         entity = ReceivableEntity(path, settings, self._clock, dead_letter_queue=dead_letter)
+        dead_letter.dead_letter_parent = entity
         self._receivables[path.lower()] = entity
         return entity
+
+    def _wire_forwarding(self, config: EmulatorConfig) -> None:
+        ns = config.namespace
+        sources = [(q.name, q.properties) for q in ns.queues] + [
+            (f"{t.name}/Subscriptions/{s.name}", s.properties)
+            for t in ns.topics
+            for s in t.subscriptions
+        ]
+        for path, props in sources:
+            entity = self._receivables[path.lower()]
+            if props.forward_to:
+                entity.forward_to = self._send_targets[props.forward_to.lower()]
+            if props.forward_dead_lettered_messages_to and entity.dead_letter_queue is not None:
+                entity.dead_letter_queue.forward_to = self._send_targets[
+                    props.forward_dead_lettered_messages_to.lower()
+                ]
 
     def exists(self, path: str) -> bool:
         key = path.lower()

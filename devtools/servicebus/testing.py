@@ -89,11 +89,17 @@ def running_standin(
     host: str = "127.0.0.1",
     startup_timeout: float = 30.0,
     log_file: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[StandinHandle]:
-    """Run the stand-in on a free port for the duration of the ``with`` block."""
+    """Run the stand-in on a free port for the duration of the ``with`` block.
+
+    ``data_dir`` makes it durable (SQLite there); by default it keeps everything in memory.
+    """
     config = _as_config(topology)
     if in_process:
-        server = StandinServer(config, host=host, port=0, admin_port=0 if admin else None)
+        server = StandinServer(
+            config, host=host, port=0, admin_port=0 if admin else None, data_dir=data_dir
+        )
         server.start(timeout=startup_timeout)
         try:
             yield StandinHandle(host, server.port, server.admin_url, server)
@@ -106,44 +112,85 @@ def running_standin(
             config.model_dump_json(by_alias=True, exclude_none=True), encoding="utf-8"
         )
         admin_port = free_port(host) if admin else None
-        with _subprocess(config_path, host, admin_port, startup_timeout, log_file) as port:
+        process = StandinProcess(
+            config_path, host=host, admin_port=admin_port, data_dir=data_dir, log_file=log_file
+        )
+        try:
+            port = process.start(startup_timeout)
             admin_url = f"http://{host}:{admin_port}" if admin_port else None
             yield StandinHandle(host, port, admin_url)
+        finally:
+            process.stop()
 
 
-@contextmanager
-def _subprocess(
-    config_path: Path,
-    host: str,
-    admin_port: int | None,
-    startup_timeout: float,
-    log_file: Path | None,
-) -> Iterator[int]:
-    command = [
-        sys.executable,
-        "-m",
-        "devtools.servicebus",
-        "--host",
-        host,
-        "--port",
-        "0",
-        "--config",
-        str(config_path),
-    ]
-    if admin_port is not None:
-        command += ["--admin-port", str(admin_port)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    stderr = open(log_file, "ab") if log_file is not None else None  # noqa: SIM115
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr
-    )
-    try:
-        port = _wait_ready(process, startup_timeout)
-        yield port
-    finally:
-        _terminate(process)
-        if stderr is not None:
-            stderr.close()
+class StandinProcess:
+    """The stand-in as a child process that a test can kill and start again.
+
+    The first ``start`` picks a free port; later ones reuse it, so clients keep their
+    connection string across a restart (with ``data_dir``, the messages survive it too).
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        admin_port: int | None = None,
+        data_dir: Path | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.host = host
+        self.port = 0
+        self.admin_port = admin_port
+        self.data_dir = data_dir
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def connection_string(self) -> str:
+        return connection_string(self.host, self.port)
+
+    def start(self, startup_timeout: float = 30.0) -> int:
+        command = [
+            sys.executable, "-m", "devtools.servicebus", "--host", self.host,
+            "--port", str(self.port), "--config", str(self.config_path),
+        ]  # fmt: skip
+        if self.admin_port is not None:
+            command += ["--admin-port", str(self.admin_port)]
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir)]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        stderr = open(self.log_file, "ab") if self.log_file is not None else None  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()  # the child has its own copy
+        self.port = _wait_ready(self._process, startup_timeout)
+        return self.port
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when the machine or the process dies."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._close_pipe()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            _terminate(self._process)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._process is not None and self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], timeout: float) -> int:
@@ -174,5 +221,5 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-    if process.stdout is not None:
+    if process.stdout is not None and not process.stdout.closed:
         process.stdout.close()

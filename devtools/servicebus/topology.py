@@ -154,6 +154,7 @@ class Namespace(_Model):
         _refuse_duplicates(
             [q.name for q in self.queues] + [t.name for t in self.topics], "queue or topic"
         )
+        _check_forwarding(self)
         return self
 
 
@@ -175,6 +176,41 @@ class EmulatorConfig(_Model):
     def namespace(self) -> Namespace:
         """The namespace served; the emulator serves exactly one, so the first is used."""
         return self.user_config.namespaces[0]
+
+
+def _check_forwarding(ns: Namespace) -> None:
+    """ForwardTo / ForwardDeadLetteredMessagesTo name a queue or topic of the namespace ("The
+    destination entity must exist at the time the source entity is created", Microsoft's
+    "Chaining Service Bus entities with autoforwarding"), and ForwardTo chains end somewhere: the
+    stand-in refuses a loop rather than model Service Bus's hop limit."""
+    entities = {q.name.lower() for q in ns.queues} | {t.name.lower() for t in ns.topics}
+    sources: list[tuple[str, str, QueueProperties | SubscriptionProperties]] = [
+        (q.name, q.name.lower(), q.properties) for q in ns.queues
+    ] + [
+        (f"{t.name}/{s.name}", t.name.lower(), s.properties)
+        for t in ns.topics
+        for s in t.subscriptions
+    ]
+    edges: dict[str, set[str]] = {}
+    for name, node, props in sources:
+        for key, target in (
+            ("ForwardTo", props.forward_to),
+            ("ForwardDeadLetteredMessagesTo", props.forward_dead_lettered_messages_to),
+        ):
+            if target and target.lower() not in entities:
+                raise ValueError(f"{name}: {key} names {target!r}, not a queue or topic here")
+        if props.forward_to:
+            edges.setdefault(node, set()).add(props.forward_to.lower())
+
+    def visit(node: str, path: list[str]) -> None:
+        for following in edges.get(node, ()):
+            if following in path:
+                loop = " -> ".join([*path[path.index(following) :], following])
+                raise ValueError(f"ForwardTo makes a loop: {loop}")
+            visit(following, [*path, following])
+
+    for start in edges:
+        visit(start, [start])
 
 
 def _refuse_duplicates(names: list[str], what: str) -> None:
@@ -329,12 +365,6 @@ def stand_in_feature_warnings(config: EmulatorConfig) -> list[str]:
     """Say which configured features this stand-in does not reproduce."""
     warnings: list[str] = []
     ns = config.namespace
-    receivers: list[tuple[str, QueueProperties | SubscriptionProperties]] = [
-        (q.name, q.properties) for q in ns.queues
-    ] + [(f"{t.name}/{s.name}", s.properties) for t in ns.topics for s in t.subscriptions]
-    for name, props in receivers:
-        if props.forward_to or props.forward_dead_lettered_messages_to:
-            warnings.append(f"{name}: auto-forwarding is not supported and is ignored")
     for topic in ns.topics:
         for sub in topic.subscriptions:
             matching_with_action = [r.name for r in sub.rules if r.properties.action is not None]

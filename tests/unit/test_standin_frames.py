@@ -57,6 +57,11 @@ def _attach(handle: int, address: str) -> bytes:
 
 
 def test_clashing_delivery_ids_become_a_sequence_and_dispositions_map_back() -> None:
+    # Requests to $management/$cbs: Service Bus's AMQP stack takes a transfer's delivery-id as
+    # given, without checking the sequence (Azure/azure-amqp, src/AmqpSession.cs,
+    # SessionChannel.OnReceiveDelivery), so the 7.15 client's concurrent lock renewals with
+    # clashing ids work there; proton requires the next id, hence the renumbering. Requests are
+    # answered by correlation-id, so the client's clashing ids lose it nothing.
     state = DeliveryRenumbering()
     state.inbound(_frame(BEGIN, [b"\x40"]))
     state.inbound(_attach(0, "amqp://127.0.0.1:5672/orders/$management"))
@@ -70,6 +75,12 @@ def test_clashing_delivery_ids_become_a_sequence_and_dispositions_map_back() -> 
 
 
 def test_entity_links_pass_unchanged_even_when_ids_clash() -> None:
+    # Messages on entity links are not renumbered: the AMQP 1.0 spec has the sender assign
+    # "each Message a unique delivery-id from a Session scoped sequence" (part 2, 2.6 Links),
+    # and a clash there is the 7.15 client sending one pending delivery from several asyncio
+    # tasks (same delivery-id and delivery-tag, seen with PN_TRACE_FRM=1). Renumbering would
+    # store every copy as a new message; on Azure the same code fails instead
+    # (https://github.com/Azure/azure-sdk-for-python/issues/36334), and so does the stand-in.
     state = DeliveryRenumbering()
     state.inbound(_attach(0, "amqp://127.0.0.1:5672/orders"))
     frames = [_transfer(1), _transfer(1)]
