@@ -23,7 +23,7 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import MessageLockLostError
 
-from devtools.servicebus.testing import StandinHandle, running_standin
+from devtools.servicebus.testing import StandinHandle, StandinProcess, running_standin
 from devtools.stack import TOPOLOGY, free_port, storage_connection_string
 from shared.adapters.tables import TableStore
 from shared.domain.stock import parse_inventory_event
@@ -275,3 +275,87 @@ async def test_table_storage_restarting_during_a_batch_write_loses_nothing(
         await bus.close()
         await tables.close()
         await proxy.stop()
+
+
+async def _receive_all(receiver: Any, count: int, wait: float) -> list[Any]:
+    got: list[Any] = []
+    while len(got) < count:
+        batch = await receiver.receive_messages(count - len(got), max_wait_time=wait)
+        assert batch, f"{len(got)} of {count} messages received"
+        got.extend(batch)
+    return got
+
+
+@pytest.mark.slow  # starts the stand-in twice
+async def test_the_broker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(
+    azurite_connection: str, table_prefix: str, tmp_path: Path
+) -> None:
+    """The Service Bus stand-in, durable as Service Bus is, is killed (SIGKILL) while a handler
+    holds a batch it has half applied and not settled. After the restart every message comes
+    back (its lock died with the broker), the handler's second pass finds the written half
+    done and applies the rest once, and each projection equals the in-order fold."""
+    config = tmp_path / "topology.json"
+    config.write_text(TOPOLOGY.read_text(), encoding="utf-8")
+    broker = StandinProcess(config, data_dir=tmp_path / "data", log_file=tmp_path / "sb.log")
+    broker.start()
+    tables = TableStore.from_connection_string(azurite_connection, prefix=table_prefix)
+    bodies = [
+        event(sku, n, "counted" if n == 1 else "adjusted", 40 if n == 1 else -n % 5 + 1)
+        for sku in SKUS
+        for n in range(1, 7)
+    ]
+    try:
+        client = ServiceBusClient.from_connection_string(broker.connection_string, retry_total=0)
+        async with client:
+            async with client.get_queue_sender("inventory-events") as sender:
+                await sender.send_messages(
+                    [ServiceBusMessage(json.dumps(b), message_id=b["eventId"]) for b in bodies]
+                )
+            receiver = client.get_queue_receiver("inventory-events")
+            await receiver.__aenter__()
+            held = await _receive_all(receiver, len(bodies), wait=5)
+            first = [m for m in held if json.loads(b"".join(m.body))["sku"] == SKUS[0]]
+            bus = BrokerBus(broker.connection_string)
+            partial = await apply_inventory_messages(
+                tables,
+                bus,
+                [InboundMessage(str(m.message_id), b"".join(m.body)) for m in first],
+                StockPolicy(),
+            )
+            assert partial.tally["applied"] == len(first)
+            broker.kill()  # nothing was settled
+            with contextlib.suppress(Exception):
+                await receiver.close()
+            with contextlib.suppress(Exception):
+                await bus.close()
+
+        broker.start()  # same port, same data
+        client = ServiceBusClient.from_connection_string(broker.connection_string, retry_total=0)
+        bus = BrokerBus(broker.connection_string)
+        async with client, client.get_queue_receiver("inventory-events") as receiver:
+            again = await _receive_all(receiver, len(bodies), wait=10)
+            assert sorted(str(m.message_id) for m in again) == sorted(b["eventId"] for b in bodies)
+            assert {m.delivery_count for m in again} == {1}  # the lost lock counts a delivery
+            outcome = await apply_inventory_messages(
+                tables,
+                bus,
+                [InboundMessage(str(m.message_id), b"".join(m.body)) for m in again],
+                StockPolicy(),
+            )
+            for message in again:
+                await receiver.complete_message(message)
+            assert not await receiver.receive_messages(10, max_wait_time=1)
+        await bus.close()
+        assert not outcome.rejected
+        assert outcome.tally["duplicates"] == len(first)
+        assert outcome.tally["applied"] == len(bodies) - len(first)
+        for sku in SKUS:
+            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
+            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
+            assert (stored.on_hand, stored.last_sequence) == (
+                expected.on_hand,
+                expected.last_sequence,
+            )
+    finally:
+        broker.stop()
+        await tables.close()
