@@ -41,10 +41,10 @@ from devtools.stack import ROOT, LocalStack, StackPorts
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
+from shared.config.settings import load_settings
 from shared.services import content
 from shared.services.content import SyncOptions
 from shared.services.content.delivery import BatchLimits
-from shared.settings import load_settings
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 EU_CATEGORIES = {"CHAIR", "DESK", "LAMP", "STORAGE", "TABLE"}

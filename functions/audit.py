@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http import HttpProblem, http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
-from shared.audit.cli import parse_layers
-from shared.audit.html import render_html
-from shared.audit.models import LAYERS, AuditReport, Layer
-from shared.audit.service import AuditOptions, latest_with_history, run_audit
 from shared.bootstrap import get_services
+from shared.services.operations.audit.cli import parse_layers
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.models import LAYERS, AuditReport, Layer
+from shared.services.operations.audit.service import AuditOptions, latest_with_history, run_audit
 
 bp = func.Blueprint()
 # An HTTP call must finish well inside the host's 230-second limit: the sample is bounded.
@@ -51,8 +51,8 @@ class AuditRunQuery(BaseModel):
 @documented(
     "Run the integration audit (data, connectivity, logic) and store its report",
     tag="operations",
-    description="Same code as `python -m shared.audit`; `passed` is false when a layer "
-    "misses its objective. Bounded: at most 200 sampled triples per call.",
+    description="Same code as `python -m shared.services.operations.audit`; `passed` is false "
+    "when a layer misses its objective. Bounded: at most 200 sampled triples per call.",
     params=AuditRunQuery,
     body_required=False,
     replies={

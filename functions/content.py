@@ -11,7 +11,7 @@ from functions.http import http_endpoint, model_response, parse_query
 from functions.openapi import Reply, documented
 from functions.timer_runs import recorded_timer
 from shared.bootstrap import Services, get_services
-from shared.policy import policy_schedule
+from shared.config.policy import policy_schedule
 from shared.services import content
 from shared.services.content import api
 

@@ -20,10 +20,10 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions.tracing import http_span
-from shared.adapters.erp.correlation import correlation_scope
-from shared.json_input import DEFAULT_LIMITS, JsonRejected, read_json
+from shared.domain.json_input import DEFAULT_LIMITS, JsonRejected, read_json
+from shared.observability.correlation import correlation_scope
+from shared.observability.spans import record_http_status
 from shared.services.http_contract import WireModel, problem_body
-from shared.telemetry.spans import record_http_status
 
 MAX_BODY_BYTES = 256 * 1024
 CORRELATION_HEADER = "x-correlation-id"
@@ -140,7 +140,7 @@ _JSON_TITLES = {
 
 
 def read_body(req: func.HttpRequest, max_bytes: int) -> Any:
-    """The JSON body, read within the limits of ``shared.json_input``; a body that breaks
+    """The JSON body, read within the limits of ``shared.domain.json_input``; a body that breaks
     one is a 4xx naming it (413 for size, 400 otherwise), never a 500."""
     try:
         return read_json(req.get_body() or b"", replace(DEFAULT_LIMITS, max_bytes=max_bytes))

@@ -20,11 +20,13 @@ from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_batch
 from shared.bootstrap import get_services
-from shared.policy import policy_schedule
-from shared.services import inventory_availability, inventory_events, inventory_reconciliation
-from shared.services.inventory_messages import INVENTORY_QUEUE
-from shared.services.inventory_policy import StockPolicy
-from shared.settings import get_settings
+from shared.config.policy import policy_schedule
+from shared.config.settings import get_settings
+from shared.services.inventory import availability as inventory_availability
+from shared.services.inventory import events as inventory_events
+from shared.services.inventory import reconciliation as inventory_reconciliation
+from shared.services.inventory.messages import INVENTORY_QUEUE
+from shared.services.inventory.policy import StockPolicy
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)

@@ -13,7 +13,9 @@ from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
 from shared.bootstrap import Services, get_services
-from shared.services import dead_letters, health, operations, operations_sections
+from shared.services.operations import dead_letters, health
+from shared.services.operations import overview as operations
+from shared.services.operations import sections as operations_sections
 
 bp = func.Blueprint()
 

@@ -26,12 +26,16 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
-from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
+from shared.adapters.stores.idempotency_keys import KeyInProgress, KeyReused
+from shared.adapters.stores.orders import load_order
 from shared.bootstrap import get_services
+from shared.config.policy import policy_schedule
 from shared.domain.orders import OrderStatus, is_order_id
-from shared.policy import policy_schedule
-from shared.services import orders_admin, orders_booking, orders_outbox
-from shared.services.orders_api import (
+from shared.observability.correlation import correlation_scope, get_correlation_id
+from shared.services.orders import admin as orders_admin
+from shared.services.orders import booking as orders_booking
+from shared.services.orders import outbox as orders_outbox
+from shared.services.orders.api import (
     IdempotencyKeyHeader,
     OrderAccepted,
     OrderAdminAnswer,
@@ -40,11 +44,9 @@ from shared.services.orders_api import (
     OrderView,
     order_view,
 )
-from shared.services.orders_context import order_context
-from shared.services.orders_idempotency import KeyInProgress, KeyReused
-from shared.services.orders_intake import IntakeUnavailable, submit_order
-from shared.services.orders_messages import ORDERS_QUEUE, OrderMessage
-from shared.services.orders_store import load_order
+from shared.services.orders.context import order_context
+from shared.services.orders.intake import IntakeUnavailable, submit_order
+from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)

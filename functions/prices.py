@@ -10,10 +10,11 @@ from functions.http import HttpProblem, http_endpoint, model_response, parse_bod
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from shared.bootstrap import Services, get_services
+from shared.config.policy import policy_schedule
 from shared.domain.pricing import QuoteRejected
-from shared.policy import policy_schedule
-from shared.services import price_publisher, quotes
-from shared.services.quotes_api import QuoteAnswer, SinglePriceAnswer
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing import quotes
+from shared.services.pricing.api import QuoteAnswer, SinglePriceAnswer
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)

@@ -22,16 +22,16 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.clock import SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
-from shared.adapters.erp_limits_store import TableLimitsStore, principal_key
+from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
+from shared.config.policy import policy_for
+from shared.config.settings import Settings, get_settings
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
-from shared.policy import policy_for
-from shared.services.credit_figures import CreditFiguresSource
-from shared.services.inventory_policy import StockPolicy
-from shared.services.orders_context import figures_source
-from shared.services.orders_erp import LocationDirectory
-from shared.services.price_book import PriceBook
-from shared.settings import Settings, get_settings
+from shared.services.credit.figures import CreditFiguresSource
+from shared.services.inventory.policy import StockPolicy
+from shared.services.orders.context import figures_source
+from shared.services.orders.erp import LocationDirectory
+from shared.services.pricing.book import PriceBook
 
 
 @dataclass

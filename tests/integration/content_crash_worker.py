@@ -23,10 +23,10 @@ from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
+from shared.config.settings import load_settings
 from shared.services import content
 from shared.services.content import ChannelTarget, SyncOptions
 from shared.services.content.delivery import BatchLimits
-from shared.settings import load_settings
 
 KILLED_EXIT = 19
 FAST = WebhookPolicy(max_attempts=3, base_backoff_seconds=0.01, max_backoff_seconds=0.02)

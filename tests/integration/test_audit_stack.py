@@ -26,21 +26,22 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from devtools.servicebus.testing import running_standin
 from devtools.storefront_sim.testing import storefront_simulator
-from shared.audit import runs
-from shared.audit.html import render_html
-from shared.audit.logic_layer import _blocked_customers, quantity_breaks
-from shared.audit.sampling import sample_triples
-from shared.audit.service import AuditOptions, run_audit
+from shared.adapters.stores import erp_usage
 from shared.bootstrap import Services, build_services
-from shared.policy import get_policy
-from shared.services import erp_usage, price_publisher
+from shared.config.policy import get_policy
+from shared.config.settings import Settings, load_settings
 from shared.services.content import channel_targets, run_content_sync, sync_options
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_messages import INVENTORY_QUEUE
-from shared.services.inventory_policy import StockPolicy
-from shared.services.inventory_reconciliation import reconcile_stock
-from shared.services.price_book import PriceBook
-from shared.settings import Settings, load_settings
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.messages import INVENTORY_QUEUE
+from shared.services.inventory.policy import StockPolicy
+from shared.services.inventory.reconciliation import reconcile_stock
+from shared.services.operations.audit import runs
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.logic_layer import _blocked_customers, quantity_breaks
+from shared.services.operations.audit.sampling import sample_triples
+from shared.services.operations.audit.service import AuditOptions, run_audit
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
 from tests.integration.broker_bus import BrokerBus
 
 pytestmark = pytest.mark.slow
@@ -258,7 +259,7 @@ def _command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "TABLE_PREFIX": settings.table_prefix,
     }
     return subprocess.run(
-        [sys.executable, "-m", "shared.audit", *args],
+        [sys.executable, "-m", "shared.services.operations.audit", *args],
         capture_output=True,
         text=True,
         env=env,

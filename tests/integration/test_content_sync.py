@@ -32,12 +32,13 @@ from shared.adapters.channels import CatalogBatch, CatalogUpsert, ChannelAdapter
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.stores import lease
+from shared.adapters.stores.content_hashes import HASHES_TABLE, ChannelHashes, partition_of
 from shared.adapters.tables import TableStore
-from shared.services import content, lease
+from shared.config.settings import load_settings
+from shared.services import content
 from shared.services.content import ChannelTarget, SyncOptions, progress
 from shared.services.content.delivery import BatchLimits
-from shared.services.content.hash_store import HASHES_TABLE, ChannelHashes, partition_of
-from shared.settings import load_settings
 from tests.integration import content_crash_worker as crash_worker
 from tests.integration.killed_worker import run_until_killed
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from shared.domain.credit import CreditPolicy
-from shared.services.credit_check import CreditCheckRequest, CurrencyNotConvertible, check_credit
-from shared.services.credit_figures import CreditUnavailable, CustomerNotFound
-from shared.services.orders_context import utc_now
+from shared.services.credit.check import CreditCheckRequest, CurrencyNotConvertible, check_credit
+from shared.services.credit.figures import CreditUnavailable, CustomerNotFound
+from shared.services.orders.context import utc_now
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import Harness, credit_summary, set_faults
 

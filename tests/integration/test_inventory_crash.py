@@ -25,11 +25,11 @@ from azure.servicebus.exceptions import MessageLockLostError
 
 from devtools.servicebus.testing import StandinHandle, running_standin
 from devtools.stack import TOPOLOGY, free_port, storage_connection_string
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
 from shared.domain.stock import parse_inventory_event
-from shared.services import stock_store
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_policy import StockPolicy
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.policy import StockPolicy
 from tests.integration import stock_crash_worker
 from tests.integration.broker_bus import BrokerBus
 from tests.integration.killed_worker import run_until_killed

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared.services.inventory_events import InboundMessage
+from shared.services.inventory.events import InboundMessage
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 

@@ -12,21 +12,21 @@ from typing import Any
 import pytest
 
 from shared.adapters.bus import BusSendFailed
-from shared.domain.orders import Order, OrderStatus
-from shared.services.credit_holds import load_pending
-from shared.services.orders_booking import Outcome
-from shared.services.orders_context import utc_now
-from shared.services.orders_holds import take_holds
-from shared.services.orders_idempotency import (
+from shared.adapters.stores.credit_holds import load_pending
+from shared.adapters.stores.idempotency_keys import (
     IDEMPOTENCY_TABLE,
     KeyReused,
     StoredResponse,
     claim_key,
     request_hash,
 )
-from shared.services.orders_intake import IntakeUnavailable
-from shared.services.orders_outbox import purge_idempotency_keys, sweep
-from shared.services.orders_store import add_to_outbox, create_order, load_order, outbox_entries
+from shared.adapters.stores.orders import add_to_outbox, create_order, load_order, outbox_entries
+from shared.domain.orders import Order, OrderStatus
+from shared.services.orders.booking import Outcome
+from shared.services.orders.context import utc_now
+from shared.services.orders.holds import take_holds
+from shared.services.orders.intake import IntakeUnavailable
+from shared.services.orders.outbox import purge_idempotency_keys, sweep
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import (
     Harness,

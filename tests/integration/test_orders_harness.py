@@ -33,22 +33,23 @@ from devtools.servicebus.topology import load_topology
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
-from shared.channels import DEMO_CHANNELS, parse_channels
+from shared.config.channels import DEMO_CHANNELS, parse_channels
 from shared.domain.credit import CreditPolicy
 from shared.domain.orders import BookingRetryPolicy
 from shared.domain.pricing import CampaignPolicy, default_currency_table
 from shared.domain.stock import StockPosition
-from shared.services import price_publisher, stock_store
-from shared.services.credit_figures import CreditFiguresSource
-from shared.services.orders_api import OrderRequest
-from shared.services.orders_booking import BookingFailed, BookingReport, UnknownOrder
-from shared.services.orders_booking import handle_booking_message as handle
-from shared.services.orders_context import OrderContext, OrderSettings, utc_now
-from shared.services.orders_erp import LocationDirectory
-from shared.services.orders_intake import IntakeAnswer, submit_order
-from shared.services.orders_messages import OrderMessage
-from shared.services.price_book import PriceBook
+from shared.services.credit.figures import CreditFiguresSource
+from shared.services.orders.api import OrderRequest
+from shared.services.orders.booking import BookingFailed, BookingReport, UnknownOrder
+from shared.services.orders.booking import handle_booking_message as handle
+from shared.services.orders.context import OrderContext, OrderSettings, utc_now
+from shared.services.orders.erp import LocationDirectory
+from shared.services.orders.intake import IntakeAnswer, submit_order
+from shared.services.orders.messages import OrderMessage
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 TOPOLOGY_FILE = Path(__file__).resolve().parents[2] / "infra" / "servicebus-topology.json"

@@ -28,7 +28,7 @@ import functions.orders
 from devtools.erp_sim.testing import custom_api
 from devtools.runner.wire import model_binding_data
 from functions.messages import properties_of
-from shared.services.orders_store import load_order
+from shared.adapters.stores.orders import load_order
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import Harness, erp_orders, sim_price
 from tests.received import RecordingActions

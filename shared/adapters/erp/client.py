@@ -27,7 +27,6 @@ from shared.adapters.erp.contract import (
     parse_rows,
     response_json,
 )
-from shared.adapters.erp.correlation import get_correlation_id
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import (
     Company,
@@ -61,6 +60,7 @@ from shared.adapters.erp.odata import (
 from shared.adapters.erp.paging import iter_pages
 from shared.adapters.erp.request_pipeline import ErpCounters, Method, RequestPipeline
 from shared.adapters.erp.shared_limits import SharedLimits
+from shared.observability.correlation import get_correlation_id
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

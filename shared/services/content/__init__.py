@@ -1,6 +1,6 @@
 """Batch content sync from the ERP to every storefront channel (see ``sync`` for the design)."""
 
-from shared.services.content.failures import list_failures
+from shared.adapters.stores.content_failures import list_failures
 from shared.services.content.progress import request_full_pass
 from shared.services.content.runs import RunStats, recent_runs
 from shared.services.content.sync import ChannelTarget, SyncOptions, run_content_sync

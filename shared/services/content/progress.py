@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared.adapters.stores import sync_state
 from shared.adapters.tables import EntityChanged, EntityMissing, TableStore
-from shared.services import sync_state
 
 JOB = "content-sync"
 ITEMS_WATERMARK = f"{JOB}:items"

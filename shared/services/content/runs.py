@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.stores import sync_state
 from shared.adapters.tables import TableStore
-from shared.services import sync_state
 from shared.services.content.progress import JOB, Mode, Watermarks
 
 

@@ -8,15 +8,15 @@ from typing import Any
 import httpx
 
 from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
+from shared.adapters.stores import sync_state
 from shared.adapters.tables import TableStore
+from shared.config.cron import iso_duration
+from shared.config.policy import policy_for
+from shared.config.settings import Settings
 from shared.domain.content.listing import ChannelProfile
-from shared.policy import policy_for
-from shared.policy_cron import iso_duration
-from shared.services import sync_state
 from shared.services.content import progress
 from shared.services.content.delivery import BatchLimits
 from shared.services.content.sync import ChannelTarget, SyncOptions
-from shared.settings import Settings
 
 
 def channel_targets(
