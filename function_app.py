@@ -36,3 +36,5 @@ app.register_functions(impact.bp)
 app.register_functions(audit.bp)
 # Operations last: its overview lists the timers the modules above registered.
 app.register_functions(operations.bp)
+# The OpenAPI route documents the app as registered, handed over here rather than imported.
+openapi.serve(app)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from devtools.stack import LocalStack, StackPorts
-from shared.bootstrap import build_services
+from shared.bootstrap import audit_dependencies, build_services
 from shared.config.settings import load_settings
 from shared.services.content import channel_targets, run_content_sync, sync_options
 from shared.services.inventory.events import InboundMessage, apply_inventory_messages
@@ -90,7 +90,9 @@ async def _bench(stack: LocalStack, sample: int, html: Path | None, out: Path | 
 
         before = services.erp.counters().requests_sent
         started = time.perf_counter()
-        report = await run_audit(services, AuditOptions(sample_size=sample), print)
+        report = await run_audit(
+            audit_dependencies(services), AuditOptions(sample_size=sample), print
+        )
         total = time.perf_counter() - started
         requests = services.erp.counters().requests_sent - before
     finally:

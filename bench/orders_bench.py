@@ -35,14 +35,14 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.stores import stock as stock_store
 from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
-from shared.bootstrap import erp_config
+from shared.bootstrap import erp_config, figures_source, order_settings
 from shared.config.settings import load_settings
 from shared.domain.orders import OrderStatus
 from shared.domain.pricing import CampaignPolicy, default_currency_table
 from shared.domain.stock import StockPosition
 from shared.services.orders.api import OrderRequest
 from shared.services.orders.booking import handle_booking_message
-from shared.services.orders.context import OrderContext, OrderSettings, figures_source
+from shared.services.orders.context import OrderContext
 from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.intake import submit_order
 from shared.services.orders.messages import OrderMessage
@@ -155,7 +155,7 @@ def _context(stack: LocalStack, prefix: str, erp_url: str) -> OrderContext:
         price_book=PriceBook(tables),
         currencies=default_currency_table(app_settings.local_currency),
         campaign_policy=CampaignPolicy(app_settings.campaign_policy),
-        settings=OrderSettings.from_settings(app_settings),
+        settings=order_settings(app_settings),
         figures=figures_source(app_settings),
         locations=LocationDirectory(),
     )

@@ -10,8 +10,7 @@ import azure.functions as func
 from functions.http import http_endpoint, model_response, parse_query
 from functions.openapi import Reply, documented
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import Services, get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import Services, get_services, policy_schedule
 from shared.services import content
 from shared.services.content import api
 

@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions.http import HttpProblem, http_endpoint, model_response, parse_body
 from functions.openapi import Reply, documented, problem
-from shared.bootstrap import get_services
+from shared.bootstrap import get_services, order_context
 from shared.services.credit.check import (
     CreditAnswer,
     CreditCheckRequest,
@@ -14,7 +14,6 @@ from shared.services.credit.check import (
     check_credit,
 )
 from shared.services.credit.figures import CreditUnavailable, CustomerNotFound
-from shared.services.orders.context import order_context
 
 bp = func.Blueprint()
 

@@ -13,8 +13,7 @@ from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.bus import BusSendFailed
 from shared.adapters.stores import erp_subscriptions as erp_subscription_registry
-from shared.bootstrap import get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import get_services, policy_schedule
 from shared.config.settings import get_settings
 from shared.observability import metrics
 from shared.services.inventory import subscriptions as inventory_subscriptions

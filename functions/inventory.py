@@ -19,8 +19,7 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_batch
-from shared.bootstrap import get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import get_policy, get_services, policy_schedule
 from shared.config.settings import get_settings
 from shared.services.inventory import availability as inventory_availability
 from shared.services.inventory import events as inventory_events
@@ -124,4 +123,9 @@ async def sweep(timer: func.TimerRequest) -> None:
 async def reconcile(timer: func.TimerRequest) -> None:
     services = get_services()
     # LeaseHeld propagates to recorded_timer, which records the run as skipped.
-    await inventory_reconciliation.reconcile_stock(services.erp, services.tables, services.bus)
+    await inventory_reconciliation.reconcile_stock(
+        services.erp,
+        services.tables,
+        services.bus,
+        reconcile_interval=get_policy().stock.reconcile_interval,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -12,7 +11,7 @@ from functions.http import HttpProblem, http_endpoint, json_response, parse_quer
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
-from shared.bootstrap import Services, get_services
+from shared.bootstrap import Services, get_policy, get_services
 from shared.services.operations import dead_letters, health
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
@@ -20,8 +19,9 @@ from shared.services.operations import sections as operations_sections
 bp = func.Blueprint()
 
 # Other capabilities add titled key/value tables to the overview here (accuracy, impact).
-ExtraSectionProvider = Callable[[Services], Awaitable[operations.ExtraSection]]
-EXTRA_SECTION_PROVIDERS: list[ExtraSectionProvider] = list(operations_sections.SECTIONS)
+EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = list(
+    operations_sections.SECTIONS
+)
 
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
 _FORM = "application/x-www-form-urlencoded"
@@ -54,7 +54,7 @@ async def _extra_sections(services: Services) -> list[operations.ExtraSection]:
     sections = []
     for provider in EXTRA_SECTION_PROVIDERS:
         try:
-            sections.append(await provider(services))
+            sections.append(await provider(services.tables, get_policy()))
         except Exception as error:  # a broken contribution must not take the page down
             sections.append(
                 operations.ExtraSection(

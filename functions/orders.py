@@ -28,8 +28,7 @@ from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.stores.idempotency_keys import KeyInProgress, KeyReused
 from shared.adapters.stores.orders import load_order
-from shared.bootstrap import get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import get_services, order_context, policy_schedule
 from shared.domain.orders import OrderStatus, is_order_id
 from shared.observability.correlation import correlation_scope, get_correlation_id
 from shared.services.orders import admin as orders_admin
@@ -44,7 +43,6 @@ from shared.services.orders.api import (
     OrderView,
     order_view,
 )
-from shared.services.orders.context import order_context
 from shared.services.orders.intake import IntakeUnavailable, submit_order
 from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
 

@@ -9,8 +9,7 @@ import azure.functions as func
 from functions.http import HttpProblem, http_endpoint, model_response, parse_body, validate
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import Services, get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import Services, get_services, policy_schedule
 from shared.domain.pricing import QuoteRejected
 from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing import quotes

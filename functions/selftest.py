@@ -25,8 +25,7 @@ from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.stores import erp_usage
-from shared.bootstrap import get_services
-from shared.config.policy import policy_schedule
+from shared.bootstrap import get_services, policy_schedule
 from shared.observability.correlation import get_correlation_id
 from shared.services.operations import selftest
 

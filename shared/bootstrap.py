@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -24,12 +25,15 @@ from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
 from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
-from shared.config.policy import policy_for
+from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
+from shared.domain.credit import CreditPolicy
+from shared.domain.orders import BookingRetryPolicy
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.inventory.policy import StockPolicy
-from shared.services.orders.context import figures_source
+from shared.services.operations.audit.service import AuditDependencies
+from shared.services.orders.context import OrderContext, OrderSettings
 from shared.services.orders.erp import LocationDirectory
 from shared.services.pricing.book import PriceBook
 
@@ -125,6 +129,61 @@ def stock_policy(settings: Settings) -> StockPolicy:
     )
 
 
+def figures_source(settings: Settings) -> CreditFiguresSource:
+    """The process's credit figures reader, from the app settings."""
+    return CreditFiguresSource(
+        erp_timeout=timedelta(seconds=settings.credit_erp_timeout_seconds),
+        stale_bound=policy_for(settings.sync_policy).credit.max_cached,
+    )
+
+
+def order_settings(settings: Settings) -> OrderSettings:
+    """The order and credit settings as plain values, from the app settings and the policy."""
+    policy = policy_for(settings.sync_policy)
+    return OrderSettings(
+        sold_currencies=settings.sold_currency_set,
+        channels=settings.channels,
+        credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
+        credit_stale_bound=policy.credit.max_cached,
+        idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
+        intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
+        retry=BookingRetryPolicy(
+            max_attempts=settings.order_booking_max_attempts,
+            base_delay=timedelta(seconds=settings.order_booking_retry_base_seconds),
+            max_delay=timedelta(seconds=settings.order_booking_retry_max_seconds),
+        ),
+        claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
+        expected_receipt_channels=policy.stock.sell_expected_receipts,
+    )
+
+
+_order_settings_cache: dict[int, tuple[Settings, OrderSettings]] = {}
+
+
+def _order_settings(settings: Settings) -> OrderSettings:
+    # Parsing the channels JSON on every invocation would be waste: settings never change.
+    cached = _order_settings_cache.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        cached = (settings, order_settings(settings))
+        _order_settings_cache[id(settings)] = cached
+    return cached[1]
+
+
+def order_context(services: Services) -> OrderContext:
+    """The order and credit flows' view of the services (clients and caches built once)."""
+    return OrderContext(
+        tables=services.tables,
+        bus=services.bus,
+        erp=services.erp,
+        price_book=services.price_book,
+        currencies=services.currencies,
+        campaign_policy=services.campaign_policy,
+        settings=_order_settings(services.settings),
+        figures=services.credit_figures,
+        locations=services.erp_locations,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Create the clients the settings describe (connection strings locally, identity in Azure)."""
     if settings.storage_account_name:
@@ -158,6 +217,29 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+    )
+
+
+def get_policy() -> SyncPolicy:
+    """The process-wide policy: the shipped file with the ``SYNC_POLICY`` app setting over it."""
+    return policy_for(get_settings().sync_policy)
+
+
+def policy_schedule(job: str) -> str:
+    """The NCRONTAB of a timer function, for ``@bp.timer_trigger(schedule=...)`` at import."""
+    return get_policy().schedule(job)
+
+
+def audit_dependencies(services: Services) -> AuditDependencies:
+    """The narrow view of the services an audit run uses."""
+    return AuditDependencies(
+        erp=services.erp,
+        tables=services.tables,
+        settings=services.settings,
+        price_book=services.price_book,
+        currencies=services.currencies,
+        campaign_policy=services.campaign_policy,
+        policy=policy_for(services.settings.sync_policy),
     )
 
 

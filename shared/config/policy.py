@@ -348,16 +348,3 @@ def load_policy(override: str | None = None, path: Path = POLICY_FILE) -> SyncPo
 def policy_for(override: str) -> SyncPolicy:
     """The policy for one ``SYNC_POLICY`` value, parsed once (settings never change)."""
     return load_policy(override)
-
-
-def get_policy() -> SyncPolicy:
-    """The process-wide policy: the shipped file with the ``SYNC_POLICY`` app setting over it."""
-    # Imported here: the settings validate SYNC_POLICY with load_policy from this module.
-    from shared.config.settings import get_settings
-
-    return policy_for(get_settings().sync_policy)
-
-
-def policy_schedule(job: str) -> str:
-    """The NCRONTAB of a timer function, for ``@bp.timer_trigger(schedule=...)`` at import."""
-    return get_policy().schedule(job)

@@ -188,7 +188,7 @@ def test_every_trigger_placeholder_is_set_in_azure(bicep_settings: dict[str, Any
 
 
 def test_timer_schedules_are_the_policy_literals() -> None:
-    from shared.config.policy import get_policy
+    from shared.bootstrap import get_policy
     from tests.infra.app_index import all_bindings
 
     timers = {

@@ -27,8 +27,7 @@ from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from devtools.servicebus.testing import running_standin
 from devtools.storefront_sim.testing import storefront_simulator
 from shared.adapters.stores import erp_usage
-from shared.bootstrap import Services, build_services
-from shared.config.policy import get_policy
+from shared.bootstrap import Services, audit_dependencies, build_services, get_policy
 from shared.config.settings import Settings, load_settings
 from shared.services.content import channel_targets, run_content_sync, sync_options
 from shared.services.inventory.events import InboundMessage, apply_inventory_messages
@@ -157,7 +156,7 @@ async def test_clean_stack_passes_then_an_unpublished_price_change_fails(
     options = AuditOptions(layers=("data", "logic"), sample_size=SAMPLE, seed=SEED)
     lines: list[str] = []
 
-    clean = await run_audit(services, options, lines.append)
+    clean = await run_audit(audit_dependencies(services), options, lines.append)
 
     assert clean.data is not None and clean.logic is not None
     assert clean.data.verdict.passed, clean.data.verdict.reasons
@@ -180,7 +179,7 @@ async def test_clean_stack_passes_then_an_unpublished_price_change_fails(
 
     # The publisher stays stopped: judged once the policy's objective has passed.
     later = datetime.now(UTC) + get_policy().prices.freshness_objective + timedelta(minutes=1)
-    dirty = await run_audit(services, replace(options, judge_at=later))
+    dirty = await run_audit(audit_dependencies(services), replace(options, judge_at=later))
 
     assert dirty.data is not None and dirty.logic is not None
     lines_layer = next(d for d in dirty.data.datasets if d.name == "price list lines")
@@ -221,7 +220,9 @@ async def test_connectivity_reports_latency_usage_queues_and_missing_webhooks(
     before = await erp_usage.recorder_for(services.erp).record(services.tables)
     assert before.requests_sent >= 1
 
-    report = await run_audit(services, AuditOptions(layers=("connectivity",), store=False))
+    report = await run_audit(
+        audit_dependencies(services), AuditOptions(layers=("connectivity",), store=False)
+    )
 
     layer = report.connectivity
     assert layer is not None
@@ -327,7 +328,9 @@ async def test_a_filled_dead_letter_queue_fails_connectivity(
         )
         services = build_services(settings)
         try:
-            report = await run_audit(services, AuditOptions(layers=("connectivity",), store=False))
+            report = await run_audit(
+                audit_dependencies(services), AuditOptions(layers=("connectivity",), store=False)
+            )
         finally:
             await services.close()
     assert report.connectivity is not None

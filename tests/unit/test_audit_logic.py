@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from functions.audit_cli import UsageError, parse_layers
 from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.models import Subscription
 from shared.adapters.erp.request_pipeline import ErpCounters
@@ -22,7 +23,6 @@ from shared.services.operations.audit.checksums import (
     row_hash,
     truncated,
 )
-from shared.services.operations.audit.cli import UsageError, parse_layers
 from shared.services.operations.audit.connectivity import subscription_states
 from shared.services.operations.audit.html import render_html
 from shared.services.operations.audit.models import AuditReport, LogicLayer, QuoteCheck, RowIssue

@@ -39,7 +39,7 @@ from shared.adapters.erp.odata import Api
 from shared.adapters.stores import lease, sync_state
 from shared.adapters.stores.stock import positions_of
 from shared.adapters.tables import TableStore
-from shared.config.policy import get_policy
+from shared.config.policy import policy_for
 from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
 from shared.observability import metrics
 from shared.services.inventory.bus import JsonSender
@@ -153,10 +153,11 @@ async def reconcile_stock(
 ) -> ReconciliationReport:
     """One reconciliation run; ``LeaseHeld`` if another is in progress.
 
-    The lease never outlasts the policy's reconcile interval, so a run that died holding it
-    cannot make the next scheduled run skip.
+    The lease never outlasts the policy's reconcile interval (the trigger passes the app's; the
+    shipped policy's otherwise), so a run that died holding it cannot make the next scheduled
+    run skip.
     """
-    interval = reconcile_interval or get_policy().stock.reconcile_interval
+    interval = reconcile_interval or policy_for("").stock.reconcile_interval
     lease_for = min(_LEASE, interval)
     held = await lease.acquire(tables, JOB, lease_for)
     record = sync_state.RunRecord(JOB)

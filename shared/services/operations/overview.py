@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from shared.adapters.dead_letter_queues import DeadLetterQueues
@@ -28,7 +28,7 @@ from shared.adapters.tables import TableStore
 from shared.services.inventory.reconciliation import JOB as RECONCILIATION_JOB
 from shared.services.operations import dead_letters, health
 from shared.services.operations.dead_letters import DeadLetterCounts
-from shared.services.operations.status import AreaStatus, assess
+from shared.services.operations.status import AreaStatus, DriftRun, assess
 
 DRIFT_RUNS = 12
 SECTION_TIMEOUT_SECONDS = 10.0
@@ -46,21 +46,6 @@ class WatermarkView(_Wire):
     watermark_age_seconds: float | None = None
     last_success_at: datetime | None = None
     success_age_seconds: float | None = None
-
-
-class DriftRun(_Wire):
-    """One reconciliation run: how many keys drifted and the largest drift (a decimal string)."""
-
-    run_id: str
-    started_at: datetime | None = None
-    outcome: str
-    checked: int = 0
-    drifted: int = 0
-    seeded: int = 0
-    largest_drift: str = Field("0", pattern=r"^-?[0-9]+(\.[0-9]+)?$")
-    largest_sku: str = ""
-    largest_location: str = ""
-    error: str = ""
 
 
 class ErpView(_Wire):

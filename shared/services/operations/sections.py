@@ -1,17 +1,19 @@
 """The operations page's business sections: transactional accuracy, impact, the last audit.
 
 Each reads what the product already records (the order-outcome ledger, stored audit runs) and
-answers a titled key/value table; the page shows it beside the technical sections.
+answers a titled key/value table; the page shows it beside the technical sections. Each
+takes the tables and the sync policy, no more (the trigger hands them in).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from shared.bootstrap import Services
-from shared.config.policy import get_policy
+from shared.adapters.tables import TableStore
+from shared.config.policy import SyncPolicy
 from shared.services.operations import impact
 from shared.services.operations.audit.runs import recent_summaries
 from shared.services.operations.overview import ExtraSection, KeyValue
@@ -24,11 +26,11 @@ def _percent(rate: Decimal | None) -> str:
     return "no booked orders yet" if rate is None else f"{rate * 100:.2f} %"
 
 
-async def accuracy_section(services: Services) -> ExtraSection:
+async def accuracy_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
     """Booked orders whose ERP total equals what intake promised, over the last week."""
     now = datetime.now(UTC)
-    figures = await impact.accuracy(services.tables, now - ACCURACY_WINDOW, now)
-    objective = get_policy().audit.accuracy_objective
+    figures = await impact.accuracy(tables, now - ACCURACY_WINDOW, now)
+    objective = policy.audit.accuracy_objective
     return ExtraSection(
         title="Transactional accuracy (last 7 days)",
         rows=[
@@ -42,9 +44,9 @@ async def accuracy_section(services: Services) -> ExtraSection:
     )
 
 
-async def impact_section(services: Services) -> ExtraSection:
+async def impact_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
     """Problems caught at intake versus those that reached the ERP, and what that saves."""
-    report = await impact.impact_report(services.tables, get_policy(), days=IMPACT_DAYS)
+    report = await impact.impact_report(tables, policy, days=IMPACT_DAYS)
     totals = report.totals
     return ExtraSection(
         title=f"Business impact (last {IMPACT_DAYS} days)",
@@ -60,9 +62,9 @@ async def impact_section(services: Services) -> ExtraSection:
     )
 
 
-async def audit_section(services: Services) -> ExtraSection:
-    """The latest audit's verdicts (``python -m shared.services.operations.audit``)."""
-    summaries = await recent_summaries(services.tables, limit=1)
+async def audit_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
+    """The latest audit's verdicts (``python -m functions.audit_cli``)."""
+    summaries = await recent_summaries(tables, limit=1)
     if not summaries:
         return ExtraSection(
             title="Integration audit",
@@ -84,3 +86,7 @@ async def audit_section(services: Services) -> ExtraSection:
 
 
 SECTIONS = (accuracy_section, impact_section, audit_section)
+
+
+# The signature every section shares (the operations trigger may add its own).
+SectionProvider = Callable[[TableStore, SyncPolicy], Awaitable[ExtraSection]]

@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.adapters.stores.timer_runs import TimerStatus
 
 if TYPE_CHECKING:
     from shared.services.operations.dead_letters import DeadLetterCounts
-    from shared.services.operations.overview import DriftRun
 
 Level = Literal["green", "amber", "red"]
 # A run still "running" after this long crashed or hangs.
@@ -33,6 +32,24 @@ class AreaStatus(BaseModel):
     area: str
     level: Level
     reason: str
+
+
+# Here, not in the overview, because the status reads it and the overview imports the status.
+class DriftRun(BaseModel):
+    """One reconciliation run: how many keys drifted and the largest drift (a decimal string)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    run_id: str
+    started_at: datetime | None = None
+    outcome: str
+    checked: int = 0
+    drifted: int = 0
+    seeded: int = 0
+    largest_drift: str = Field("0", pattern=r"^-?[0-9]+(\.[0-9]+)?$")
+    largest_sku: str = ""
+    largest_location: str = ""
+    error: str = ""
 
 
 def _names(items: Sequence[str], limit: int = 3) -> str:

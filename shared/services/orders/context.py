@@ -1,7 +1,7 @@
 """Everything order intake, booking and the credit check need, handed in as one object.
 
-Built from the process-wide ``Services`` by ``order_context`` (the trigger modules do it),
-or by tests and benchmarks with their own clients, clock and settings.
+Built by the composition root (``shared.bootstrap.order_context``) for the triggers, or by
+tests and benchmarks with their own clients, clock and settings.
 """
 
 from __future__ import annotations
@@ -12,23 +12,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.tables import TableStore
 from shared.config.channels import Channels
-from shared.config.policy import policy_for
-from shared.config.settings import Settings
 from shared.domain.credit import CreditPolicy
 from shared.domain.orders import BookingRetryPolicy, new_order_id
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.orders.erp import LocationDirectory
 from shared.services.pricing.book import PriceBook
-
-if TYPE_CHECKING:
-    from shared.bootstrap import Services
 
 # Service Bus dead-letters an ``orders`` message after this many deliveries
 # (infra/servicebus-topology.json); the handler gives up one delivery earlier, with a reason.
@@ -80,24 +74,6 @@ class OrderSettings:
         """An attempt's ERP work must end well inside its claim, or two could overlap."""
         return self.claim_duration / 2
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OrderSettings:
-        return cls(
-            sold_currencies=settings.sold_currency_set,
-            channels=settings.channels,
-            credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
-            credit_stale_bound=policy_for(settings.sync_policy).credit.max_cached,
-            idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
-            intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
-            retry=BookingRetryPolicy(
-                max_attempts=settings.order_booking_max_attempts,
-                base_delay=timedelta(seconds=settings.order_booking_retry_base_seconds),
-                max_delay=timedelta(seconds=settings.order_booking_retry_max_seconds),
-            ),
-            claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
-            expected_receipt_channels=policy_for(settings.sync_policy).stock.sell_expected_receipts,
-        )
-
 
 @dataclass
 class OrderContext:
@@ -115,38 +91,3 @@ class OrderContext:
     clock: Callable[[], datetime] = utc_now
     random: Callable[[], float] = random.random
     new_order_id: Callable[[], str] = random_order_id
-
-
-def figures_source(settings: Settings) -> CreditFiguresSource:
-    """The process's credit figures reader, from the app settings."""
-    return CreditFiguresSource(
-        erp_timeout=timedelta(seconds=settings.credit_erp_timeout_seconds),
-        stale_bound=policy_for(settings.sync_policy).credit.max_cached,
-    )
-
-
-_settings_cache: dict[int, tuple[Settings, OrderSettings]] = {}
-
-
-def _order_settings(settings: Settings) -> OrderSettings:
-    # Parsing the channels JSON on every invocation would be waste: settings never change.
-    cached = _settings_cache.get(id(settings))
-    if cached is None or cached[0] is not settings:
-        cached = (settings, OrderSettings.from_settings(settings))
-        _settings_cache[id(settings)] = cached
-    return cached[1]
-
-
-def order_context(services: Services) -> OrderContext:
-    """The context over the process-wide services (clients and caches built once)."""
-    return OrderContext(
-        tables=services.tables,
-        bus=services.bus,
-        erp=services.erp,
-        price_book=services.price_book,
-        currencies=services.currencies,
-        campaign_policy=services.campaign_policy,
-        settings=_order_settings(services.settings),
-        figures=services.credit_figures,
-        locations=services.erp_locations,
-    )

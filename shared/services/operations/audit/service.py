@@ -2,7 +2,7 @@
 
 Connectivity runs first, so the budget share it reports is the product's own load and not the
 audit's reads that follow. The same function serves the command
-(``python -m shared.services.operations.audit``) and the admin route (``POST /api/ops/audit``).
+(``python -m functions.audit_cli``) and the admin route (``POST /api/ops/audit``).
 """
 
 from __future__ import annotations
@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from shared.adapters.erp.client import ErpClient
 from shared.adapters.stores import erp_usage
-from shared.bootstrap import Services
-from shared.config.policy import SyncPolicy, get_policy
+from shared.adapters.tables import TableStore
+from shared.config.policy import SyncPolicy
+from shared.config.settings import Settings
+from shared.domain.pricing import CampaignPolicy, CurrencyTable
 from shared.services.operations import impact
 from shared.services.operations.audit import runs
 from shared.services.operations.audit.connectivity import run_connectivity_layer
 from shared.services.operations.audit.data_layer import run_data_layer
 from shared.services.operations.audit.logic_layer import run_logic_layer
 from shared.services.operations.audit.models import LAYERS, AuditReport, Layer, Verdict
+from shared.services.pricing.book import PriceBook
 
 Progress = Callable[[str], None]
 IMPACT_DAYS = 30
@@ -44,18 +48,34 @@ class AuditOptions:
     impact_days: int = IMPACT_DAYS
 
 
+@dataclass(frozen=True)
+class AuditDependencies:
+    """What an audit run reads and writes, handed in by the composition root."""
+
+    erp: ErpClient
+    tables: TableStore
+    settings: Settings
+    price_book: PriceBook
+    currencies: CurrencyTable
+    campaign_policy: CampaignPolicy
+    # The process's sync policy; ``AuditOptions.policy`` overrides it for one run.
+    policy: SyncPolicy
+
+
 def default_seed(on: date) -> int:
     """Same sample all day (comparable reruns), a different one tomorrow."""
     return int(on.strftime("%Y%m%d"))
 
 
 async def run_audit(
-    services: Services, options: AuditOptions | None = None, progress: Progress | None = None
+    services: AuditDependencies,
+    options: AuditOptions | None = None,
+    progress: Progress | None = None,
 ) -> AuditReport:
     """Run the layers, store the report (unless told not to) and return it."""
     chosen = options or AuditOptions()
     say: Progress = progress or (lambda line: _log.info("audit: %s", line))
-    policy = chosen.policy or get_policy()
+    policy = chosen.policy or services.policy
     started_at = datetime.now(UTC)
     run_id = uuid.uuid4().hex
     layers = [layer for layer in LAYERS if layer in chosen.layers]
@@ -123,9 +143,9 @@ async def run_audit(
     return report
 
 
-async def latest_with_history(services: Services) -> AuditReport | None:
+async def latest_with_history(tables: TableStore) -> AuditReport | None:
     """The newest stored report with the current history (for the admin routes)."""
-    report = await runs.latest_report(services.tables)
+    report = await runs.latest_report(tables)
     if report is None:
         return None
-    return report.model_copy(update={"history": await runs.history(services.tables)})
+    return report.model_copy(update={"history": await runs.history(tables)})

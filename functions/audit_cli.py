@@ -1,4 +1,4 @@
-"""``python -m shared.services.operations.audit``: the audit from a shell or a pipeline.
+"""``python -m functions.audit_cli``: the audit from a shell or a pipeline.
 
 Exit codes: 0 every audited layer met its objectives, 1 a layer failed, 2 a usage or
 configuration error (bad arguments, invalid settings or policy).
@@ -35,7 +35,7 @@ def parse_layers(text: str) -> tuple[Layer, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.services.operations.audit",
+        prog="python -m functions.audit_cli",
         description="Audit the running product against the ERP (data, connectivity, logic).",
     )
     parser.add_argument("--json", type=Path, help="write the report as JSON to this file")
@@ -52,12 +52,12 @@ def _say(line: str) -> None:
 
 async def _run(options: AuditOptions, json_path: Path | None, html_path: Path | None) -> int:
     # Imported here: a bad setting must become exit code 2, not an import-time crash.
-    from shared.bootstrap import build_services
+    from shared.bootstrap import audit_dependencies, build_services
     from shared.config.settings import get_settings
 
     services = build_services(get_settings())
     try:
-        report = await run_audit(services, options, _say)
+        report = await run_audit(audit_dependencies(services), options, _say)
     finally:
         await services.close()
     if json_path is not None:
@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         layers = parse_layers(args.layers)
         if args.sample_size is not None and not 1 <= args.sample_size <= 10_000:
             raise UsageError("--sample-size must be between 1 and 10000")
-        from shared.config.policy import PolicyError, get_policy
+        from shared.bootstrap import get_policy
+        from shared.config.policy import PolicyError
         from shared.config.settings import SettingsError, get_settings
 
         try:
@@ -96,3 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     options = AuditOptions(layers=layers, sample_size=args.sample_size, seed=args.seed)
     return asyncio.run(_run(options, args.json, args.html))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
