@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, model_response, validate
+from functions.http import http_endpoint, model_response, validate
 from functions.messages import (
     Received,
     Rejection,
@@ -60,17 +60,7 @@ async def apply_batch(msgs: list[Received]) -> Sequence[Rejection]:
 async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
     """The availability answer (shared by the route below and the benchmark's app)."""
     query = validate(dict(req.params), inventory_availability.AvailabilityQuery)
-    try:
-        request = inventory_availability.resolve(
-            query, _policy(), get_settings().availability_max_skus
-        )
-    except inventory_availability.InvalidAvailabilityQuery as error:
-        raise HttpProblem(
-            422,
-            "Invalid request",
-            error.detail,
-            violations=[{"rule": error.rule, "field": error.field, "detail": error.detail}],
-        ) from None
+    request = inventory_availability.resolve(query, _policy(), get_settings().availability_max_skus)
     answer = await inventory_availability.availability(get_services().tables, request, _policy())
     return model_response(inventory_availability.AvailabilityAnswer, answer)
 

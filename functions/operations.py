@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http import HttpProblem, http_endpoint, json_response, parse_query
+from functions.http import http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
@@ -166,12 +166,7 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 @http_endpoint
 async def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     query = parse_query(req, _ReplayQuery)
-    try:
-        result = await dead_letters.replay(get_services().dead_letters, query.entity, query.limit)
-    except dead_letters.UnknownEntity:
-        raise HttpProblem(
-            404, "Not found", f"no queue or subscription {query.entity} in the topology"
-        ) from None
+    result = await dead_letters.replay(get_services().dead_letters, query.entity, query.limit)
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type == _FORM:
         # A browser form: back to the page (Post/Redirect/Get), which shows the outcome.

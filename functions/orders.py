@@ -26,7 +26,6 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
-from shared.adapters.stores.idempotency_keys import KeyInProgress, KeyReused
 from shared.adapters.stores.orders import load_order
 from shared.bootstrap import get_services, order_context, policy_schedule
 from shared.domain.orders import OrderStatus, is_order_id
@@ -43,7 +42,7 @@ from shared.services.orders.api import (
     OrderView,
     order_view,
 )
-from shared.services.orders.intake import IntakeUnavailable, submit_order
+from shared.services.orders.intake import submit_order
 from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
 
 bp = func.Blueprint()
@@ -97,30 +96,9 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
     header = validate({"Idempotency-Key": key}, IdempotencyKeyHeader)
     request = parse_body(req, OrderRequest)
     raw = read_body(req, MAX_BODY_BYTES)  # parse_body proved it reads within the limits
-    try:
-        answer = await submit_order(
-            order_context(get_services()), header.key, raw, request, get_correlation_id()
-        )
-    except KeyReused:
-        raise HttpProblem(
-            409,
-            "Idempotency-Key reused",
-            "this Idempotency-Key was first used with a different body",
-        ) from None
-    except KeyInProgress as busy:
-        raise HttpProblem(
-            409,
-            "Request in progress",
-            "the first request with this Idempotency-Key has not finished yet",
-            headers={"Retry-After": str(busy.retry_after_seconds)},
-        ) from None
-    except IntakeUnavailable as unavailable:
-        raise HttpProblem(
-            503,
-            "Order cannot be decided now",
-            unavailable.detail,
-            headers={"Retry-After": str(unavailable.retry_after_seconds)},
-        ) from None
+    answer = await submit_order(
+        order_context(get_services()), header.key, raw, request, get_correlation_id()
+    )
     return func.HttpResponse(
         answer.body,
         status_code=answer.status,
@@ -176,14 +154,9 @@ def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
 @http_endpoint
 async def replay(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    try:
-        result = await orders_admin.replay_order(
-            order_context(get_services()), order_id, get_correlation_id()
-        )
-    except orders_booking.UnknownOrder:
-        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
-    except orders_admin.NotAllowed as refused:
-        raise HttpProblem(409, "Not replayable", str(refused)) from None
+    result = await orders_admin.replay_order(
+        order_context(get_services()), order_id, get_correlation_id()
+    )
     return _admin_answer(result)
 
 
@@ -203,17 +176,12 @@ async def replay(req: func.HttpRequest) -> func.HttpResponse:
 @http_endpoint
 async def cancel(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    try:
-        result = await orders_admin.cancel_order(
-            order_context(get_services()),
-            order_id,
-            "cancelled by an operator",
-            get_correlation_id(),
-        )
-    except orders_booking.UnknownOrder:
-        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
-    except orders_admin.NotAllowed as refused:
-        raise HttpProblem(409, "Not cancellable", str(refused)) from None
+    result = await orders_admin.cancel_order(
+        order_context(get_services()),
+        order_id,
+        "cancelled by an operator",
+        get_correlation_id(),
+    )
     return _admin_answer(result)
 
 

@@ -28,17 +28,6 @@ async def _quote(services: Services, request: quotes.QuoteRequest) -> dict[str, 
             services.settings.sold_currency_set,
             services.campaign_policy,
         )
-    except quotes.UnknownCustomer:
-        raise HttpProblem(404, "Unknown customer", f"no customer {request.customer_id}") from None
-    except quotes.UnsupportedCurrency as error:
-        raise HttpProblem(
-            422,
-            "Invalid request",
-            "the currency is not sold",
-            violations=[
-                {"rule": "unknown-currency", "field": "currency", "detail": f"{error} is not sold"}
-            ],
-        ) from None
     except QuoteRejected as rejected:
         raise HttpProblem(
             422,

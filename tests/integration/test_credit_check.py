@@ -13,7 +13,7 @@ import pytest
 
 from shared.domain.credit import CreditPolicy
 from shared.services.credit.check import CreditCheckRequest, CurrencyNotConvertible, check_credit
-from shared.services.credit.figures import CreditUnavailable, CustomerNotFound
+from shared.services.errors import Unavailable, UnknownCustomer
 from shared.services.orders.context import utc_now
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import Harness, credit_summary, set_faults
@@ -96,7 +96,7 @@ async def test_a_zero_limit_means_unlimited_and_an_unknown_customer_is_not_found
     answer = await _check(harness, "C00008", "999999999")
     assert answer["unlimitedCredit"] is True and answer["availableCredit"] is None
     assert answer["creditLimit"] == "0.00" and "over-limit" not in answer["reasons"]
-    with pytest.raises(CustomerNotFound):
+    with pytest.raises(UnknownCustomer):
         await _check(harness, "C99999", "1")
 
 
@@ -109,10 +109,10 @@ async def test_with_the_erp_down_only_recent_figures_are_used_and_said_to_be_sta
         stale = await _check(harness, "C00001", "1")
         assert stale["stale"] is True and "ErpUnavailable" in stale["staleReason"]
         assert stale["asOf"] == live["asOf"] and stale["balance"] == live["balance"]
-        with pytest.raises(CreditUnavailable, match="no figures are known"):
+        with pytest.raises(Unavailable, match="no figures are known"):
             await _check(harness, "C00007", "1")
         harness.ctx.clock = lambda: utc_now() + timedelta(minutes=6)
-        with pytest.raises(CreditUnavailable, match="s old"):
+        with pytest.raises(Unavailable, match="s old"):
             await _check(harness, "C00001", "1")
     finally:
         harness.ctx.clock = utc_now

@@ -25,7 +25,7 @@ from shared.domain.orders import Order, OrderStatus
 from shared.services.orders.booking import Outcome
 from shared.services.orders.context import utc_now
 from shared.services.orders.holds import take_holds
-from shared.services.orders.intake import IntakeUnavailable
+from shared.services.errors import Unavailable
 from shared.services.orders.outbox import purge_idempotency_keys, sweep
 from tests.integration import test_orders_harness as fixtures
 from tests.integration.test_orders_harness import (
@@ -260,11 +260,11 @@ async def test_with_the_erp_down_orders_are_accepted_only_on_recent_figures(
         assert second.status == 202 and json.loads(second.body)["creditStale"] is True
         # Nobody ever read C00008's figures: no guess, and the key stays usable.
         unknown_body = order_body([{"sku": SKU, "quantity": 1}], customerId="C00008")
-        with pytest.raises(IntakeUnavailable, match="credit cannot be verified"):
+        with pytest.raises(Unavailable, match="credit cannot be verified"):
             await harness.submit(unknown_body, key="k-down")
         # Figures older than the bound are not used either.
         harness.ctx.clock = lambda: utc_now() + timedelta(minutes=6)
-        with pytest.raises(IntakeUnavailable, match="s old"):
+        with pytest.raises(Unavailable, match="s old"):
             await harness.submit(order_body([{"sku": SKU, "quantity": 1}]))
         harness.ctx.clock = utc_now
     finally:

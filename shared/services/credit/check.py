@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from shared.adapters.stores.credit_holds import load_pending
 from shared.domain.credit import CreditAssessment, assess_credit, to_lcy
 from shared.services.credit.figures import FiguresReading
+from shared.services.errors import Rejected
 from shared.services.http_contract import DecimalString, Timestamp, WireModel
 from shared.services.orders.context import OrderContext
 
@@ -70,8 +71,22 @@ class CreditCheckRequest(BaseModel):
         return value.upper() if value else value
 
 
-class CurrencyNotConvertible(ValueError):
+class CurrencyNotConvertible(Rejected):
     """No published exchange rate for the currency today: an exact conversion is impossible."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(
+            "Invalid request",
+            "the amount cannot be converted to the local currency exactly",
+            [
+                {
+                    "rule": "currency-not-convertible",
+                    "field": "currency",
+                    "detail": f"no published exchange rate for {currency} today",
+                }
+            ],
+        )
+        self.currency = currency
 
 
 def money(value: Decimal) -> str:
@@ -91,8 +106,8 @@ async def amount_in_lcy(ctx: OrderContext, amount: Decimal, currency: str) -> De
 
 
 async def check_credit(ctx: OrderContext, request: CreditCheckRequest) -> dict[str, Any]:
-    """The contract's answer; raises ``CustomerNotFound``, ``CreditUnavailable`` or
-    `CurrencyNotConvertible`."""
+    """The contract's answer; raises ``UnknownCustomer``, ``Unavailable`` or
+    ``CurrencyNotConvertible``."""
     now = ctx.clock()
     currency = ctx.currencies.resolve(request.currency)
     converted = await amount_in_lcy(ctx, request.amount, currency)

@@ -20,6 +20,7 @@ from shared.adapters.erp.errors import ErpError, ErpNotFound, ErpThrottled
 from shared.adapters.erp.models import CustomerCreditSummary
 from shared.adapters.tables import TableStore
 from shared.domain.credit import CreditFigures
+from shared.services.errors import Unavailable, UnknownCustomer
 
 FIGURES_TABLE = "CreditFigures"
 _ROW = "erp"
@@ -28,17 +29,9 @@ _REWRITE_UNCHANGED_SECONDS = 60.0
 _log = logging.getLogger(__name__)
 
 
-class CustomerNotFound(LookupError):
-    """The ERP has no customer with that number."""
-
-
-class CreditUnavailable(RuntimeError):
+def _credit_unavailable(detail: str, retry_after_seconds: int) -> Unavailable:
     """The ERP cannot answer and no recent enough reading is kept: never guess."""
-
-    def __init__(self, detail: str, retry_after_seconds: int) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_seconds = retry_after_seconds
+    return Unavailable("Credit cannot be checked now", detail, retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -84,15 +77,15 @@ class CreditFiguresSource:
     async def read(
         self, erp: ErpClient, tables: TableStore, customer_no: str, now: datetime
     ) -> FiguresReading:
-        """Live figures, or recent kept ones marked stale; raises `CustomerNotFound` or
-        `CreditUnavailable`."""
+        """Live figures, or recent kept ones marked stale; raises ``UnknownCustomer`` or
+        ``Unavailable``."""
         try:
             summary = await asyncio.wait_for(
                 erp.get_credit_summary(customer_no, read_only=True),
                 self.erp_timeout.total_seconds(),
             )
         except ErpNotFound:
-            raise CustomerNotFound(customer_no) from None
+            raise UnknownCustomer(customer_no) from None
         except (ErpError, TimeoutError) as error:
             return await self._last_known(tables, customer_no, now, error)
         figures = figures_from_summary(summary, now)
@@ -119,14 +112,14 @@ class CreditFiguresSource:
         retry_after = _retry_after(error)
         row = await tables.get(FIGURES_TABLE, customer_no, _ROW)
         if row is None:
-            raise CreditUnavailable(
+            raise _credit_unavailable(
                 f"the ERP cannot be asked ({reason}) and no figures are known for {customer_no}",
                 retry_after,
             )
         as_of: datetime = row.entity["asOf"]
         age = now - as_of
         if age > self.stale_bound:
-            raise CreditUnavailable(
+            raise _credit_unavailable(
                 f"the ERP cannot be asked ({reason}) and the last known figures are "
                 f"{int(age.total_seconds())} s old (the bound is "
                 f"{int(self.stale_bound.total_seconds())} s)",

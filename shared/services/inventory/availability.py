@@ -27,6 +27,7 @@ from shared.domain.stock import (
     channel_availability,
     set_safety_stock,
 )
+from shared.services.errors import Rejected
 from shared.services.http_contract import DecimalString, Timestamp, WireModel
 from shared.services.inventory.policy import StockPolicy
 
@@ -80,14 +81,15 @@ class AvailabilityQuery(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-class InvalidAvailabilityQuery(ValueError):
+class InvalidAvailabilityQuery(Rejected):
     """The query names too many SKUs or an unknown channel; ``field`` says which parameter."""
 
     def __init__(self, field: str, rule: str, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(
+            "Invalid request", detail, [{"rule": rule, "field": field, "detail": detail}]
+        )
         self.field = field
         self.rule = rule
-        self.detail = detail
 
 
 @dataclass(frozen=True)

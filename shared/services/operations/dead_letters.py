@@ -35,6 +35,7 @@ from shared.adapters.dead_letter_queues import (
     DeadLetterQueues,
     EntityAddress,
 )
+from shared.services.errors import NotFound
 
 COUNT_CAP = 1000
 REPLAY_SUFFIX = "~replay-"
@@ -50,8 +51,12 @@ DEAD_LETTER_SOURCES: tuple[str, ...] = (
 )
 
 
-class UnknownEntity(LookupError):
+class UnknownEntity(NotFound):
     """No queue or subscription of that name in the topology."""
+
+    def __init__(self, entity: str) -> None:
+        super().__init__("Not found", f"no queue or subscription {entity} in the topology")
+        self.entity = entity
 
 
 class _Wire(BaseModel):

@@ -30,14 +30,15 @@ from shared.domain.orders import (
     mark_holds_released,
     request_replay,
 )
+from shared.services.errors import Conflict
 from shared.services.orders.booking import PENDING_CREATE_MARK, UnknownOrder, settle
 from shared.services.orders.context import OrderContext
 from shared.services.orders.holds import release_holds
 from shared.services.orders.messages import publish_status, send_booking_message
 
 
-class NotAllowed(Exception):
-    """The order's status does not allow the operation."""
+class NotAllowed(Conflict):
+    """The order's status does not allow the operation (``title`` names which)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ async def replay_order(ctx: OrderContext, order_id: str, correlation_id: str | N
     if order.status is OrderStatus.ACCEPTED and now - order.updated_at < ctx.settings.stuck_after:
         return AdminResult(order, False, "already queued for booking")
     if order.status not in (OrderStatus.FAILED, OrderStatus.ACCEPTED):
-        raise NotAllowed(f"a {order.status} order cannot be replayed")
+        raise NotAllowed("Not replayable", f"a {order.status} order cannot be replayed")
     await add_to_outbox(ctx.tables, order_id, now)
     try:
         replayed = await change_order(
@@ -108,11 +109,13 @@ async def cancel_order(
                 ctx.tables, order_id, lambda o: cancel(o, reason, now, correlation_id)
             )
         except InvalidTransition as error:
-            raise NotAllowed(str(error)) from None
+            raise NotAllowed("Not cancellable", str(error)) from None
         assert moved is not None
         order, changed = moved.order, True
     elif order.status is not OrderStatus.REJECTED:
-        raise NotAllowed(f"a {order.status} order cannot be cancelled (only a failed one)")
+        raise NotAllowed(
+            "Not cancellable", f"a {order.status} order cannot be cancelled (only a failed one)"
+        )
     if not order.holds_released:
         await release_holds(
             ctx.tables,

@@ -62,6 +62,7 @@ from shared.domain.orders import (
 )
 from shared.observability import metrics
 from shared.observability.spans import internal_span
+from shared.services.errors import NotFound
 from shared.services.orders.context import OrderContext
 from shared.services.orders.erp import sales_order_payload
 from shared.services.orders.holds import release_holds
@@ -77,8 +78,12 @@ _LOOK_AGAIN_MARGIN = timedelta(seconds=1)
 _MAX_CLAIM_RACES = 5
 
 
-class UnknownOrder(LookupError):
-    """The message names an order this product never stored: no retry can help."""
+class UnknownOrder(NotFound):
+    """No order with that id was ever stored (for a message: no retry can help)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__("Not found", f"no order {order_id}")
+        self.order_id = order_id
 
 
 class BookingFailed(Exception):

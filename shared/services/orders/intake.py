@@ -58,7 +58,8 @@ from shared.domain.orders import (
     reject,
 )
 from shared.domain.stock import InsufficientStock, available_to_sell
-from shared.services.credit.figures import CreditUnavailable, CustomerNotFound, FiguresReading
+from shared.services.credit.figures import FiguresReading
+from shared.services.errors import Conflict, Unavailable, UnknownCustomer
 from shared.services.http_contract import problem_body
 from shared.services.orders.api import (
     OrderAccepted,
@@ -76,13 +77,9 @@ _ROUNDS = 3
 _log = logging.getLogger(__name__)
 
 
-class IntakeUnavailable(RuntimeError):
+def _undecided(detail: str, retry_after_seconds: int) -> Unavailable:
     """The order cannot be decided now (ERP down without recent figures, contention)."""
-
-    def __init__(self, detail: str, retry_after_seconds: int) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_seconds = retry_after_seconds
+    return Unavailable("Order cannot be decided now", detail, retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -111,19 +108,31 @@ async def submit_order(
     request: OrderRequest,
     correlation_id: str | None,
 ) -> IntakeAnswer:
-    """Decide an order once per Idempotency-Key; raises ``KeyReused``, ``KeyInProgress``
-    or `IntakeUnavailable` (none of them stored as the key's answer)."""
+    """Decide an order once per Idempotency-Key; raises ``Conflict`` (key reused with another
+    body, or its first request still running) or ``Unavailable`` (none of them stored as the
+    key's answer)."""
     settings = ctx.settings
-    claim = await keys.claim_key(
-        ctx.tables,
-        idempotency_key,
-        keys.request_hash(raw_body),
-        ctx.new_order_id(),
-        ctx.clock,
-        retention=settings.idempotency_retention,
-        stale_after=settings.intake_timeout,
-        wait=settings.duplicate_wait,
-    )
+    try:
+        claim = await keys.claim_key(
+            ctx.tables,
+            idempotency_key,
+            keys.request_hash(raw_body),
+            ctx.new_order_id(),
+            ctx.clock,
+            retention=settings.idempotency_retention,
+            stale_after=settings.intake_timeout,
+            wait=settings.duplicate_wait,
+        )
+    except keys.KeyReused:
+        raise Conflict(
+            "Idempotency-Key reused", "this Idempotency-Key was first used with a different body"
+        ) from None
+    except keys.KeyInProgress as busy:
+        raise Conflict(
+            "Request in progress",
+            "the first request with this Idempotency-Key has not finished yet",
+            busy.retry_after_seconds,
+        ) from None
     if isinstance(claim, keys.StoredResponse):
         return IntakeAnswer(
             claim.status,
@@ -183,10 +192,10 @@ async def _read_figures(
 ) -> FiguresReading | None:
     try:
         return await ctx.figures.read(ctx.erp, ctx.tables, customer_no, now)
-    except CustomerNotFound:
+    except UnknownCustomer:
         return None
-    except CreditUnavailable as unavailable:
-        raise IntakeUnavailable(
+    except Unavailable as unavailable:
+        raise _undecided(
             f"credit cannot be verified: {unavailable.detail}", unavailable.retry_after_seconds
         ) from None
 
@@ -331,7 +340,7 @@ async def _intake(
         )
     if stored is not None:
         await abandon_intake(ctx, stored.order, "lost every round against concurrent orders")
-    raise IntakeUnavailable("too many concurrent orders for the same stock or credit", 1)
+    raise _undecided("too many concurrent orders for the same stock or credit", 1)
 
 
 async def _reject(
@@ -371,7 +380,7 @@ async def _accept(ctx: OrderContext, stored: StoredOrder, order: Order) -> Order
             now=ctx.clock(),
             remember_for=ctx.settings.released_credit_memory,
         )
-        raise IntakeUnavailable("the order was abandoned while it was being accepted", 1) from None
+        raise _undecided("the order was abandoned while it was being accepted", 1) from None
 
 
 async def _enqueue(ctx: OrderContext, order: Order) -> None:

@@ -22,6 +22,7 @@ from shared.domain.pricing import (
 )
 from shared.domain.pricing.currency import CurrencyTable
 from shared.observability import metrics
+from shared.services.errors import Rejected, UnknownCustomer
 from shared.services.pricing.book import PriceBook
 
 MAX_QUOTE_LINES = 500
@@ -90,12 +91,22 @@ class SingleQuoteQuery(_Contract):
     order_date: date | None = Field(None, alias="orderDate")
 
 
-class UnknownCustomer(LookupError):
-    """No published customer with that number."""
-
-
-class UnsupportedCurrency(ValueError):
+class UnsupportedCurrency(Rejected):
     """The currency is not one the storefronts sell in."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(
+            "Invalid request",
+            "the currency is not sold",
+            [
+                {
+                    "rule": "unknown-currency",
+                    "field": "currency",
+                    "detail": f"{currency} is not sold",
+                }
+            ],
+        )
+        self.currency = currency
 
 
 def _money(value: Decimal) -> str:
