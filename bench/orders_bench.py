@@ -44,7 +44,7 @@ from shared.services.orders.api import OrderRequest
 from shared.services.orders.booking import handle_booking_message
 from shared.services.orders.context import OrderContext
 from shared.services.orders.erp import LocationDirectory
-from shared.services.orders.intake import submit_order
+from shared.services.orders.intake import IntakeAccepted, submit_order
 from shared.services.orders.messages import OrderMessage
 from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing.book import PriceBook
@@ -181,7 +181,7 @@ async def _intake_in_process(
             answer = await submit_order(ctx, uuid.uuid4().hex, body, request, None)
             if number:  # the first one warms up this process's clients
                 latencies.append(time.perf_counter() - started)
-            if answer.status == 202:
+            if isinstance(answer, IntakeAccepted):
                 accepted.append(json.loads(answer.body)["orderId"])
     finally:
         await _close(ctx)

@@ -42,7 +42,12 @@ from shared.services.orders.api import (
     OrderView,
     order_view,
 )
-from shared.services.orders.intake import submit_order
+from shared.services.orders.intake import (
+    IntakeAccepted,
+    IntakeOutcome,
+    IntakeReplayed,
+    submit_order,
+)
 from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
 
 bp = func.Blueprint()
@@ -99,12 +104,20 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
     answer = await submit_order(
         order_context(get_services()), header.key, raw, request, get_correlation_id()
     )
-    return func.HttpResponse(
-        answer.body,
-        status_code=answer.status,
-        mimetype=answer.content_type,
-        headers=answer.headers,
-    )
+    return render_intake(answer)
+
+
+def render_intake(outcome: IntakeOutcome) -> func.HttpResponse:
+    """The HTTP form of an intake outcome: 202 accepted, 422 rejected; a replay is the first
+    answer's bytes again, marked ``Idempotent-Replayed``."""
+    replayed = isinstance(outcome, IntakeReplayed)
+    first = outcome.first if isinstance(outcome, IntakeReplayed) else outcome
+    if isinstance(first, IntakeAccepted):
+        status, mimetype = 202, "application/json"
+    else:
+        status, mimetype = 422, "application/problem+json"
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return func.HttpResponse(first.body, status_code=status, mimetype=mimetype, headers=headers)
 
 
 @bp.function_name("orders_get")

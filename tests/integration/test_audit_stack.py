@@ -260,7 +260,7 @@ def _command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "TABLE_PREFIX": settings.table_prefix,
     }
     return subprocess.run(
-        [sys.executable, "-m", "shared.services.operations.audit", *args],
+        [sys.executable, "-m", "functions.audit_cli", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -30,6 +30,7 @@ from azure.servicebus.exceptions import OperationTimeoutError
 from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from devtools.servicebus.testing import DEFAULT_TOPOLOGY, StandinHandle, running_standin
 from devtools.servicebus.topology import load_topology
+from functions.orders import render_intake
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
@@ -46,7 +47,7 @@ from shared.services.orders.booking import BookingFailed, BookingReport, Unknown
 from shared.services.orders.booking import handle_booking_message as handle
 from shared.services.orders.context import OrderContext, OrderSettings, utc_now
 from shared.services.orders.erp import LocationDirectory
-from shared.services.orders.intake import IntakeAnswer, submit_order
+from shared.services.orders.intake import IntakeOutcome, IntakeReplayed, submit_order
 from shared.services.orders.messages import OrderMessage
 from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing.book import PriceBook
@@ -142,6 +143,26 @@ def credit_summary(sim: str, customer: str) -> dict[str, Any]:
 
 
 @dataclass
+@dataclass(frozen=True)
+class SubmitAnswer:
+    """An intake outcome as the trigger renders it: what the storefront would receive."""
+
+    status: int
+    content_type: str
+    body: str
+    replayed: bool
+
+    @classmethod
+    def of(cls, outcome: IntakeOutcome) -> SubmitAnswer:
+        response = render_intake(outcome)
+        return cls(
+            response.status_code,
+            response.mimetype,
+            response.get_body().decode(),
+            isinstance(outcome, IntakeReplayed),
+        )
+
+
 class Harness:
     """One test's world: the context plus helpers to seed stock, submit and deliver."""
 
@@ -171,11 +192,11 @@ class Harness:
 
     async def submit(
         self, body: dict[str, Any], key: str | None = None, correlation_id: str = "corr-test"
-    ) -> IntakeAnswer:
+    ) -> SubmitAnswer:
         key = key or f"key-{uuid.uuid4().hex}"
         self.keys.append(key)
         request = OrderRequest.model_validate(body)
-        return await submit_order(self.ctx, key, body, request, correlation_id)
+        return SubmitAnswer.of(await submit_order(self.ctx, key, body, request, correlation_id))
 
     async def deliver(
         self,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -71,8 +71,10 @@ from shared.services.orders.context import OrderContext
 from shared.services.orders.holds import release_holds, take_holds
 from shared.services.orders.messages import send_booking_message
 
-JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
+# The key table keeps the first answer as sent (status, type, body); rows are read back as
+# outcomes by their status.
+_ACCEPTED_STORED = (202, "application/json")
+_REJECTED_STORED = (422, "application/problem+json")
 _ROUNDS = 3
 _log = logging.getLogger(__name__)
 
@@ -83,22 +85,49 @@ def _undecided(detail: str, retry_after_seconds: int) -> Unavailable:
 
 
 @dataclass(frozen=True)
-class IntakeAnswer:
-    status: int
-    content_type: str
+class IntakeAccepted:
+    """The order is accepted (holds taken, booking on its way); ``body`` is its wire answer."""
+
     body: str
-    replayed: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _answer(status: int, body: dict[str, Any], content_type: str = JSON) -> IntakeAnswer:
+@dataclass(frozen=True)
+class IntakeRejected:
+    """The order breaks rules; ``body`` is the problem document listing every violation."""
+
+    body: str
+
+
+@dataclass(frozen=True)
+class IntakeReplayed:
+    """A repeated Idempotency-Key: the first request's outcome, its body as first sent."""
+
+    first: IntakeAccepted | IntakeRejected
+
+
+IntakeOutcome = IntakeAccepted | IntakeRejected | IntakeReplayed
+
+
+def _accepted(body: dict[str, Any]) -> IntakeAccepted:
     # Sent through the documented models, so the stored (and replayed) answer fits the contract.
-    text = (
-        problem_body(body)
-        if content_type == PROBLEM_JSON
-        else OrderAccepted.model_validate(body).wire_json()
+    return IntakeAccepted(OrderAccepted.model_validate(body).wire_json())
+
+
+def _rejected(body: dict[str, Any]) -> IntakeRejected:
+    return IntakeRejected(problem_body(body))
+
+
+def _stored(outcome: IntakeAccepted | IntakeRejected) -> keys.StoredResponse:
+    status, content_type = (
+        _ACCEPTED_STORED if isinstance(outcome, IntakeAccepted) else _REJECTED_STORED
     )
-    return IntakeAnswer(status, content_type, text)
+    return keys.StoredResponse(status, content_type, outcome.body)
+
+
+def _replayed(stored: keys.StoredResponse) -> IntakeReplayed:
+    if stored.status == _ACCEPTED_STORED[0]:
+        return IntakeReplayed(IntakeAccepted(stored.body))
+    return IntakeReplayed(IntakeRejected(stored.body))
 
 
 async def submit_order(
@@ -107,7 +136,7 @@ async def submit_order(
     raw_body: Any,
     request: OrderRequest,
     correlation_id: str | None,
-) -> IntakeAnswer:
+) -> IntakeOutcome:
     """Decide an order once per Idempotency-Key; raises ``Conflict`` (key reused with another
     body, or its first request still running) or ``Unavailable`` (none of them stored as the
     key's answer)."""
@@ -134,27 +163,19 @@ async def submit_order(
             busy.retry_after_seconds,
         ) from None
     if isinstance(claim, keys.StoredResponse):
-        return IntakeAnswer(
-            claim.status,
-            claim.content_type,
-            claim.body,
-            replayed=True,
-            headers={"Idempotent-Replayed": "true"},
-        )
+        return _replayed(claim)
     try:
         answer = await _decide(ctx, claim, request, correlation_id)
     except Exception:
         await keys.drop_key(ctx.tables, claim)
         raise
-    await keys.complete_key(
-        ctx.tables, claim, keys.StoredResponse(answer.status, answer.content_type, answer.body)
-    )
+    await keys.complete_key(ctx.tables, claim, _stored(answer))
     return answer
 
 
 async def _decide(
     ctx: OrderContext, claim: keys.KeyClaim, request: OrderRequest, correlation_id: str | None
-) -> IntakeAnswer:
+) -> IntakeAccepted | IntakeRejected:
     order_id = claim.order_id
     if claim.resumed:
         stored = await load_order(ctx.tables, order_id)
@@ -168,12 +189,11 @@ async def _decide(
     return await _intake(ctx, order_id, request, correlation_id)
 
 
-def _answer_for(order: Order, *, credit_stale: bool) -> IntakeAnswer:
+def _answer_for(order: Order, *, credit_stale: bool) -> IntakeAccepted | IntakeRejected:
     if order.status is OrderStatus.REJECTED and order.violations:
-        return _answer(422, rejection_problem(order.order_id, order.violations), PROBLEM_JSON)
+        return _rejected(rejection_problem(order.order_id, order.violations))
     if order.status is OrderStatus.REJECTED:
-        return _answer(
-            422,
+        return _rejected(
             {
                 "type": "about:blank",
                 "title": "Order rejected",
@@ -181,10 +201,9 @@ def _answer_for(order: Order, *, credit_stale: bool) -> IntakeAnswer:
                 "detail": "the order's intake was interrupted; submit it again",
                 "orderId": order.order_id,
                 "violations": [],
-            },
-            PROBLEM_JSON,
+            }
         )
-    return _answer(202, accepted_answer(order, credit_stale=credit_stale))
+    return _accepted(accepted_answer(order, credit_stale=credit_stale))
 
 
 async def _read_figures(
@@ -295,7 +314,7 @@ def _order(
 
 async def _intake(
     ctx: OrderContext, order_id: str, request: OrderRequest, correlation_id: str | None
-) -> IntakeAnswer:
+) -> IntakeAccepted | IntakeRejected:
     now = ctx.clock()
     # The ERP read is the slow part; the table reads run while it is in flight.
     reading, _, holdings = await asyncio.gather(
@@ -335,8 +354,8 @@ async def _intake(
         accepted = await _accept(ctx, stored, order)
         await _enqueue(ctx, accepted)
         prices_as_of = ctx.price_book.freshness.data_as_of
-        return _answer(
-            202, accepted_answer(accepted, credit_stale=reading.stale, prices_as_of=prices_as_of)
+        return _accepted(
+            accepted_answer(accepted, credit_stale=reading.stale, prices_as_of=prices_as_of)
         )
     if stored is not None:
         await abandon_intake(ctx, stored.order, "lost every round against concurrent orders")
@@ -345,7 +364,7 @@ async def _intake(
 
 async def _reject(
     ctx: OrderContext, stored: StoredOrder | None, order: Order, evaluation: Evaluation
-) -> IntakeAnswer:
+) -> IntakeAccepted | IntakeRejected:
     """Store the rejection (holds of earlier rounds were already given back) and answer 422."""
     now = order.updated_at
     if stored is None:
@@ -361,7 +380,7 @@ async def _reject(
             await change_order(ctx.tables, order.order_id, rejected)
         await remove_from_outbox(ctx.tables, order.order_id)
     await order_outcomes.record_rejected_at_intake(ctx.tables, order, evaluation.violations)
-    return _answer(422, rejection_problem(order.order_id, evaluation.violations), PROBLEM_JSON)
+    return _rejected(rejection_problem(order.order_id, evaluation.violations))
 
 
 async def _accept(ctx: OrderContext, stored: StoredOrder, order: Order) -> Order:
