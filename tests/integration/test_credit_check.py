@@ -15,13 +15,7 @@ from shared.domain.credit import CreditPolicy
 from shared.services.credit.check import CreditCheckRequest, CurrencyNotConvertible, check_credit
 from shared.services.errors import Unavailable, UnknownCustomer
 from shared.services.orders.context import utc_now
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness, credit_summary, set_faults
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
+from tests.support.orders_harness import Harness, credit_summary, set_faults
 
 
 def _strict(harness: Harness) -> None:

@@ -33,8 +33,8 @@ from shared.services.inventory.policy import StockPolicy
 from tests.integration import stock_crash_worker
 from tests.integration.broker_bus import BrokerBus
 from tests.integration.killed_worker import run_until_killed
-from tests.integration.test_inventory_support import event
 from tests.stock_model import fold_in_order
+from tests.support.inventory_events import event
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_SECONDS = 3

@@ -42,8 +42,8 @@ from shared.services.inventory.webhooks import (
 )
 from shared.services.pricing import publisher as price_publisher
 from tests.integration.broker_bus import BrokerBus
-from tests.integration.test_inventory_support import event, inbound
 from tests.integration.webhook_receiver import running_receiver
+from tests.support.inventory_events import event, inbound
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 POLICY = StockPolicy()

@@ -27,7 +27,7 @@ from shared.services.inventory.events import InboundMessage, apply_inventory_mes
 from shared.services.inventory.messages import INVENTORY_QUEUE, stock_snapshot
 from shared.services.inventory.policy import StockPolicy, allocation_of
 from tests.integration.broker_bus import BrokerBus
-from tests.integration.test_inventory_support import T0, event, inbound
+from tests.support.inventory_events import T0, event, inbound
 
 POLICY = StockPolicy(
     hold_timeout=timedelta(minutes=5),

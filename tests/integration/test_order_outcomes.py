@@ -26,13 +26,7 @@ from shared.domain.orders.outcomes import OutcomeKind, ProblemCategory
 from shared.services.operations import impact
 from shared.services.orders.booking import BookingFailed, handle_booking_message
 from shared.services.orders.messages import OrderMessage
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
+from tests.support.orders_harness import Harness
 
 PLAIN = "IT-000001"
 REPRICED = "IT-000021"

@@ -25,8 +25,7 @@ from shared.services.orders.booking import (
 )
 from shared.services.orders.context import utc_now
 from shared.services.orders.messages import OrderMessage
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import (
+from tests.support.orders_harness import (
     Harness,
     drain,
     erp_config,
@@ -34,11 +33,6 @@ from tests.integration.test_orders_harness import (
     set_faults,
     sim_post,
 )
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
 
 SKU = "IT-000001"
 

@@ -22,13 +22,12 @@ from shared.adapters.stores.idempotency_keys import (
 )
 from shared.adapters.stores.orders import add_to_outbox, create_order, load_order, outbox_entries
 from shared.domain.orders import Order, OrderStatus
+from shared.services.errors import Unavailable
 from shared.services.orders.booking import Outcome
 from shared.services.orders.context import utc_now
 from shared.services.orders.holds import take_holds
-from shared.services.errors import Unavailable
 from shared.services.orders.outbox import purge_idempotency_keys, sweep
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import (
+from tests.support.orders_harness import (
     Harness,
     credit_summary,
     drain,
@@ -37,12 +36,6 @@ from tests.integration.test_orders_harness import (
     sim_post,
     sim_price,
 )
-
-# The harness's fixtures, made visible to this module.
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
 
 CUSTOMER = "C00001"
 SKU = "IT-000001"

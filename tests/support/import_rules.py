@@ -16,11 +16,11 @@ from pathlib import Path
 
 # Lowest first. A module may import its own layer or any layer below it, never one above.
 # ``observability`` is cross-cutting: below the adapters so that they and everything above may
-# use it, above ``config`` so that it may read settings.
+# use it, above the domain so that the domain stays pure (no telemetry, no I/O).
 LAYERS: tuple[tuple[str, str], ...] = (
     ("config", "shared.config"),
-    ("observability", "shared.observability"),
     ("domain", "shared.domain"),
+    ("observability", "shared.observability"),
     ("adapters", "shared.adapters"),
     ("services", "shared.services"),
     ("composition root", "shared.bootstrap"),

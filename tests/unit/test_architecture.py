@@ -1,6 +1,6 @@
 """The import rules of docs/architecture.md, checked from the code's imports.
 
-Layers, lowest first: config, observability (cross-cutting), domain, adapters, services, the
+Layers, lowest first: config, domain, observability (cross-cutting), adapters, services, the
 composition root (shared/bootstrap.py), functions, function_app. A module imports its own
 layer or lower ones, never higher; no product modules import each other in a circle.
 Dev tooling, benchmarks and tests are outside the product and may import anything.

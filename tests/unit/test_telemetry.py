@@ -30,8 +30,8 @@ from shared.observability.propagation import (
 )
 from shared.observability.setup import TelemetryMode, TelemetrySetup
 from tests.received import RecordingActions, received_message
+from tests.support.erp_client_fakes import json_response, make_client
 from tests.telemetry_support import Recorders, recorders
-from tests.unit.test_erp_client_fakes import json_response, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

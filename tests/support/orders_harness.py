@@ -1,4 +1,5 @@
-"""Shared set-up of the order and credit integration tests (no tests of its own).
+"""Shared set-up of the order and credit integration tests (their fixtures are in
+tests/integration/conftest.py).
 
 Real components only: a private ERP simulator (its faults and data are ours to change), a
 private Service Bus stand-in with the product's topology (the ``orders`` lock shortened so a
@@ -13,7 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -22,13 +23,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from azure.servicebus.exceptions import OperationTimeoutError
 
-from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
-from devtools.servicebus.testing import DEFAULT_TOPOLOGY, StandinHandle, running_standin
+from devtools.erp_sim.testing import custom_api, standard_api
+from devtools.servicebus.testing import DEFAULT_TOPOLOGY, StandinHandle
 from devtools.servicebus.topology import load_topology
 from functions.orders import render_intake
 from shared.adapters.bus import MessageBus
@@ -49,7 +49,6 @@ from shared.services.orders.context import OrderContext, OrderSettings, utc_now
 from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.intake import IntakeOutcome, IntakeReplayed, submit_order
 from shared.services.orders.messages import OrderMessage
-from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing.book import PriceBook
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
@@ -64,18 +63,6 @@ def short_lock_topology() -> dict[str, Any]:
         if queue["Name"] == "orders":
             queue["Properties"]["LockDuration"] = "PT3S"
     return dict(document)
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator(seed=SEED, items=60, customers=12) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[StandinHandle]:
-    with running_standin(short_lock_topology()) as handle:
-        yield handle
 
 
 def erp_config(base_url: str) -> ErpConfig:
@@ -142,7 +129,6 @@ def credit_summary(sim: str, customer: str) -> dict[str, Any]:
     return dict(response.json()["value"][0])
 
 
-@dataclass
 @dataclass(frozen=True)
 class SubmitAnswer:
     """An intake outcome as the trigger renders it: what the storefront would receive."""
@@ -163,6 +149,7 @@ class SubmitAnswer:
         )
 
 
+@dataclass
 class Harness:
     """One test's world: the context plus helpers to seed stock, submit and deliver."""
 
@@ -250,21 +237,6 @@ def order_settings(**overrides: Any) -> OrderSettings:
     return replace(base, **overrides)
 
 
-@pytest.fixture(scope="module")
-def price_prefix(azurite_connection: str, sim: str) -> str:
-    """Prices published once per module into their own tables (the tests only read them)."""
-    prefix = "p" + uuid.uuid4().hex[:10]
-
-    async def publish() -> None:
-        tables = TableStore.from_connection_string(azurite_connection, prefix=prefix)
-        async with ErpClient(erp_config(sim)) as erp:
-            await price_publisher.publish(erp, tables, "full")
-        await tables.close()
-
-    asyncio.run(publish())
-    return prefix
-
-
 def build_context(
     tables: TableStore, price_tables: TableStore, erp: ErpClient, bus_connection: str
 ) -> OrderContext:
@@ -283,28 +255,6 @@ def build_context(
         locations=LocationDirectory(),
         clock=utc_now,
     )
-
-
-@pytest.fixture
-async def harness(
-    table_store: TableStore,
-    azurite_connection: str,
-    price_prefix: str,
-    sim: str,
-    standin: StandinHandle,
-) -> AsyncIterator[Harness]:
-    set_faults(sim)  # whatever a failed test left on
-    price_tables = TableStore.from_connection_string(azurite_connection, prefix=price_prefix)
-    erp = ErpClient(erp_config(sim))
-    ctx = build_context(table_store, price_tables, erp, standin.connection_string)
-    await ctx.price_book.ensure_current()
-    try:
-        yield Harness(ctx, sim, standin)
-    finally:
-        set_faults(sim)
-        await erp.aclose()
-        await ctx.bus.close()
-        await price_tables.close()
 
 
 def _requires_session(entity: str, subscription: str | None) -> bool:
