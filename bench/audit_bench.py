@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 
 from devtools.stack import LocalStack, StackPorts
-from shared.bootstrap import audit_dependencies, build_services
+from shared.bootstrap import audit_dependencies, build_services, channel_targets, sync_options
 from shared.config.settings import load_settings
-from shared.services.content import channel_targets, run_content_sync, sync_options
+from shared.services.content import run_content_sync
 from shared.services.inventory.events import InboundMessage, apply_inventory_messages
 from shared.services.inventory.policy import StockPolicy
 from shared.services.inventory.reconciliation import reconcile_stock

@@ -12,12 +12,14 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.bus import MessageBus
+from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.clock import SystemClock
@@ -27,11 +29,15 @@ from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
 from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
+from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
 from shared.domain.orders import BookingRetryPolicy
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
+from shared.domain.stock import StockThresholds
+from shared.services.content.delivery import BatchLimits
+from shared.services.content.sync import ChannelTarget, SyncOptions
 from shared.services.credit.figures import CreditFiguresSource
-from shared.services.inventory.policy import StockPolicy
+from shared.services.inventory.policy import StockPolicy, allocation_of
 from shared.services.operations.audit.service import AuditDependencies
 from shared.services.orders.context import OrderContext, OrderSettings
 from shared.services.orders.erp import LocationDirectory
@@ -123,9 +129,19 @@ def _azure_credential() -> Any:
 
 
 def stock_policy(settings: Settings) -> StockPolicy:
-    """The stock rules from the settings and the sync policy's channel choices."""
-    return StockPolicy.from_settings(
-        settings, policy_for(settings.sync_policy).stock.sell_expected_receipts
+    """The stock rules from the settings; channels the sync policy names in
+    ``stock.sellExpectedReceipts`` sell receipts expected from purchase orders."""
+    expected = policy_for(settings.sync_policy).stock.sell_expected_receipts
+    return StockPolicy(
+        hold_timeout=timedelta(seconds=settings.stock_hold_timeout_seconds),
+        thresholds=StockThresholds(low_stock_level=settings.stock_low_stock_level),
+        safety_stock=settings.stock_safety_stock,
+        channels=MappingProxyType(
+            {
+                name: allocation_of(name, channel, name in expected)
+                for name, channel in settings.channels.items()
+            }
+        ),
     )
 
 
@@ -217,6 +233,45 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+    )
+
+
+def channel_targets(
+    settings: Settings, http: httpx.AsyncClient, policy: WebhookPolicy | None = None
+) -> dict[str, ChannelTarget]:
+    """Every configured channel that has a catalog webhook, with its assortment and adapter."""
+    channels = settings.channels
+    adapters = catalog_webhook_channels(
+        {name: channel.catalog_webhook for name, channel in channels.items()},
+        settings.channel_secret,
+        settings.storefront_base_url,
+        http,
+        policy
+        or WebhookPolicy(max_retry_after_seconds=settings.storefront_max_retry_after_seconds),
+    )
+    return {
+        name: ChannelTarget(
+            ChannelProfile(
+                name=name,
+                locale=channel.locale,
+                currency=channel.currency,
+                categories=None if channel.categories == "*" else frozenset(channel.categories),
+            ),
+            adapters[name],
+        )
+        for name, channel in channels.items()
+        if name in adapters
+    }
+
+
+def sync_options(settings: Settings) -> SyncOptions:
+    """The content sync's run sizes and budget from the app settings."""
+    return SyncOptions(
+        budget_seconds=settings.content_run_budget_seconds,
+        erp_page_size=settings.content_erp_page_size,
+        lookup_size=settings.content_erp_lookup_size,
+        batch=BatchLimits(max_operations=settings.content_batch_size),
+        price_currency=settings.local_currency,
     )
 
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import httpx
 
+from shared import bootstrap
 from shared.adapters.channels import CatalogBatch, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
@@ -68,7 +69,7 @@ async def run(settings: dict[str, Any]) -> int:
     tables = TableStore.from_connection_string(settings["storage"], settings["prefix"])
     app_settings = load_settings(STOREFRONT_BASE_URL=settings["storefront"])
     async with ErpClient(config) as erp, httpx.AsyncClient(timeout=10) as http:
-        targets = content.channel_targets(app_settings, http, FAST)
+        targets = bootstrap.channel_targets(app_settings, http, FAST)
         web = targets["web"]
         doomed = {**targets, "web": ChannelTarget(web.profile, DieAfter(web.adapter, 3))}
         await content.run_content_sync(erp, tables, doomed, "delta", options(settings))

@@ -27,9 +27,16 @@ from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from devtools.servicebus.testing import running_standin
 from devtools.storefront_sim.testing import storefront_simulator
 from shared.adapters.stores import erp_usage
-from shared.bootstrap import Services, audit_dependencies, build_services, get_policy
+from shared.bootstrap import (
+    Services,
+    audit_dependencies,
+    build_services,
+    channel_targets,
+    get_policy,
+    sync_options,
+)
 from shared.config.settings import Settings, load_settings
-from shared.services.content import channel_targets, run_content_sync, sync_options
+from shared.services.content import run_content_sync
 from shared.services.inventory.events import InboundMessage, apply_inventory_messages
 from shared.services.inventory.messages import INVENTORY_QUEUE
 from shared.services.inventory.policy import StockPolicy

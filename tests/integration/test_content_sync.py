@@ -28,6 +28,7 @@ from devtools.erp_sim.server import bind_socket, build_server, url_of
 from devtools.erp_sim.state import SimulatorOptions, SimulatorState
 from devtools.erp_sim.testing import standard_api
 from devtools.storefront_sim.testing import storefront_simulator
+from shared import bootstrap
 from shared.adapters.channels import CatalogBatch, CatalogUpsert, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
@@ -134,7 +135,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def targets(storefront: str, http: httpx.AsyncClient) -> dict[str, ChannelTarget]:
     settings = load_settings(STOREFRONT_BASE_URL=storefront)
-    return content.channel_targets(settings, http, FAST)
+    return bootstrap.channel_targets(settings, http, FAST)
 
 
 OPTIONS = SyncOptions(erp_page_size=40, lookup_size=15, batch=BatchLimits(max_operations=25))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from shared.bootstrap import channel_targets, sync_options
 from shared.config.settings import Settings, SettingsError, load_settings
-from shared.services.content import channel_targets, sync_options
 from shared.services.content.progress import Checkpoint, Watermarks
 from shared.services.content.sync import _choose_mode
 

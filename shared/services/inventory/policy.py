@@ -1,7 +1,8 @@
-"""The stock rules taken from settings: hold timeout, thresholds, safety stock, channel allocations.
+"""The stock rules: hold timeout, thresholds, safety stock, channel allocations.
 
-Built once per process from ``Settings`` (or by tests directly), so the inventory services take one
-small immutable object instead of reaching for global settings.
+Built once per process from the settings by the composition root (``shared.bootstrap``), or by
+tests directly, so the inventory services take one small immutable object instead of reaching
+for global settings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from shared.config.channels import Channel
-from shared.config.settings import Settings
 from shared.domain.stock import (
     DEFAULT_FOLD_POLICY,
     ChannelAllocation,
@@ -43,24 +43,6 @@ class StockPolicy:
     safety_stock: Decimal = Decimal(0)
     channels: Mapping[str, ChannelAllocation] = field(default_factory=_no_channels)
     fold_policy: FoldPolicy = DEFAULT_FOLD_POLICY
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, expected_receipt_channels: frozenset[str] = frozenset()
-    ) -> StockPolicy:
-        """The policy from settings; channels named in ``expected_receipt_channels`` (the sync
-        policy's ``stock.sellExpectedReceipts``) sell receipts expected from purchase orders."""
-        return cls(
-            hold_timeout=timedelta(seconds=settings.stock_hold_timeout_seconds),
-            thresholds=StockThresholds(low_stock_level=settings.stock_low_stock_level),
-            safety_stock=settings.stock_safety_stock,
-            channels=MappingProxyType(
-                {
-                    name: allocation_of(name, channel, name in expected_receipt_channels)
-                    for name, channel in settings.channels.items()
-                }
-            ),
-        )
 
     def channel(self, name: str) -> ChannelAllocation:
         """The allocation of a configured channel; ``UnknownChannel`` otherwise."""
