@@ -15,14 +15,13 @@ from shared.adapters.bus import BusSendFailed
 from shared.adapters.stores.credit_holds import load_pending
 from shared.adapters.stores.idempotency_keys import (
     IDEMPOTENCY_TABLE,
-    KeyReused,
     StoredResponse,
     claim_key,
     request_hash,
 )
 from shared.adapters.stores.orders import add_to_outbox, create_order, load_order, outbox_entries
 from shared.domain.orders import Order, OrderStatus
-from shared.services.errors import Unavailable
+from shared.services.errors import Conflict, Unavailable
 from shared.services.orders.booking import Outcome
 from shared.services.orders.context import utc_now
 from shared.services.orders.holds import take_holds
@@ -121,8 +120,12 @@ async def test_the_same_key_and_body_return_the_first_answer_and_another_body_is
     again = await harness.submit(json.loads(json.dumps(body)), key="k-same")
     assert first.status == again.status == 202
     assert again.body == first.body and again.replayed
-    with pytest.raises(KeyReused):
+    with pytest.raises(Conflict, match="first used with a different body") as refused:
         await harness.submit(order_body([{"sku": SKU, "quantity": 2}]), key="k-same")
+    assert (refused.value.title, refused.value.retry_after_seconds) == (
+        "Idempotency-Key reused",
+        None,
+    )
     reservations = await harness.reservations(SKU)
     assert reservations["MAIN"] == {json.loads(first.body)["orderId"]: Decimal(1)}
 

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.adapters.ports import MessageSender
 from shared.adapters.stores.stock import POSITIONS_TABLE
 from shared.adapters.tables import TableStore
 from shared.domain.stock import ThresholdCrossing
-from shared.services.inventory.bus import JsonSender
 
 ALERTS_TOPIC = "stock-alerts"
 ALERT_KIND = "alert"
@@ -79,7 +79,7 @@ def alert_from_entity(entity: Mapping[str, Any]) -> PendingAlert:
 
 
 async def publish_alerts(
-    bus: JsonSender, tables: TableStore, alerts: Iterable[PendingAlert]
+    bus: MessageSender, tables: TableStore, alerts: Iterable[PendingAlert]
 ) -> int:
     """Send each alert, then delete its outbox row; returns how many were sent.
 
@@ -101,7 +101,7 @@ async def publish_alerts(
     return sent
 
 
-async def _publish_one(bus: JsonSender, tables: TableStore, alert: PendingAlert) -> None:
+async def _publish_one(bus: MessageSender, tables: TableStore, alert: PendingAlert) -> None:
     await bus.send_json(
         ALERTS_TOPIC,
         alert.body,

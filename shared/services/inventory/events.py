@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.adapters.ports import MessageSender
 from shared.adapters.stores.stock import (
     POSITIONS_TABLE,
     PositionBusy,
@@ -39,7 +40,6 @@ from shared.adapters.tables import (
 )
 from shared.domain.stock import InvalidInventoryEvent
 from shared.services.inventory.alerts import PendingAlert, alerts_of, publish_alerts
-from shared.services.inventory.bus import JsonSender
 from shared.services.inventory.messages import InventoryMessage, parse_inventory_message
 from shared.services.inventory.policy import StockPolicy
 from shared.services.inventory.projection import (
@@ -129,7 +129,7 @@ def parse_batch(
 
 async def apply_inventory_messages(
     tables: TableStore,
-    bus: JsonSender,
+    bus: MessageSender,
     messages: Sequence[InboundMessage],
     policy: StockPolicy,
     *,
@@ -160,7 +160,7 @@ async def apply_inventory_messages(
 
 async def _settle(
     tables: TableStore,
-    bus: JsonSender,
+    bus: MessageSender,
     results: Sequence[PartitionOutcome | BaseException],
     outcome: BatchOutcome,
 ) -> BaseException | None:
@@ -265,7 +265,7 @@ _SWEEP_FILTER = "held gt 0 or kind eq 'alert'"
 
 async def sweep(
     tables: TableStore,
-    bus: JsonSender,
+    bus: MessageSender,
     policy: StockPolicy,
     *,
     now: datetime | None = None,

@@ -36,13 +36,13 @@ from typing import Any
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api
+from shared.adapters.ports import MessageSender
 from shared.adapters.stores import lease, sync_state
 from shared.adapters.stores.stock import positions_of
 from shared.adapters.tables import TableStore
 from shared.config.policy import policy_for
 from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
 from shared.observability import metrics
-from shared.services.inventory.bus import JsonSender
 from shared.services.inventory.messages import (
     INVENTORY_QUEUE,
     ErpStockSnapshot,
@@ -145,7 +145,7 @@ class ReconciliationReport:
 async def reconcile_stock(
     erp: ErpClient,
     tables: TableStore,
-    bus: JsonSender,
+    bus: MessageSender,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     max_drift_rows: int = DEFAULT_MAX_DRIFT_ROWS,
@@ -261,7 +261,7 @@ def _compare_row(
     return snapshot_of_row(row, as_of, "reconciliation")
 
 
-async def _send(bus: JsonSender, snapshots: Sequence[ErpStockSnapshot]) -> None:
+async def _send(bus: MessageSender, snapshots: Sequence[ErpStockSnapshot]) -> None:
     for snapshot in snapshots:
         await bus.send_json(
             INVENTORY_QUEUE,

@@ -30,10 +30,10 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api, guid_key, string_key
+from shared.adapters.ports import MessageSender
 from shared.adapters.stores.lease import LeaseHeld
 from shared.adapters.tables import TableStore
 from shared.services.http_contract import WireModel
-from shared.services.inventory.bus import JsonSender
 from shared.services.inventory.messages import (
     INVENTORY_QUEUE,
     ErpStockSnapshot,
@@ -196,7 +196,7 @@ def check_client_state(batch: ErpNotificationBatch, expected: str) -> None:
 
 
 async def enqueue_notifications(
-    bus: JsonSender, notifications: ErpNotificationBatch | Sequence[ErpNotification]
+    bus: MessageSender, notifications: ErpNotificationBatch | Sequence[ErpNotification]
 ) -> int:
     """Queue each notification for the processor; ``BusSendFailed`` if one was not accepted."""
     if isinstance(notifications, ErpNotificationBatch):
@@ -349,7 +349,7 @@ async def read_back_availability(
 
 async def process_notification(
     erp: ErpClient,
-    bus: JsonSender,
+    bus: MessageSender,
     tables: TableStore,
     notification: ErpNotification,
 ) -> NotificationOutcome:
