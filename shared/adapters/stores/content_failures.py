@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.tables import TableOperation, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import TableOperation
 
 FAILURES_TABLE = "ContentFailures"
 ERP_SCOPE = "erp"
@@ -85,7 +86,7 @@ class Failure:
 class FailureLog:
     """The failure list as one run sees it: loaded at the start, changes written per page."""
 
-    def __init__(self, tables: TableStore, run_id: str) -> None:
+    def __init__(self, tables: TableStorage, run_id: str) -> None:
         self._tables = tables
         self._run_id = run_id
         self._stored: dict[tuple[str, str], Failure] = {}
@@ -145,7 +146,7 @@ class FailureLog:
 
 
 async def list_failures(
-    tables: TableStore, channel: str | None = None, limit: int = 500
+    tables: TableStorage, channel: str | None = None, limit: int = 500
 ) -> list[Failure]:
     """Recorded failures, newest first; ``channel='erp'`` lists the ERP validation failures."""
     if channel is None:

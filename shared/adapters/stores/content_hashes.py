@@ -19,7 +19,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from shared.adapters.tables import TableOperation, TableStore, TransactionFailed
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import TableOperation, TransactionFailed
 
 HASHES_TABLE = "ContentHashes"
 BUCKETS = 64
@@ -40,7 +41,7 @@ class ChannelHashes:
 
     def __init__(
         self,
-        tables: TableStore,
+        tables: TableStorage,
         channel: str,
         *,
         full_load_threshold: int = FULL_LOAD_THRESHOLD,

@@ -15,7 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing
 from shared.domain.credit import PendingCredit, ReleasedHold
 
 HOLDS_TABLE = "CreditHolds"
@@ -64,7 +65,7 @@ def _pending_from(customer_no: str, entity: dict[str, Any]) -> PendingCredit:
     )
 
 
-async def load_pending(tables: TableStore, customer_no: str) -> StoredPending:
+async def load_pending(tables: TableStorage, customer_no: str) -> StoredPending:
     """The customer's pending credit (empty, etag None, when nothing was ever held)."""
     row = await tables.get(HOLDS_TABLE, customer_no, _ROW)
     if row is None:
@@ -73,7 +74,7 @@ async def load_pending(tables: TableStore, customer_no: str) -> StoredPending:
 
 
 async def change_pending(
-    tables: TableStore,
+    tables: TableStorage,
     customer_no: str,
     change: Callable[[PendingCredit], tuple[PendingCredit, Result]],
 ) -> tuple[PendingCredit, Result]:

@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from shared.adapters.erp.shared_limits import LimitsConflict, encode_record
-from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing
 
 LIMITS_TABLE = "ErpLimits"
 _ROW = "limits"
@@ -27,7 +28,7 @@ def principal_key(*parts: str) -> str:
 class TableLimitsStore:
     """``LimitsStore`` on one Table storage row."""
 
-    def __init__(self, tables: TableStore, principal: str) -> None:
+    def __init__(self, tables: TableStorage, principal: str) -> None:
         self._tables = tables
         self._partition = principal
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.adapters.erp.odata import Api
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 
 REGISTRY_TABLE = "ErpSubscriptions"
 _PARTITION = "subscription"
 
 
-async def remember(tables: TableStore, subscription_id: str, entity_set: str, api: Api) -> None:
+async def remember(tables: TableStorage, subscription_id: str, entity_set: str, api: Api) -> None:
     """Record (or refresh) one of our subscriptions; idempotent."""
     await tables.upsert(
         REGISTRY_TABLE,
@@ -32,11 +32,11 @@ async def remember(tables: TableStore, subscription_id: str, entity_set: str, ap
     )
 
 
-async def forget(tables: TableStore, subscription_id: str) -> None:
+async def forget(tables: TableStorage, subscription_id: str) -> None:
     """Drop a subscription we deleted in the ERP; a missing row is fine."""
     await tables.delete(REGISTRY_TABLE, _PARTITION, subscription_id)
 
 
-async def is_ours(tables: TableStore, subscription_id: str) -> bool:
+async def is_ours(tables: TableStorage, subscription_id: str) -> bool:
     """True when the maintenance timer created or kept this subscription."""
     return await tables.get(REGISTRY_TABLE, _PARTITION, subscription_id) is not None

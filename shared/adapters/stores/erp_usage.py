@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.request_pipeline import ErpCounters
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 
 USAGE_TABLE = "ErpUsage"
 BUDGET_REQUESTS = 6000
@@ -93,7 +93,7 @@ class UsageRecorder:
         self._last: ErpCounters | None = None
         self._lock = asyncio.Lock()
 
-    async def record(self, tables: TableStore) -> UsageTotals:
+    async def record(self, tables: TableStorage) -> UsageTotals:
         """Store the delta since the last recording (nothing is written when nothing changed)."""
         async with self._lock:
             current = self._counters()
@@ -118,7 +118,7 @@ class UsageRecorder:
             return change
 
 
-async def usage_between(tables: TableStore, start: datetime, end: datetime) -> UsageTotals:
+async def usage_between(tables: TableStorage, start: datetime, end: datetime) -> UsageTotals:
     """Everything recorded in the minute buckets from ``start``'s minute to ``end``'s."""
     totals = UsageTotals()
     rows = tables.query(

@@ -25,8 +25,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores.order_rows import pack_json, unpack_json
-from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, Row, TableStore
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, Row
 
 IDEMPOTENCY_TABLE = "OrderIdempotency"
 _ROW = "request"
@@ -89,7 +90,7 @@ def _stored(row: Row) -> StoredResponse:
 
 
 async def claim_key(
-    tables: TableStore,
+    tables: TableStorage,
     key: str,
     body_hash: str,
     new_order_id: str,
@@ -146,7 +147,7 @@ async def claim_key(
         pause = min(pause * 2, 0.5)
 
 
-async def complete_key(tables: TableStore, claim: KeyClaim, response: StoredResponse) -> None:
+async def complete_key(tables: TableStorage, claim: KeyClaim, response: StoredResponse) -> None:
     """Store the answer for the key (only the claim's owner gets here)."""
     entity = {
         **claim.entity,
@@ -160,13 +161,13 @@ async def complete_key(tables: TableStore, claim: KeyClaim, response: StoredResp
         await tables.update(IDEMPOTENCY_TABLE, entity, claim.etag)
 
 
-async def drop_key(tables: TableStore, claim: KeyClaim) -> None:
+async def drop_key(tables: TableStorage, claim: KeyClaim) -> None:
     """Forget the claim so a retry runs again (the answer was "try again")."""
     with contextlib.suppress(EntityChanged, EntityMissing):
         await tables.delete(IDEMPOTENCY_TABLE, claim.key, _ROW, etag=claim.etag)
 
 
-async def purge_expired(tables: TableStore, now: datetime) -> int:
+async def purge_expired(tables: TableStorage, now: datetime) -> int:
     """Delete keys past their retention; returns how many went."""
     purged = 0
     async for row in tables.query(IDEMPOTENCY_TABLE, "expiresAt lt @now", {"now": now}):

@@ -12,7 +12,8 @@ import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing
 
 LEASES_TABLE = "Leases"
 
@@ -24,7 +25,7 @@ class LeaseHeld(RuntimeError):
 class Lease:
     """A held lease; ``renew`` extends it during a long run, ``release`` ends it early."""
 
-    def __init__(self, tables: TableStore, job: str, owner: str, etag: str) -> None:
+    def __init__(self, tables: TableStorage, job: str, owner: str, etag: str) -> None:
         self._tables = tables
         self.job = job
         self.owner = owner
@@ -57,7 +58,7 @@ def _row(job: str, owner: str, duration: timedelta) -> dict[str, object]:
     }
 
 
-async def acquire(tables: TableStore, job: str, duration: timedelta) -> Lease:
+async def acquire(tables: TableStorage, job: str, duration: timedelta) -> Lease:
     """Take the lease on ``job`` for ``duration`` or raise ``LeaseHeld``."""
     owner = uuid.uuid4().hex
     existing = await tables.get(LEASES_TABLE, "lease", job)

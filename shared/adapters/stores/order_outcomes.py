@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.table_keys import encode_key
-from shared.adapters.tables import TableStore
 from shared.domain.orders import Order, OrderViolation
 from shared.domain.orders.outcomes import OutcomeKind, ProblemCategory, categories_of
 
@@ -75,7 +75,7 @@ def _entity(order: Order, kind: OutcomeKind, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _write(tables: TableStore, entity: dict[str, Any]) -> None:
+async def _write(tables: TableStorage, entity: dict[str, Any]) -> None:
     try:
         await tables.upsert(TABLE, entity)
     except Exception:  # the ledger must never fail the order it describes
@@ -88,7 +88,7 @@ async def _write(tables: TableStore, entity: dict[str, Any]) -> None:
 
 
 async def record_rejected_at_intake(
-    tables: TableStore, order: Order, violations: Iterable[OrderViolation]
+    tables: TableStorage, order: Order, violations: Iterable[OrderViolation]
 ) -> None:
     found = tuple(violations)
     await _write(
@@ -102,7 +102,7 @@ async def record_rejected_at_intake(
     )
 
 
-async def record_booked(tables: TableStore, order: Order) -> None:
+async def record_booked(tables: TableStorage, order: Order) -> None:
     erp_total = order.erp_total_amount
     await _write(
         tables,
@@ -115,7 +115,7 @@ async def record_booked(tables: TableStore, order: Order) -> None:
     )
 
 
-async def record_failed_at_booking(tables: TableStore, order: Order) -> None:
+async def record_failed_at_booking(tables: TableStorage, order: Order) -> None:
     await _write(
         tables,
         _entity(order, OutcomeKind.FAILED_AT_BOOKING, reason=order.failure_reason or "failed"),
@@ -145,7 +145,7 @@ def _row(entity: dict[str, Any]) -> OutcomeRow:
 
 
 async def outcomes_between(
-    tables: TableStore, first_day: date, last_day: date
+    tables: TableStorage, first_day: date, last_day: date
 ) -> AsyncIterator[OutcomeRow]:
     """Every row of the days ``first_day`` .. ``last_day`` (inclusive), day by day."""
     day = first_day

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores.order_rows import (
     ORDER_ROW,
     ORDERS_TABLE,
     order_entity,
     order_from_entity,
 )
-from shared.adapters.tables import EntityChanged, EntityMissing, TableStore
+from shared.adapters.tables import EntityChanged, EntityMissing
 from shared.domain.orders import Order
 
 OUTBOX_TABLE = "OrderOutbox"
@@ -41,27 +42,27 @@ class StoredOrder:
     etag: str
 
 
-async def load_order(tables: TableStore, order_id: str) -> StoredOrder | None:
+async def load_order(tables: TableStorage, order_id: str) -> StoredOrder | None:
     row = await tables.get(ORDERS_TABLE, order_id, ORDER_ROW)
     if row is None:
         return None
     return StoredOrder(order_from_entity(row.entity), row.etag)
 
 
-async def create_order(tables: TableStore, order: Order) -> StoredOrder:
+async def create_order(tables: TableStorage, order: Order) -> StoredOrder:
     """Insert a new order row (``EntityExists`` if the id is taken)."""
     etag = await tables.create(ORDERS_TABLE, order_entity(order))
     return StoredOrder(order, etag)
 
 
-async def save_order(tables: TableStore, stored: StoredOrder, order: Order) -> StoredOrder:
+async def save_order(tables: TableStorage, stored: StoredOrder, order: Order) -> StoredOrder:
     """Write `order` only if the row is unchanged since `stored` was read."""
     etag = await tables.update(ORDERS_TABLE, order_entity(order), stored.etag)
     return StoredOrder(order, etag)
 
 
 async def change_order(
-    tables: TableStore, order_id: str, change: Callable[[Order], Order]
+    tables: TableStorage, order_id: str, change: Callable[[Order], Order]
 ) -> StoredOrder | None:
     """Apply a pure transition with optimistic concurrency; None if the order does not exist.
 
@@ -81,18 +82,18 @@ async def change_order(
     raise OrderBusy(f"order {order_id} kept changing; try again")
 
 
-async def add_to_outbox(tables: TableStore, order_id: str, now: datetime) -> None:
+async def add_to_outbox(tables: TableStorage, order_id: str, now: datetime) -> None:
     await tables.upsert(
         OUTBOX_TABLE, {"PartitionKey": OUTBOX_PARTITION, "RowKey": order_id, "addedAt": now}
     )
 
 
-async def remove_from_outbox(tables: TableStore, order_id: str) -> None:
+async def remove_from_outbox(tables: TableStorage, order_id: str) -> None:
     with contextlib.suppress(EntityChanged):
         await tables.delete(OUTBOX_TABLE, OUTBOX_PARTITION, order_id)
 
 
-async def outbox_entries(tables: TableStore, added_before: datetime) -> list[str]:
+async def outbox_entries(tables: TableStorage, added_before: datetime) -> list[str]:
     """Order ids whose entry is older than `added_before` (younger ones may be in flight)."""
     return [
         row.row_key

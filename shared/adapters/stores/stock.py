@@ -15,12 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from shared.adapters.tables import (
-    EntityChanged,
-    EntityExists,
-    TableOperation,
-    TableStore,
-)
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityChanged, EntityExists, TableOperation
 from shared.domain.stock import (
     StockPosition,
     available_to_sell,
@@ -79,7 +75,7 @@ def position_from_entity(entity: Mapping[str, Any]) -> StockPosition:
     return position_from_record(text)
 
 
-async def load_position(tables: TableStore, sku: str, location: str) -> StoredPosition:
+async def load_position(tables: TableStorage, sku: str, location: str) -> StoredPosition:
     """The stored position, or a new empty one (etag None) when no event has touched it."""
     row = await tables.get(POSITIONS_TABLE, sku, location)
     if row is None:
@@ -87,7 +83,7 @@ async def load_position(tables: TableStore, sku: str, location: str) -> StoredPo
     return StoredPosition(position_from_entity(row.entity), row.etag)
 
 
-async def positions_of(tables: TableStore, sku: str) -> list[StoredPosition]:
+async def positions_of(tables: TableStorage, sku: str) -> list[StoredPosition]:
     """Every stored location of one SKU (one partition query)."""
     return [
         StoredPosition(position_from_entity(row.entity), row.etag)
@@ -97,7 +93,7 @@ async def positions_of(tables: TableStore, sku: str) -> list[StoredPosition]:
 
 
 async def save_position(
-    tables: TableStore,
+    tables: TableStorage,
     stored: StoredPosition,
     new_position: StockPosition,
     extra: Sequence[Mapping[str, Any]] = (),
@@ -124,7 +120,7 @@ async def save_position(
 
 
 async def change_position(
-    tables: TableStore,
+    tables: TableStorage,
     sku: str,
     location: str,
     change: Callable[[StockPosition], tuple[StockPosition, Result]],

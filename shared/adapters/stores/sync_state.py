@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 
 STATE_TABLE = "SyncState"
 RUNS_TABLE = "SyncRuns"
@@ -27,7 +27,7 @@ class Watermark:
     last_success_at: datetime | None
 
 
-async def read_watermark(tables: TableStore, job: str) -> Watermark:
+async def read_watermark(tables: TableStorage, job: str) -> Watermark:
     row = await tables.get(STATE_TABLE, "watermark", job)
     if row is None:
         return Watermark(job, None, None)
@@ -35,7 +35,7 @@ async def read_watermark(tables: TableStore, job: str) -> Watermark:
 
 
 async def save_watermark(
-    tables: TableStore, job: str, value: datetime | None, succeeded_at: datetime | None = None
+    tables: TableStorage, job: str, value: datetime | None, succeeded_at: datetime | None = None
 ) -> None:
     """Store the watermark; only the job holding the lease writes it, so last-writer-wins."""
     entity: dict[str, Any] = {"PartitionKey": "watermark", "RowKey": job}
@@ -61,7 +61,7 @@ class RunRecord:
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
-    async def finish(self, tables: TableStore, outcome: str, error: str = "") -> None:
+    async def finish(self, tables: TableStorage, outcome: str, error: str = "") -> None:
         ended_at = datetime.now(UTC)
         # RowKey sorts newest first, so "last N runs" is a short prefix query.
         inverted = f"{10**13 - int(self.started_at.timestamp() * 1000):013d}"
@@ -82,7 +82,7 @@ class RunRecord:
         )
 
 
-async def recent_runs(tables: TableStore, job: str, limit: int = 20) -> list[dict[str, Any]]:
+async def recent_runs(tables: TableStorage, job: str, limit: int = 20) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     async for row in tables.partition(RUNS_TABLE, job):
         runs.append(row.entity)

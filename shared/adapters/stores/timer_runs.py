@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 
 TIMER_RUNS_TABLE = "TimerRuns"
 HISTORY_LENGTH = 20
@@ -78,12 +78,12 @@ def short_error(error: BaseException) -> str:
     return summary[:MAX_ERROR_CHARS]
 
 
-async def record_start(tables: TableStore, run: TimerRun) -> None:
+async def record_start(tables: TableStorage, run: TimerRun) -> None:
     await tables.upsert(TIMER_RUNS_TABLE, _row(run, "running"))
 
 
 async def record_end(
-    tables: TableStore, run: TimerRun, result: TimerResult, error: str = ""
+    tables: TableStorage, run: TimerRun, result: TimerResult, error: str = ""
 ) -> None:
     """Store the outcome, then drop rows beyond the history length."""
     ended_at = datetime.now(UTC)
@@ -106,7 +106,7 @@ def _row(run: TimerRun, result: TimerResult) -> dict[str, object]:
     }
 
 
-async def _prune(tables: TableStore, function_name: str) -> None:
+async def _prune(tables: TableStorage, function_name: str) -> None:
     keys = [row.row_key async for row in tables.partition(TIMER_RUNS_TABLE, function_name)]
     # Partition queries return RowKey order, which is newest first here.
     for row_key in sorted(keys)[HISTORY_LENGTH:]:
@@ -128,7 +128,7 @@ def _view(entity: dict[str, object]) -> TimerRunView:
 
 
 async def timer_statuses(
-    tables: TableStore,
+    tables: TableStorage,
     function_names: Iterable[str],
     now: datetime | None = None,
     history: int = HISTORY_LENGTH,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import sync_state
-from shared.adapters.tables import TableStore
 from shared.config.cron import iso_duration
 from shared.config.policy import policy_for
 from shared.config.settings import Settings
@@ -15,7 +15,7 @@ from shared.services.content import progress
 
 
 async def sync_status(
-    tables: TableStore, settings: Settings, now: datetime | None = None
+    tables: TableStorage, settings: Settings, now: datetime | None = None
 ) -> dict[str, Any]:
     """Watermarks, the pass under way, a pending full pass, the configured channels, and
     whether the last successful run is older than the policy's content freshness objective."""

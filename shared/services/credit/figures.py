@@ -18,7 +18,7 @@ from decimal import Decimal
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.errors import ErpError, ErpNotFound, ErpThrottled
 from shared.adapters.erp.models import CustomerCreditSummary
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 from shared.domain.credit import CreditFigures
 from shared.services.errors import Unavailable, UnknownCustomer
 
@@ -75,7 +75,7 @@ class CreditFiguresSource:
         self._written: dict[str, tuple[CreditFigures, float]] = {}
 
     async def read(
-        self, erp: ErpClient, tables: TableStore, customer_no: str, now: datetime
+        self, erp: ErpClient, tables: TableStorage, customer_no: str, now: datetime
     ) -> FiguresReading:
         """Live figures, or recent kept ones marked stale; raises ``UnknownCustomer`` or
         ``Unavailable``."""
@@ -92,7 +92,7 @@ class CreditFiguresSource:
         await self._keep(tables, figures)
         return FiguresReading(figures, stale=False)
 
-    async def _keep(self, tables: TableStore, figures: CreditFigures) -> None:
+    async def _keep(self, tables: TableStorage, figures: CreditFigures) -> None:
         previous = self._written.get(figures.customer_no)
         if previous is not None:
             same = _comparable(previous[0]) == _comparable(figures)
@@ -106,7 +106,7 @@ class CreditFiguresSource:
         self._written[figures.customer_no] = (figures, time.monotonic())
 
     async def _last_known(
-        self, tables: TableStore, customer_no: str, now: datetime, error: BaseException
+        self, tables: TableStorage, customer_no: str, now: datetime, error: BaseException
     ) -> FiguresReading:
         reason = _describe(error)
         retry_after = _retry_after(error)

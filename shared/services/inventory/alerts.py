@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.adapters.ports import MessageSender
+from shared.adapters.ports import MessageSender, TableStorage
 from shared.adapters.stores.stock import POSITIONS_TABLE
-from shared.adapters.tables import TableStore
 from shared.domain.stock import ThresholdCrossing
 
 ALERTS_TOPIC = "stock-alerts"
@@ -79,7 +78,7 @@ def alert_from_entity(entity: Mapping[str, Any]) -> PendingAlert:
 
 
 async def publish_alerts(
-    bus: MessageSender, tables: TableStore, alerts: Iterable[PendingAlert]
+    bus: MessageSender, tables: TableStorage, alerts: Iterable[PendingAlert]
 ) -> int:
     """Send each alert, then delete its outbox row; returns how many were sent.
 
@@ -101,7 +100,7 @@ async def publish_alerts(
     return sent
 
 
-async def _publish_one(bus: MessageSender, tables: TableStore, alert: PendingAlert) -> None:
+async def _publish_one(bus: MessageSender, tables: TableStorage, alert: PendingAlert) -> None:
     await bus.send_json(
         ALERTS_TOPIC,
         alert.body,

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores.stock import positions_of
-from shared.adapters.tables import TableStore
 from shared.domain.stock import (
     ChannelAllocation,
     StockPosition,
@@ -127,7 +127,7 @@ def _as_of(positions: Sequence[StockPosition]) -> datetime | None:
 
 
 async def _one(
-    tables: TableStore, sku: str, allocation: ChannelAllocation, policy: StockPolicy
+    tables: TableStorage, sku: str, allocation: ChannelAllocation, policy: StockPolicy
 ) -> dict[str, Any]:
     stored = await positions_of(tables, sku)
     positions = [
@@ -160,7 +160,7 @@ async def _one(
 
 
 async def availability(
-    tables: TableStore, request: AvailabilityRequest, policy: StockPolicy
+    tables: TableStorage, request: AvailabilityRequest, policy: StockPolicy
 ) -> dict[str, Any]:
     """The contract's ``{"items": [...]}`` for the request, in the order the SKUs were asked."""
     gate = asyncio.Semaphore(_LOOKUP_CONCURRENCY)

@@ -24,20 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.adapters.ports import MessageSender
+from shared.adapters.ports import MessageSender, TableStorage
 from shared.adapters.stores.stock import (
     POSITIONS_TABLE,
     PositionBusy,
     StoredPosition,
     position_from_entity,
 )
-from shared.adapters.tables import (
-    EntityChanged,
-    EntityExists,
-    EntityMissing,
-    TableOperation,
-    TableStore,
-)
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, TableOperation
 from shared.domain.stock import InvalidInventoryEvent
 from shared.services.inventory.alerts import PendingAlert, alerts_of, publish_alerts
 from shared.services.inventory.messages import InventoryMessage, parse_inventory_message
@@ -128,7 +122,7 @@ def parse_batch(
 
 
 async def apply_inventory_messages(
-    tables: TableStore,
+    tables: TableStorage,
     bus: MessageSender,
     messages: Sequence[InboundMessage],
     policy: StockPolicy,
@@ -159,7 +153,7 @@ async def apply_inventory_messages(
 
 
 async def _settle(
-    tables: TableStore,
+    tables: TableStorage,
     bus: MessageSender,
     results: Sequence[PartitionOutcome | BaseException],
     outcome: BatchOutcome,
@@ -183,7 +177,7 @@ async def _settle(
 
 
 async def _for_partitions(
-    tables: TableStore,
+    tables: TableStorage,
     grouped: Mapping[str, Mapping[str, LocationWork]],
     policy: StockPolicy,
     now: datetime | None,
@@ -203,7 +197,7 @@ async def _for_partitions(
 
 
 async def _load_partition(
-    tables: TableStore, sku: str
+    tables: TableStorage, sku: str
 ) -> tuple[dict[str, StoredPosition], list[PendingAlert]]:
     positions: dict[str, StoredPosition] = {}
     rows = []
@@ -215,7 +209,7 @@ async def _load_partition(
 
 
 async def apply_to_partition(
-    tables: TableStore,
+    tables: TableStorage,
     sku: str,
     work: Mapping[str, LocationWork],
     policy: StockPolicy,
@@ -245,7 +239,7 @@ async def apply_to_partition(
     raise PositionBusy(f"stock positions of {sku} kept changing; try again")
 
 
-async def _write(tables: TableStore, group: Sequence[TableOperation]) -> None:
+async def _write(tables: TableStorage, group: Sequence[TableOperation]) -> None:
     """One entity-group transaction; a lone write goes as a plain conditional request.
 
     The SDK builds a transaction as a multipart body (costly in CPU), while a single create
@@ -264,7 +258,7 @@ _SWEEP_FILTER = "held gt 0 or kind eq 'alert'"
 
 
 async def sweep(
-    tables: TableStore,
+    tables: TableStorage,
     bus: MessageSender,
     policy: StockPolicy,
     *,

@@ -36,10 +36,9 @@ from typing import Any
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api
-from shared.adapters.ports import MessageSender
+from shared.adapters.ports import MessageSender, TableStorage
 from shared.adapters.stores import lease, sync_state
 from shared.adapters.stores.stock import positions_of
-from shared.adapters.tables import TableStore
 from shared.config.policy import policy_for
 from shared.domain.stock import ReconcileOutcome, StockPosition, reconcile
 from shared.observability import metrics
@@ -144,7 +143,7 @@ class ReconciliationReport:
 
 async def reconcile_stock(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     bus: MessageSender,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
@@ -191,7 +190,7 @@ async def reconcile_stock(
 
 
 async def _compare_page(
-    tables: TableStore,
+    tables: TableStorage,
     rows: Sequence[ItemAvailability],
     as_of: datetime,
     report: ReconciliationReport,
@@ -271,7 +270,7 @@ async def _send(bus: MessageSender, snapshots: Sequence[ErpStockSnapshot]) -> No
         )
 
 
-async def _store_drifts(tables: TableStore, report: ReconciliationReport) -> None:
+async def _store_drifts(tables: TableStorage, report: ReconciliationReport) -> None:
     for number, drift in enumerate(report.drifts, start=1):
         await tables.upsert(
             DRIFT_TABLE,
@@ -316,6 +315,6 @@ def _log_summary(report: ReconciliationReport) -> None:
     _log.log(level, "stock reconciliation: %s", report.as_dict())
 
 
-async def drift_rows(tables: TableStore, run_id: str) -> list[dict[str, Any]]:
+async def drift_rows(tables: TableStorage, run_id: str) -> list[dict[str, Any]]:
     """The stored per-key drifts of one run (operations view and tests)."""
     return [row.entity async for row in tables.partition(DRIFT_TABLE, run_id)]

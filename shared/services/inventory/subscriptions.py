@@ -26,9 +26,9 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.errors import ErpError
 from shared.adapters.erp.models import Subscription
 from shared.adapters.erp.odata import Api
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import lease
 from shared.adapters.stores.erp_subscriptions import forget, remember
-from shared.adapters.tables import TableStore
 
 JOB = "erp-subscriptions"
 DEFAULT_RENEW_WITHIN = timedelta(hours=36)
@@ -64,7 +64,7 @@ def _entity_set_of(subscription: Subscription) -> str:
 
 async def maintain_subscriptions(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     notification_url: str,
     client_state: str,
     entity_sets: Sequence[str],
@@ -92,7 +92,7 @@ async def maintain_subscriptions(
 
 async def _maintain(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     notification_url: str,
     client_state: str,
     entity_sets: Sequence[str],
@@ -139,7 +139,7 @@ async def _maintain(
 
 async def _maintain_one(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     entity_set: str,
     api: Api,
     ours: list[Subscription],

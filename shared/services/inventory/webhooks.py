@@ -30,9 +30,8 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import ItemAvailability
 from shared.adapters.erp.odata import Api, guid_key, string_key
-from shared.adapters.ports import MessageSender
+from shared.adapters.ports import MessageSender, TableStorage
 from shared.adapters.stores.lease import LeaseHeld
-from shared.adapters.tables import TableStore
 from shared.services.http_contract import WireModel
 from shared.services.inventory.messages import (
     INVENTORY_QUEUE,
@@ -350,7 +349,7 @@ async def read_back_availability(
 async def process_notification(
     erp: ErpClient,
     bus: MessageSender,
-    tables: TableStore,
+    tables: TableStorage,
     notification: ErpNotification,
 ) -> NotificationOutcome:
     """Read back what changed and route it; ERP or bus errors propagate (retry later)."""

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.adapters.bus import MessageBus
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 from shared.services.http_contract import WireModel
 from shared.services.operations import selftest
 
@@ -90,7 +90,7 @@ class HealthAnswer(WireModel):
 REQUIRED = frozenset({"tables", "serviceBus"})
 
 
-def dependency_probes(tables: TableStore, bus: MessageBus) -> dict[str, Probe]:
+def dependency_probes(tables: TableStorage, bus: MessageBus) -> dict[str, Probe]:
     """The probes the health route and the operations page share: one cheap read each."""
 
     async def table_probe() -> None:

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, computed_field
 from pydantic.alias_generators import to_camel
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores.order_outcomes import OutcomeRow, outcomes_between
-from shared.adapters.tables import TableStore
 from shared.config.policy import SyncPolicy
 from shared.domain.orders.outcomes import (
     OutcomeKind,
@@ -107,7 +107,7 @@ def _in_window(row: OutcomeRow, since: datetime, until: datetime) -> bool:
     return since <= row.created_at < until
 
 
-async def _rows(tables: TableStore, since: datetime, until: datetime) -> list[OutcomeRow]:
+async def _rows(tables: TableStorage, since: datetime, until: datetime) -> list[OutcomeRow]:
     found = []
     async for row in outcomes_between(tables, since.date(), until.date()):
         if _in_window(row, since, until):
@@ -116,7 +116,7 @@ async def _rows(tables: TableStore, since: datetime, until: datetime) -> list[Ou
 
 
 async def accuracy(
-    tables: TableStore, since: datetime, until: datetime | None = None
+    tables: TableStorage, since: datetime, until: datetime | None = None
 ) -> AccuracyFigures:
     """Of the orders taken in [since, until), how many booked at the promised total."""
     end = until or datetime.now(UTC)
@@ -154,7 +154,7 @@ def _surprise(row: OutcomeRow) -> BookingSurprise:
 
 
 async def booking_surprises(
-    tables: TableStore, since: datetime, limit: int
+    tables: TableStorage, since: datetime, limit: int
 ) -> list[BookingSurprise]:
     """Orders taken since ``since`` that intake accepted but booking repriced or refused,
     newest decision first, at most ``limit``."""
@@ -178,7 +178,7 @@ def _count(day: DayImpact, row: OutcomeRow) -> DayImpact:
 
 
 async def impact_report(
-    tables: TableStore, policy: SyncPolicy, days: int = 30, now: datetime | None = None
+    tables: TableStorage, policy: SyncPolicy, days: int = 30, now: datetime | None = None
 ) -> ImpactReport:
     """Problems caught at intake vs problems that reached the ERP, per day over the last
     ``days`` UTC days (today included), and the estimated cost avoided per month."""

@@ -22,9 +22,9 @@ from pydantic.alias_generators import to_camel
 
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.request_pipeline import ErpCounters
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import sync_state, timer_runs
 from shared.adapters.stores.timer_runs import TimerStatus
-from shared.adapters.tables import TableStore
 from shared.services.inventory.reconciliation import JOB as RECONCILIATION_JOB
 from shared.services.operations import dead_letters, health
 from shared.services.operations.dead_letters import DeadLetterCounts
@@ -93,7 +93,7 @@ def _age(moment: Any, now: datetime) -> float | None:
     return round((now - moment).total_seconds(), 1)
 
 
-async def read_watermarks(tables: TableStore, now: datetime) -> list[WatermarkView]:
+async def read_watermarks(tables: TableStorage, now: datetime) -> list[WatermarkView]:
     rows = [row.entity async for row in tables.partition(sync_state.STATE_TABLE, "watermark")]
     return [
         WatermarkView(
@@ -133,7 +133,7 @@ def drift_run(record: Mapping[str, Any]) -> DriftRun:
     )
 
 
-async def read_drift(tables: TableStore, runs: int = DRIFT_RUNS) -> list[DriftRun]:
+async def read_drift(tables: TableStorage, runs: int = DRIFT_RUNS) -> list[DriftRun]:
     """The last ``runs`` reconciliation runs, newest first."""
     records = await sync_state.recent_runs(tables, RECONCILIATION_JOB, runs)
     return [drift_run(record) for record in records]
@@ -168,7 +168,7 @@ async def _section(
 
 async def build_overview(
     *,
-    tables: TableStore,
+    tables: TableStorage,
     queues: DeadLetterQueues,
     erp_counters: ErpCounters,
     probes: Mapping[str, health.Probe],

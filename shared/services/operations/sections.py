@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 from shared.config.policy import SyncPolicy
 from shared.services.operations import impact
 from shared.services.operations.audit.runs import recent_summaries
@@ -26,7 +26,7 @@ def _percent(rate: Decimal | None) -> str:
     return "no booked orders yet" if rate is None else f"{rate * 100:.2f} %"
 
 
-async def accuracy_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
+async def accuracy_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
     """Booked orders whose ERP total equals what intake promised, over the last week."""
     now = datetime.now(UTC)
     figures = await impact.accuracy(tables, now - ACCURACY_WINDOW, now)
@@ -44,7 +44,7 @@ async def accuracy_section(tables: TableStore, policy: SyncPolicy) -> ExtraSecti
     )
 
 
-async def impact_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
+async def impact_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
     """Problems caught at intake versus those that reached the ERP, and what that saves."""
     report = await impact.impact_report(tables, policy, days=IMPACT_DAYS)
     totals = report.totals
@@ -62,7 +62,7 @@ async def impact_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection
     )
 
 
-async def audit_section(tables: TableStore, policy: SyncPolicy) -> ExtraSection:
+async def audit_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
     """The latest audit's verdicts (``python -m functions.audit_cli``)."""
     summaries = await recent_summaries(tables, limit=1)
     if not summaries:
@@ -89,4 +89,4 @@ SECTIONS = (accuracy_section, impact_section, audit_section)
 
 
 # The signature every section shares (the operations trigger may add its own).
-SectionProvider = Callable[[TableStore, SyncPolicy], Awaitable[ExtraSection]]
+SectionProvider = Callable[[TableStorage, SyncPolicy], Awaitable[ExtraSection]]

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.bus import MessageBus
-from shared.adapters.tables import EntityExists, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityExists
 from shared.services.http_contract import WireModel
 
 QUEUE = "selftest"
@@ -67,7 +68,7 @@ async def start_probe(bus: MessageBus, request: ProbeRequest, correlation_id: st
 
 
 async def record_probe(
-    tables: TableStore, message: ProbeMessage, delivery_count: int, correlation_id: str | None
+    tables: TableStorage, message: ProbeMessage, delivery_count: int, correlation_id: str | None
 ) -> bool:
     """Record a delivered probe once. Safe to run twice: the row is created, never overwritten.
 
@@ -103,7 +104,7 @@ class ProbeResult(WireModel):
     correlation_id: str
 
 
-async def probe_result(tables: TableStore, probe_id: str) -> dict[str, object] | None:
+async def probe_result(tables: TableStorage, probe_id: str) -> dict[str, object] | None:
     row = await tables.get(RESULTS_TABLE, probe_id, "result")
     if row is None:
         return None
@@ -116,7 +117,7 @@ async def probe_result(tables: TableStore, probe_id: str) -> dict[str, object] |
     }
 
 
-async def beat(tables: TableStore, timer_name: str, past_due: bool) -> None:
+async def beat(tables: TableStorage, timer_name: str, past_due: bool) -> None:
     """Record that a timer ran (one row per timer, last writer wins: it is only a timestamp)."""
     await tables.upsert(
         HEARTBEAT_TABLE,
@@ -129,6 +130,6 @@ async def beat(tables: TableStore, timer_name: str, past_due: bool) -> None:
     )
 
 
-async def last_beat(tables: TableStore, timer_name: str) -> datetime | None:
+async def last_beat(tables: TableStorage, timer_name: str) -> datetime | None:
     row = await tables.get(HEARTBEAT_TABLE, "timer", timer_name)
     return None if row is None else row.entity["lastRunAt"]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
 from shared.config.channels import Channels
 from shared.domain.credit import CreditPolicy
 from shared.domain.orders import BookingRetryPolicy, new_order_id
@@ -79,7 +79,7 @@ class OrderSettings:
 class OrderContext:
     """Clients, per-process caches, settings and the clock of the order and credit flows."""
 
-    tables: TableStore
+    tables: TableStorage
     bus: MessageBus
     erp: ErpClient
     price_book: PriceBook

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import stock as stock_store
 from shared.adapters.stores.credit_holds import change_pending
-from shared.adapters.tables import TableStore
 from shared.domain.credit import CreditFigures, CreditPolicy, hold_credit, release_credit
 from shared.domain.orders import Order
 from shared.domain.stock import ReservationChange, StockPosition, hand_over, release, reserve
@@ -56,7 +56,7 @@ def _release(order_id: str, booked_at: datetime | None) -> PositionChange:
 
 
 async def take_holds(
-    tables: TableStore,
+    tables: TableStorage,
     order: Order,
     figures: CreditFigures,
     policy: CreditPolicy,
@@ -99,7 +99,7 @@ async def take_holds(
 
 
 async def release_holds(
-    tables: TableStore,
+    tables: TableStorage,
     order: Order,
     *,
     booked: bool,

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import price_data, sync_state
 from shared.adapters.stores.price_data import LOCAL_CURRENCY_KEY, Record
-from shared.adapters.tables import TableStore
 from shared.domain.pricing.currency import CurrencyPrecision, CurrencyTable
 from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
 from shared.domain.pricing.index import PriceIndex
@@ -201,7 +201,7 @@ class PriceBook:
 
     def __init__(
         self,
-        tables: TableStore,
+        tables: TableStorage,
         *,
         refresh_interval: timedelta = timedelta(seconds=10),
         stale_after: timedelta = timedelta(minutes=15),

@@ -24,9 +24,10 @@ from pydantic import BaseModel
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.odata import Api
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import lease, price_data, sync_state
 from shared.adapters.stores.price_data import DATASETS, Dataset, Record
-from shared.adapters.tables import TableOperation, TableStore
+from shared.adapters.tables import TableOperation
 
 JOB = "price-publish"
 FEED_TABLE = "PriceFeed"
@@ -78,7 +79,7 @@ def _feed_key() -> str:
     return f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:12]}"
 
 
-async def announce(tables: TableStore, keys: Sequence[tuple[str, str]]) -> None:
+async def announce(tables: TableStorage, keys: Sequence[tuple[str, str]]) -> None:
     """Tell quote instances which (dataset, key) records changed, after they are written."""
     for start in range(0, len(keys), _FEED_KEYS_PER_ROW):
         await tables.create(
@@ -91,14 +92,14 @@ async def announce(tables: TableStore, keys: Sequence[tuple[str, str]]) -> None:
         )
 
 
-async def announce_reload(tables: TableStore, run_id: str) -> None:
+async def announce_reload(tables: TableStorage, run_id: str) -> None:
     """Tell quote instances to load the new snapshot."""
     await tables.create(
         FEED_TABLE, {"PartitionKey": FEED_PARTITION, "RowKey": _feed_key(), "reload": run_id}
     )
 
 
-async def current_snapshot(tables: TableStore) -> Snapshot | None:
+async def current_snapshot(tables: TableStorage) -> Snapshot | None:
     row = await tables.get(sync_state.STATE_TABLE, SNAPSHOT_POINTER, JOB)
     if row is None:
         return None
@@ -160,7 +161,7 @@ def _snapshot_entities(
 
 async def _publish_delta(
     erp_client: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     dataset: Dataset,
     report: PublishReport,
     held: lease.Lease,
@@ -209,7 +210,7 @@ async def _publish_delta(
 
 async def _publish_snapshot(
     erp_client: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     dataset: Dataset,
     report: PublishReport,
     held: lease.Lease,
@@ -239,7 +240,7 @@ async def _publish_snapshot(
 
 
 async def _drop_superseded(
-    tables: TableStore, previous: Snapshot | None, started_at: datetime, report: PublishReport
+    tables: TableStorage, previous: Snapshot | None, started_at: datetime, report: PublishReport
 ) -> None:
     """Delete delta rows older than the new snapshot, and the snapshot before the previous one.
 
@@ -277,7 +278,7 @@ async def _drop_superseded(
 
 async def publish(
     erp_client: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     mode: Mode,
     datasets: Sequence[Dataset] = DATASETS,
 ) -> PublishReport:

@@ -26,8 +26,8 @@ from azure.servicebus.aio import ServiceBusClient
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import Item, Subscription
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import erp_usage
-from shared.adapters.tables import TableStore
 from shared.config.policy import SyncPolicy
 from shared.config.settings import Settings
 from shared.services.operations import dead_letters
@@ -69,7 +69,7 @@ async def probe_latency(erp: ErpClient, probes: int = PROBES) -> Latency:
     )
 
 
-async def usage_figures(erp: ErpClient, tables: TableStore, now: datetime) -> Usage:
+async def usage_figures(erp: ErpClient, tables: TableStorage, now: datetime) -> Usage:
     """Record this process's usage first, then sum every instance's records."""
     await erp_usage.recorder_for(erp).record(tables)
     window = await erp_usage.usage_between(tables, now - erp_usage.BUDGET_WINDOW, now)
@@ -214,7 +214,7 @@ def subscription_states(
 
 async def run_connectivity_layer(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     settings: Settings,
     policy: SyncPolicy,
     now: datetime,

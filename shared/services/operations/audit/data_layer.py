@@ -29,11 +29,11 @@ from pydantic import BaseModel
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import Item, ItemAvailability
 from shared.adapters.erp.odata import Api
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import price_data, sync_state
 from shared.adapters.stores.content_failures import ERP_SCOPE, FAILURES_TABLE
 from shared.adapters.stores.content_hashes import HASHES_TABLE
 from shared.adapters.stores.stock import POSITIONS_TABLE
-from shared.adapters.tables import TableStore
 from shared.config.channels import Channels
 from shared.config.policy import SyncPolicy
 from shared.services.inventory.messages import erp_figures
@@ -75,7 +75,7 @@ def _modified(row: BaseModel) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-async def published_rows(tables: TableStore) -> dict[str, dict[str, RowState]]:
+async def published_rows(tables: TableStorage) -> dict[str, dict[str, RowState]]:
     """Every published record per dataset, as a quote instance would load it."""
     found: dict[str, dict[str, RowState]] = {name: {} for name in price_data.DATASET_NAMES}
     snapshot = await price_publisher.current_snapshot(tables)
@@ -121,7 +121,7 @@ async def _erp_availability(erp: ErpClient, progress: Progress) -> dict[str, Row
     return rows
 
 
-async def projected_rows(tables: TableStore) -> dict[str, RowState]:
+async def projected_rows(tables: TableStorage) -> dict[str, RowState]:
     """The stock projection: one row per (item, location) position."""
     rows: dict[str, RowState] = {}
     async for row in tables.all_rows(POSITIONS_TABLE):
@@ -151,7 +151,7 @@ def with_empty_positions(
     return completed
 
 
-async def _channel_rows(tables: TableStore, channel: str) -> dict[str, RowState]:
+async def _channel_rows(tables: TableStorage, channel: str) -> dict[str, RowState]:
     rows: dict[str, RowState] = {}
     async for row in tables.query(
         HASHES_TABLE,
@@ -164,7 +164,7 @@ async def _channel_rows(tables: TableStore, channel: str) -> dict[str, RowState]
     return rows
 
 
-async def _rejected_at_source(tables: TableStore) -> set[str]:
+async def _rejected_at_source(tables: TableStorage) -> set[str]:
     return {row.row_key async for row in tables.partition(FAILURES_TABLE, ERP_SCOPE)}
 
 
@@ -206,7 +206,7 @@ def expected_channel_rows(
 
 async def run_data_layer(
     erp: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     channels: Channels,
     policy: SyncPolicy,
     now: datetime,

@@ -14,8 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import sync_state
-from shared.adapters.tables import TableOperation, TableStore
+from shared.adapters.tables import TableOperation
 from shared.services.inventory.reconciliation import JOB as RECONCILIATION_JOB
 from shared.services.operations.audit.models import AuditReport, HistoryPoint
 
@@ -53,7 +54,7 @@ def summary_entity(report: AuditReport) -> dict[str, Any]:
     return entity
 
 
-async def save_report(tables: TableStore, report: AuditReport) -> None:
+async def save_report(tables: TableStorage, report: AuditReport) -> None:
     """Store the report first, then the summary that points readers at it."""
     text = report.model_dump_json(by_alias=True)
     chunks = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
@@ -71,7 +72,7 @@ async def save_report(tables: TableStore, report: AuditReport) -> None:
     await tables.upsert(AUDIT_TABLE, summary_entity(report))
 
 
-async def load_report(tables: TableStore, run_id: str) -> AuditReport | None:
+async def load_report(tables: TableStorage, run_id: str) -> AuditReport | None:
     parts: list[str] = []
     async for row in tables.partition(AUDIT_TABLE, _report_partition(run_id)):
         parts.extend(str(row.entity[f"c{i}"]) for i in range(int(row.entity["chunks"])))
@@ -80,14 +81,16 @@ async def load_report(tables: TableStore, run_id: str) -> AuditReport | None:
     return AuditReport.model_validate_json("".join(parts))
 
 
-async def latest_report(tables: TableStore) -> AuditReport | None:
+async def latest_report(tables: TableStorage) -> AuditReport | None:
     """The newest stored report, or None before the first audit."""
     async for row in tables.partition(AUDIT_TABLE, SUMMARY_PARTITION):
         return await load_report(tables, str(row.entity["runId"]))
     return None
 
 
-async def recent_summaries(tables: TableStore, limit: int = HISTORY_POINTS) -> list[dict[str, Any]]:
+async def recent_summaries(
+    tables: TableStorage, limit: int = HISTORY_POINTS
+) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     async for row in tables.partition(AUDIT_TABLE, SUMMARY_PARTITION):
         found.append(row.entity)
@@ -108,7 +111,7 @@ def _rate(part: object, whole: object) -> Decimal | None:
         return None
 
 
-async def history(tables: TableStore, limit: int = HISTORY_POINTS) -> list[HistoryPoint]:
+async def history(tables: TableStorage, limit: int = HISTORY_POINTS) -> list[HistoryPoint]:
     """Accuracy of past audits and drift rate of past reconciliations, oldest first."""
     points = [
         HistoryPoint(at=s["startedAt"], accuracy=Decimal(str(s["accuracy"])))

@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.adapters.erp.client import ErpClient
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import erp_usage
-from shared.adapters.tables import TableStore
 from shared.config.policy import SyncPolicy
 from shared.config.settings import Settings
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
@@ -53,7 +53,7 @@ class AuditDependencies:
     """What an audit run reads and writes, handed in by the composition root."""
 
     erp: ErpClient
-    tables: TableStore
+    tables: TableStorage
     settings: Settings
     price_book: PriceBook
     currencies: CurrencyTable
@@ -143,7 +143,7 @@ async def run_audit(
     return report
 
 
-async def latest_with_history(tables: TableStore) -> AuditReport | None:
+async def latest_with_history(tables: TableStorage) -> AuditReport | None:
     """The newest stored report with the current history (for the admin routes)."""
     report = await runs.latest_report(tables)
     if report is None:
