@@ -134,7 +134,7 @@ async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     stored = await load_order(get_services().tables, order_id)
     # A pending order is an intake still deciding: not an order yet.
     if stored is None or stored.order.status is OrderStatus.PENDING:
-        raise HttpProblem(404, "Not found", f"no order {order_id}")
+        raise orders_booking.UnknownOrder(order_id)
     return model_response(OrderView, order_view(stored.order))
 
 
