@@ -1,8 +1,11 @@
-"""The composition root: the one place that builds clients from settings, once per process.
+"""The composition root: the only place that turns settings into objects, once per process.
 
 Functions reuse a worker process across invocations, so table, Service Bus and ERP clients are
-created on first use and kept; connection reuse is what keeps the hot path fast. Tests build
-their own ``Services`` with ``build_services`` instead of using the process-wide one.
+created on first use and kept; connection reuse is what keeps the hot path fast. The process's
+sync policy (``get_policy``), the order, stock and content settings as plain values, and each
+service's narrow view of the clients (``order_context``, ``audit_dependencies``) are made here
+too, so no service reads settings or takes the whole ``Services``. Tests build their own
+``Services`` with ``build_services`` instead of using the process-wide one.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from shared.services.pricing.book import PriceBook
 
 @dataclass
 class Services:
-    """Everything a service function needs from the outside world."""
+    """Every client and per-process cache the triggers hand out (services get narrow views)."""
 
     settings: Settings
     tables: TableStore
