@@ -26,9 +26,8 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
-from shared.adapters.stores.orders import load_order
 from shared.bootstrap import get_services, order_context, policy_schedule
-from shared.domain.orders import OrderStatus, is_order_id
+from shared.domain.orders import is_order_id
 from shared.observability.correlation import correlation_scope, get_correlation_id
 from shared.services.orders import admin as orders_admin
 from shared.services.orders import booking as orders_booking
@@ -49,6 +48,7 @@ from shared.services.orders.intake import (
     submit_order,
 )
 from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
+from shared.services.orders.queries import visible_order
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -131,11 +131,8 @@ def render_intake(outcome: IntakeOutcome) -> func.HttpResponse:
 @http_endpoint
 async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    stored = await load_order(get_services().tables, order_id)
-    # A pending order is an intake still deciding: not an order yet.
-    if stored is None or stored.order.status is OrderStatus.PENDING:
-        raise orders_booking.UnknownOrder(order_id)
-    return model_response(OrderView, order_view(stored.order))
+    order = await visible_order(get_services().tables, order_id)
+    return model_response(OrderView, order_view(order))
 
 
 def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
