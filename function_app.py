@@ -23,11 +23,11 @@ from functions import (
     prices,
     selftest,
 )
-from shared.settings import get_settings
-from shared.telemetry.setup import configure_telemetry
+from shared.config.settings import get_settings
+from shared.observability.setup import configure_telemetry
 
 # Telemetry after the settings it reads: off unless a connection string is set (or the
-# Functions worker configured it; see shared/telemetry/setup.py).
+# Functions worker configured it; see shared/observability/setup.py).
 configure_telemetry(get_settings())
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -40,3 +40,5 @@ app.register_functions(impact.bp)
 app.register_functions(audit.bp)
 # Operations last: its overview lists the timers the modules above registered.
 app.register_functions(operations.bp)
+# The OpenAPI route documents the app as registered, handed over here rather than imported.
+openapi.serve(app)

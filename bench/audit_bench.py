@@ -23,15 +23,15 @@ from typing import Any
 import httpx
 
 from devtools.stack import LocalStack, StackPorts
-from shared.audit.html import render_html
-from shared.audit.service import AuditOptions, run_audit
-from shared.bootstrap import build_services
-from shared.services import price_publisher
-from shared.services.content import channel_targets, run_content_sync, sync_options
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_policy import StockPolicy
-from shared.services.inventory_reconciliation import reconcile_stock
-from shared.settings import load_settings
+from shared.bootstrap import audit_dependencies, build_services, channel_targets, sync_options
+from shared.config.settings import load_settings
+from shared.services.content import run_content_sync
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.policy import StockPolicy
+from shared.services.inventory.reconciliation import reconcile_stock
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.service import AuditOptions, run_audit
+from shared.services.pricing import publisher as price_publisher
 
 
 class _Collected:
@@ -90,7 +90,9 @@ async def _bench(stack: LocalStack, sample: int, html: Path | None, out: Path | 
 
         before = services.erp.counters().requests_sent
         started = time.perf_counter()
-        report = await run_audit(services, AuditOptions(sample_size=sample), print)
+        report = await run_audit(
+            audit_dependencies(services), AuditOptions(sample_size=sample), print
+        )
         total = time.perf_counter() - started
         requests = services.erp.counters().requests_sent - before
     finally:

@@ -38,13 +38,14 @@ import httpx
 
 from devtools.erp_sim.testing import standard_api
 from devtools.stack import ROOT, LocalStack, StackPorts
+from shared import bootstrap
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
+from shared.config.settings import load_settings
 from shared.services import content
 from shared.services.content import SyncOptions
 from shared.services.content.delivery import BatchLimits
-from shared.settings import load_settings
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 EU_CATEGORIES = {"CHAIR", "DESK", "LAMP", "STORAGE", "TABLE"}
@@ -202,7 +203,7 @@ async def _run(args: argparse.Namespace, stack: LocalStack, erp_url: str, shop_u
     expected = _expected_products(erp_url)
     page = args.page_size
     async with ErpClient(config) as erp, httpx.AsyncClient(timeout=60) as http:
-        targets = content.channel_targets(settings, http)
+        targets = bootstrap.channel_targets(settings, http)
 
         erp_before, shop_before = _erp_gets(erp_url), _channel_requests(shop_url)
         seconds, runs = await _sync_until_complete(erp, tables, targets, options)

@@ -49,14 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.stack import LocalStack, StackPorts, free_port  # noqa: E402
+from shared.adapters.stores import stock as stock_store  # noqa: E402
 from shared.adapters.tables import TableOperation, TableStore, chunk_operations  # noqa: E402
-from shared.services import stock_store  # noqa: E402
-from shared.services.inventory_events import (  # noqa: E402
+from shared.services.inventory.events import (  # noqa: E402
     InboundMessage,
     apply_inventory_messages,
 )
-from shared.services.inventory_messages import INVENTORY_QUEUE  # noqa: E402
-from shared.services.inventory_policy import StockPolicy  # noqa: E402
+from shared.services.inventory.messages import INVENTORY_QUEUE  # noqa: E402
+from shared.services.inventory.policy import StockPolicy  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key"
 FUNCTION_KEY = "bench-function-key"

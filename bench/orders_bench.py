@@ -32,21 +32,22 @@ from devtools.erp_sim.testing import custom_api, standard_api
 from devtools.stack import LocalStack, StackPorts
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
+from shared.adapters.stores import stock as stock_store
+from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
-from shared.bootstrap import erp_config
+from shared.bootstrap import erp_config, figures_source, order_settings
+from shared.config.settings import load_settings
 from shared.domain.orders import OrderStatus
 from shared.domain.pricing import CampaignPolicy, default_currency_table
 from shared.domain.stock import StockPosition
-from shared.services import price_publisher, stock_store
-from shared.services.orders_api import OrderRequest
-from shared.services.orders_booking import handle_booking_message
-from shared.services.orders_context import OrderContext, OrderSettings, figures_source
-from shared.services.orders_erp import LocationDirectory
-from shared.services.orders_intake import submit_order
-from shared.services.orders_messages import OrderMessage
-from shared.services.orders_store import load_order
-from shared.services.price_book import PriceBook
-from shared.settings import load_settings
+from shared.services.orders.api import OrderRequest
+from shared.services.orders.booking import handle_booking_message
+from shared.services.orders.context import OrderContext
+from shared.services.orders.erp import LocationDirectory
+from shared.services.orders.intake import IntakeAccepted, submit_order
+from shared.services.orders.messages import OrderMessage
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
 
 LINES_PER_ORDER = 3
 
@@ -154,7 +155,7 @@ def _context(stack: LocalStack, prefix: str, erp_url: str) -> OrderContext:
         price_book=PriceBook(tables),
         currencies=default_currency_table(app_settings.local_currency),
         campaign_policy=CampaignPolicy(app_settings.campaign_policy),
-        settings=OrderSettings.from_settings(app_settings),
+        settings=order_settings(app_settings),
         figures=figures_source(app_settings),
         locations=LocationDirectory(),
     )
@@ -180,7 +181,7 @@ async def _intake_in_process(
             answer = await submit_order(ctx, uuid.uuid4().hex, body, request, None)
             if number:  # the first one warms up this process's clients
                 latencies.append(time.perf_counter() - started)
-            if answer.status == 202:
+            if isinstance(answer, IntakeAccepted):
                 accepted.append(json.loads(answer.body)["orderId"])
     finally:
         await _close(ctx)

@@ -7,13 +7,13 @@ from typing import Annotated
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.audit_cli import parse_layers
 from functions.http import HttpProblem, http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
-from shared.audit.cli import parse_layers
-from shared.audit.html import render_html
-from shared.audit.models import LAYERS, AuditReport, Layer
-from shared.audit.service import AuditOptions, latest_with_history, run_audit
-from shared.bootstrap import get_services
+from shared.bootstrap import audit_dependencies, get_services
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.models import LAYERS, AuditReport, Layer
+from shared.services.operations.audit.service import AuditOptions, latest_with_history, run_audit
 
 bp = func.Blueprint()
 # An HTTP call must finish well inside the host's 230-second limit: the sample is bounded.
@@ -51,8 +51,8 @@ class AuditRunQuery(BaseModel):
 @documented(
     "Run the integration audit (data, connectivity, logic) and store its report",
     tag="operations",
-    description="Same code as `python -m shared.audit`; `passed` is false when a layer "
-    "misses its objective. Bounded: at most 200 sampled triples per call.",
+    description="Same code as `python -m functions.audit_cli`; `passed` is false "
+    "when a layer misses its objective. Bounded: at most 200 sampled triples per call.",
     params=AuditRunQuery,
     body_required=False,
     replies={
@@ -64,7 +64,7 @@ class AuditRunQuery(BaseModel):
 async def run(req: func.HttpRequest) -> func.HttpResponse:
     query = parse_query(req, AuditRunQuery)
     report = await run_audit(
-        get_services(),
+        audit_dependencies(get_services()),
         AuditOptions(layers=query.layer_tuple, sample_size=query.sample_size, seed=query.seed),
     )
     return json_response(report)
@@ -79,7 +79,7 @@ async def run(req: func.HttpRequest) -> func.HttpResponse:
 )
 @http_endpoint
 async def latest(req: func.HttpRequest) -> func.HttpResponse:
-    report = await latest_with_history(get_services())
+    report = await latest_with_history(get_services().tables)
     if report is None:
         raise HttpProblem(404, "Not found", "no audit has run yet: POST /api/ops/audit")
     return json_response(report)
@@ -97,7 +97,7 @@ async def latest(req: func.HttpRequest) -> func.HttpResponse:
 )
 @http_endpoint
 async def latest_html(req: func.HttpRequest) -> func.HttpResponse:
-    report = await latest_with_history(get_services())
+    report = await latest_with_history(get_services().tables)
     if report is None:
         raise HttpProblem(404, "Not found", "no audit has run yet: POST /api/ops/audit")
     return func.HttpResponse(render_html(report), status_code=200, mimetype="text/html")

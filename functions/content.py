@@ -10,8 +10,8 @@ import azure.functions as func
 from functions.http import http_endpoint, model_response, parse_query
 from functions.openapi import Reply, documented
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import Services, get_services
-from shared.policy import policy_schedule
+from shared import bootstrap
+from shared.bootstrap import Services, get_services, policy_schedule
 from shared.services import content
 from shared.services.content import api
 
@@ -25,9 +25,9 @@ async def _sync(services: Services, mode: Literal["delta", "full"]) -> None:
     await content.run_content_sync(
         services.erp,
         services.tables,
-        content.channel_targets(services.settings, services.storefront_http),
+        bootstrap.channel_targets(services.settings, services.storefront_http),
         mode,
-        content.sync_options(services.settings),
+        bootstrap.sync_options(services.settings),
     )
 
 

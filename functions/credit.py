@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, model_response, parse_body
+from functions.http import http_endpoint, model_response, parse_body
 from functions.openapi import Reply, documented, problem
-from shared.bootstrap import get_services
-from shared.services.credit_check import (
+from shared.bootstrap import get_services, order_context
+from shared.services.credit.check import (
     CreditAnswer,
     CreditCheckRequest,
-    CurrencyNotConvertible,
     check_credit,
 )
-from shared.services.credit_figures import CreditUnavailable, CustomerNotFound
-from shared.services.orders_context import order_context
 
 bp = func.Blueprint()
 
@@ -36,28 +33,5 @@ bp = func.Blueprint()
 @http_endpoint
 async def check(req: func.HttpRequest) -> func.HttpResponse:
     request = parse_body(req, CreditCheckRequest)
-    try:
-        answer = await check_credit(order_context(get_services()), request)
-    except CustomerNotFound:
-        raise HttpProblem(404, "Unknown customer", f"no customer {request.customer_id}") from None
-    except CreditUnavailable as unavailable:
-        raise HttpProblem(
-            503,
-            "Credit cannot be checked now",
-            unavailable.detail,
-            headers={"Retry-After": str(unavailable.retry_after_seconds)},
-        ) from None
-    except CurrencyNotConvertible as error:
-        raise HttpProblem(
-            422,
-            "Invalid request",
-            "the amount cannot be converted to the local currency exactly",
-            violations=[
-                {
-                    "rule": "currency-not-convertible",
-                    "field": "currency",
-                    "detail": f"no published exchange rate for {error} today",
-                }
-            ],
-        ) from None
+    answer = await check_credit(order_context(get_services()), request)
     return model_response(CreditAnswer, answer)

@@ -18,13 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.http import HttpProblem, http_endpoint, model_response, validate
 from functions.openapi import Reply, documented, problem
 from shared.bootstrap import get_services, history_deps
+from shared.config.settings import get_settings
 from shared.domain.orders.customer_token import (
     MAX_TOKEN_LENGTH,
     InvalidCustomerToken,
     verify,
 )
 from shared.services.orders import history
-from shared.settings import get_settings
 
 bp = func.Blueprint()
 TOKEN_HEADER = "x-customer-token"

@@ -12,16 +12,13 @@ from functions.openapi import TEXT, Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
 from shared.adapters.bus import BusSendFailed
-from shared.bootstrap import get_services, lifecycle_deps
-from shared.policy import policy_schedule
-from shared.services import (
-    erp_subscription_registry,
-    inventory_subscriptions,
-    inventory_webhooks,
-)
+from shared.adapters.stores import erp_subscriptions as erp_subscription_registry
+from shared.bootstrap import get_services, lifecycle_deps, policy_schedule
+from shared.config.settings import get_settings
+from shared.observability import metrics
+from shared.services.inventory import subscriptions as inventory_subscriptions
+from shared.services.inventory import webhooks as inventory_webhooks
 from shared.services.orders import lifecycle
-from shared.settings import get_settings
-from shared.telemetry import metrics
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import azure.functions as func
 from functions.http import http_endpoint, model_response
 from functions.openapi import Reply, documented
 from shared.bootstrap import get_services
-from shared.services import health
+from shared.services.operations import health
 
 bp = func.Blueprint()
 

@@ -20,10 +20,11 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions.tracing import http_span
-from shared.adapters.erp.correlation import correlation_scope
-from shared.json_input import DEFAULT_LIMITS, JsonRejected, read_json
+from shared.domain.json_input import DEFAULT_LIMITS, JsonRejected, read_json
+from shared.observability.correlation import correlation_scope
+from shared.observability.spans import record_http_status
+from shared.services.errors import Conflict, NotFound, Rejected, ServiceError, Unavailable
 from shared.services.http_contract import WireModel, problem_body
-from shared.telemetry.spans import record_http_status
 
 MAX_BODY_BYTES = 256 * 1024
 CORRELATION_HEADER = "x-correlation-id"
@@ -105,6 +106,26 @@ def problem_response(problem: HttpProblem) -> func.HttpResponse:
     )
 
 
+def problem_of(error: ServiceError) -> HttpProblem:
+    """The one mapping of the services' error kinds to problem+json (status and headers)."""
+    if isinstance(error, NotFound):
+        return HttpProblem(404, error.title, error.detail)
+    if isinstance(error, Conflict):
+        seconds = error.retry_after_seconds
+        headers = None if seconds is None else _retry_after(seconds)
+        return HttpProblem(409, error.title, error.detail, headers=headers)
+    if isinstance(error, Unavailable):
+        headers = _retry_after(error.retry_after_seconds)
+        return HttpProblem(503, error.title, error.detail, headers=headers)
+    if isinstance(error, Rejected):
+        return HttpProblem(422, error.title, error.detail, violations=error.violations)
+    raise TypeError(f"no HTTP form for {type(error).__name__}")  # a fifth kind needs one
+
+
+def _retry_after(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
@@ -140,7 +161,7 @@ _JSON_TITLES = {
 
 
 def read_body(req: func.HttpRequest, max_bytes: int) -> Any:
-    """The JSON body, read within the limits of ``shared.json_input``; a body that breaks
+    """The JSON body, read within the limits of ``shared.domain.json_input``; a body that breaks
     one is a 4xx naming it (413 for size, 400 otherwise), never a 500."""
     try:
         return read_json(req.get_body() or b"", replace(DEFAULT_LIMITS, max_bytes=max_bytes))
@@ -181,7 +202,8 @@ def http_endpoint(handler: Handler) -> Handler:
     """Wrap a trigger: correlation id in and out, problems mapped, unexpected errors logged.
 
     An unexpected exception is answered 500 with no internals; every expected failure is raised
-    as ``HttpProblem`` by the handler or the helpers above.
+    as ``HttpProblem`` by the handler or the helpers above, or as a service error kind
+    (``shared.services.errors``), mapped by ``problem_of``.
     """
 
     @wraps(handler)
@@ -192,6 +214,8 @@ def http_endpoint(handler: Handler) -> Handler:
                 response = await handler(req)
             except HttpProblem as problem:
                 response = problem_response(problem)
+            except ServiceError as error:
+                response = problem_response(problem_of(error))
             except Exception as error:
                 _log.exception("unhandled error in %s", handler.__name__)
                 span.record_exception(error)

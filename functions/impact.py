@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http import http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented
-from shared.bootstrap import get_services
-from shared.policy import get_policy
-from shared.services import impact
+from shared.bootstrap import get_policy, get_services
+from shared.services.operations import impact
 
 bp = func.Blueprint()
 

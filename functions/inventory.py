@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import azure.functions as func
 
-from functions.http import HttpProblem, http_endpoint, model_response, validate
+from functions.http import http_endpoint, model_response, validate
 from functions.messages import (
     Received,
     Rejection,
@@ -19,12 +19,13 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_batch
-from shared.bootstrap import get_services
-from shared.policy import policy_schedule
-from shared.services import inventory_availability, inventory_events, inventory_reconciliation
-from shared.services.inventory_messages import INVENTORY_QUEUE
-from shared.services.inventory_policy import StockPolicy
-from shared.settings import get_settings
+from shared.bootstrap import get_policy, get_services, policy_schedule
+from shared.config.settings import get_settings
+from shared.services.inventory import availability as inventory_availability
+from shared.services.inventory import events as inventory_events
+from shared.services.inventory import reconciliation as inventory_reconciliation
+from shared.services.inventory.messages import INVENTORY_QUEUE
+from shared.services.inventory.policy import StockPolicy
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -59,17 +60,7 @@ async def apply_batch(msgs: list[Received]) -> Sequence[Rejection]:
 async def answer_availability(req: func.HttpRequest) -> func.HttpResponse:
     """The availability answer (shared by the route below and the benchmark's app)."""
     query = validate(dict(req.params), inventory_availability.AvailabilityQuery)
-    try:
-        request = inventory_availability.resolve(
-            query, _policy(), get_settings().availability_max_skus
-        )
-    except inventory_availability.InvalidAvailabilityQuery as error:
-        raise HttpProblem(
-            422,
-            "Invalid request",
-            error.detail,
-            violations=[{"rule": error.rule, "field": error.field, "detail": error.detail}],
-        ) from None
+    request = inventory_availability.resolve(query, _policy(), get_settings().availability_max_skus)
     answer = await inventory_availability.availability(get_services().tables, request, _policy())
     return model_response(inventory_availability.AvailabilityAnswer, answer)
 
@@ -122,4 +113,9 @@ async def sweep(timer: func.TimerRequest) -> None:
 async def reconcile(timer: func.TimerRequest) -> None:
     services = get_services()
     # LeaseHeld propagates to recorded_timer, which records the run as skipped.
-    await inventory_reconciliation.reconcile_stock(services.erp, services.tables, services.bus)
+    await inventory_reconciliation.reconcile_stock(
+        services.erp,
+        services.tables,
+        services.bus,
+        reconcile_interval=get_policy().stock.reconcile_interval,
+    )

@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 import azurefunctions.extensions.bindings.servicebus as servicebus
 from pydantic import BaseModel, ValidationError
 
-from shared.json_input import JsonRejected, read_json
-from shared.telemetry import metrics
+from shared.domain.json_input import JsonRejected, read_json
+from shared.observability import metrics
 
 Model = TypeVar("Model", bound=BaseModel)
 Received = servicebus.ServiceBusReceivedMessage

@@ -385,12 +385,23 @@ def render(document: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+_served: func.FunctionApp | None = None
+
+
+def serve(app: func.FunctionApp) -> None:
+    """Document ``app``: called by ``function_app`` once every blueprint is registered, so this
+    module never imports the app (which imports this module)."""
+    global _served
+    _served = app
+    app_document_text.cache_clear()
+
+
 @functools.cache
 def app_document_text() -> str:
-    """The rendered document of the function app (built once per process)."""
-    import function_app  # here, not at the top: function_app imports this module
-
-    return render(build_document(function_app.app))
+    """The rendered document of the served app (built once per process)."""
+    if _served is None:
+        raise RuntimeError("no app to document: function_app calls openapi.serve(app)")
+    return render(build_document(_served))
 
 
 bp = func.Blueprint()
@@ -414,11 +425,15 @@ async def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(app_document_text(), status_code=200, mimetype=JSON)
 
 
-def main() -> int:
+def main(app: func.FunctionApp) -> int:
     """``python -m functions.openapi``: print the document (what docs/openapi.json holds)."""
-    sys.stdout.write(app_document_text())
+    sys.stdout.write(render(build_document(app)))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as a program, this module is its own top: it loads the app the way the host does.
+    # Imported modules never reach this block, so the builder does not import the app.
+    import function_app
+
+    raise SystemExit(main(function_app.app))

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions import order_lifecycle
-from functions.http import HttpProblem, http_endpoint, json_response, parse_query
+from functions.http import http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
-from shared.bootstrap import Services, get_services
-from shared.services import dead_letters, health, operations, operations_sections
+from shared.bootstrap import Services, get_policy, get_services
+from shared.services.operations import dead_letters, health
+from shared.services.operations import overview as operations
+from shared.services.operations import sections as operations_sections
 
 bp = func.Blueprint()
 
 # Other capabilities add titled key/value tables to the overview here (accuracy, impact).
-ExtraSectionProvider = Callable[[Services], Awaitable[operations.ExtraSection]]
-EXTRA_SECTION_PROVIDERS: list[ExtraSectionProvider] = [
+EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = [
     *operations_sections.SECTIONS,
     order_lifecycle.ops_section,
 ]
@@ -56,7 +56,7 @@ async def _extra_sections(services: Services) -> list[operations.ExtraSection]:
     sections = []
     for provider in EXTRA_SECTION_PROVIDERS:
         try:
-            sections.append(await provider(services))
+            sections.append(await provider(services.tables, get_policy()))
         except Exception as error:  # a broken contribution must not take the page down
             sections.append(
                 operations.ExtraSection(
@@ -168,12 +168,7 @@ async def list_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
 @http_endpoint
 async def replay_dead_letters(req: func.HttpRequest) -> func.HttpResponse:
     query = parse_query(req, _ReplayQuery)
-    try:
-        result = await dead_letters.replay(get_services().dead_letters, query.entity, query.limit)
-    except dead_letters.UnknownEntity:
-        raise HttpProblem(
-            404, "Not found", f"no queue or subscription {query.entity} in the topology"
-        ) from None
+    result = await dead_letters.replay(get_services().dead_letters, query.entity, query.limit)
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type == _FORM:
         # A browser form: back to the page (Post/Redirect/Get), which shows the outcome.

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from shared.services.dead_letters import DeadLetterCounts
-from shared.services.operations import DriftRun, OperationsOverview
-from shared.services.timer_runs import TimerStatus
+from shared.adapters.stores.timer_runs import TimerStatus
+from shared.services.operations.dead_letters import DeadLetterCounts
+from shared.services.operations.overview import DriftRun, OperationsOverview
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem;color:#1b1f24;

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import Services, get_services, lifecycle_deps
-from shared.policy import policy_schedule
-from shared.services import lease
-from shared.services.operations import ExtraSection, KeyValue
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import lease
+from shared.bootstrap import get_services, lifecycle_deps, policy_schedule
+from shared.config.policy import SyncPolicy
+from shared.services.operations.overview import ExtraSection, KeyValue
 from shared.services.orders import lifecycle, lifecycle_ops
 
 bp = func.Blueprint()
@@ -49,9 +50,9 @@ async def poll(timer: func.TimerRequest) -> None:
     )
 
 
-async def ops_section(services: Services) -> ExtraSection:
+async def ops_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
     """Operations page: orders waiting for ERP progress, and the oldest one not shipped."""
-    summary = await lifecycle_ops.waiting_summary(services.tables)
+    summary = await lifecycle_ops.waiting_summary(tables)
     rows = [KeyValue(key="orders waiting for ERP progress", value=str(summary.waiting))]
     rows += [KeyValue(key=f"  {status}", value=str(n)) for status, n in summary.by_status.items()]
     if summary.oldest_unshipped_order and summary.oldest_unshipped_booked_at:

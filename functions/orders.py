@@ -26,14 +26,14 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
-from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
 from shared.adapters.stores import order_lifecycle
-from shared.bootstrap import get_services
+from shared.bootstrap import get_services, order_context, policy_schedule
 from shared.domain.orders import OrderStatus, is_order_id
-from shared.policy import policy_schedule
-from shared.services import orders_admin, orders_booking, orders_outbox
-from shared.services.orders.lifecycle_view import lifecycle_fields
-from shared.services.orders_api import (
+from shared.observability.correlation import correlation_scope, get_correlation_id
+from shared.services.orders import admin as orders_admin
+from shared.services.orders import booking as orders_booking
+from shared.services.orders import outbox as orders_outbox
+from shared.services.orders.api import (
     IdempotencyKeyHeader,
     OrderAccepted,
     OrderAdminAnswer,
@@ -42,11 +42,15 @@ from shared.services.orders_api import (
     OrderView,
     order_view,
 )
-from shared.services.orders_context import order_context
-from shared.services.orders_idempotency import KeyInProgress, KeyReused
-from shared.services.orders_intake import IntakeUnavailable, submit_order
-from shared.services.orders_messages import ORDERS_QUEUE, OrderMessage
-from shared.services.orders_store import load_order
+from shared.services.orders.intake import (
+    IntakeAccepted,
+    IntakeOutcome,
+    IntakeReplayed,
+    submit_order,
+)
+from shared.services.orders.lifecycle_view import lifecycle_fields
+from shared.services.orders.messages import ORDERS_QUEUE, OrderMessage
+from shared.services.orders.queries import visible_order
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -99,36 +103,23 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
     header = validate({"Idempotency-Key": key}, IdempotencyKeyHeader)
     request = parse_body(req, OrderRequest)
     raw = read_body(req, MAX_BODY_BYTES)  # parse_body proved it reads within the limits
-    try:
-        answer = await submit_order(
-            order_context(get_services()), header.key, raw, request, get_correlation_id()
-        )
-    except KeyReused:
-        raise HttpProblem(
-            409,
-            "Idempotency-Key reused",
-            "this Idempotency-Key was first used with a different body",
-        ) from None
-    except KeyInProgress as busy:
-        raise HttpProblem(
-            409,
-            "Request in progress",
-            "the first request with this Idempotency-Key has not finished yet",
-            headers={"Retry-After": str(busy.retry_after_seconds)},
-        ) from None
-    except IntakeUnavailable as unavailable:
-        raise HttpProblem(
-            503,
-            "Order cannot be decided now",
-            unavailable.detail,
-            headers={"Retry-After": str(unavailable.retry_after_seconds)},
-        ) from None
-    return func.HttpResponse(
-        answer.body,
-        status_code=answer.status,
-        mimetype=answer.content_type,
-        headers=answer.headers,
+    answer = await submit_order(
+        order_context(get_services()), header.key, raw, request, get_correlation_id()
     )
+    return render_intake(answer)
+
+
+def render_intake(outcome: IntakeOutcome) -> func.HttpResponse:
+    """The HTTP form of an intake outcome: 202 accepted, 422 rejected; a replay is the first
+    answer's bytes again, marked ``Idempotent-Replayed``."""
+    replayed = isinstance(outcome, IntakeReplayed)
+    first = outcome.first if isinstance(outcome, IntakeReplayed) else outcome
+    if isinstance(first, IntakeAccepted):
+        status, mimetype = 202, "application/json"
+    else:
+        status, mimetype = 422, "application/problem+json"
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return func.HttpResponse(first.body, status_code=status, mimetype=mimetype, headers=headers)
 
 
 @bp.function_name("orders_get")
@@ -142,15 +133,13 @@ async def submit(req: func.HttpRequest) -> func.HttpResponse:
 @http_endpoint
 async def get_order(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    stored = await load_order(get_services().tables, order_id)
-    # A pending order is an intake still deciding: not an order yet.
-    if stored is None or stored.order.status is OrderStatus.PENDING:
-        raise HttpProblem(404, "Not found", f"no order {order_id}")
-    body = order_view(stored.order)
-    if stored.order.status is OrderStatus.BOOKED:
+    tables = get_services().tables
+    order = await visible_order(tables, order_id)
+    body = order_view(order)
+    if order.status is OrderStatus.BOOKED:
         # What the ERP did with it since (released, shipped, invoiced, changed, cancelled).
-        record = await order_lifecycle.load(get_services().tables, order_id)
-        body.update(lifecycle_fields(stored.order, record))
+        record = await order_lifecycle.load(tables, order_id)
+        body.update(lifecycle_fields(order, record))
     return model_response(OrderView, body)
 
 
@@ -183,14 +172,9 @@ def _admin_answer(result: orders_admin.AdminResult) -> func.HttpResponse:
 @http_endpoint
 async def replay(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    try:
-        result = await orders_admin.replay_order(
-            order_context(get_services()), order_id, get_correlation_id()
-        )
-    except orders_booking.UnknownOrder:
-        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
-    except orders_admin.NotAllowed as refused:
-        raise HttpProblem(409, "Not replayable", str(refused)) from None
+    result = await orders_admin.replay_order(
+        order_context(get_services()), order_id, get_correlation_id()
+    )
     return _admin_answer(result)
 
 
@@ -210,17 +194,12 @@ async def replay(req: func.HttpRequest) -> func.HttpResponse:
 @http_endpoint
 async def cancel(req: func.HttpRequest) -> func.HttpResponse:
     order_id = _order_id(req)
-    try:
-        result = await orders_admin.cancel_order(
-            order_context(get_services()),
-            order_id,
-            "cancelled by an operator",
-            get_correlation_id(),
-        )
-    except orders_booking.UnknownOrder:
-        raise HttpProblem(404, "Not found", f"no order {order_id}") from None
-    except orders_admin.NotAllowed as refused:
-        raise HttpProblem(409, "Not cancellable", str(refused)) from None
+    result = await orders_admin.cancel_order(
+        order_context(get_services()),
+        order_id,
+        "cancelled by an operator",
+        get_correlation_id(),
+    )
     return _admin_answer(result)
 
 

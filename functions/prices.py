@@ -9,11 +9,11 @@ import azure.functions as func
 from functions.http import HttpProblem, http_endpoint, model_response, parse_body, validate
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
-from shared.bootstrap import Services, get_services
+from shared.bootstrap import Services, get_services, policy_schedule
 from shared.domain.pricing import QuoteRejected
-from shared.policy import policy_schedule
-from shared.services import price_publisher, quotes
-from shared.services.quotes_api import QuoteAnswer, SinglePriceAnswer
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing import quotes
+from shared.services.pricing.api import QuoteAnswer, SinglePriceAnswer
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)
@@ -28,17 +28,6 @@ async def _quote(services: Services, request: quotes.QuoteRequest) -> dict[str, 
             services.settings.sold_currency_set,
             services.campaign_policy,
         )
-    except quotes.UnknownCustomer:
-        raise HttpProblem(404, "Unknown customer", f"no customer {request.customer_id}") from None
-    except quotes.UnsupportedCurrency as error:
-        raise HttpProblem(
-            422,
-            "Invalid request",
-            "the currency is not sold",
-            violations=[
-                {"rule": "unknown-currency", "field": "currency", "detail": f"{error} is not sold"}
-            ],
-        ) from None
     except QuoteRejected as rejected:
         raise HttpProblem(
             422,

@@ -24,10 +24,10 @@ from functions.messages import (
 from functions.openapi import Reply, documented, problem
 from functions.timer_runs import recorded_timer
 from functions.tracing import traced_message
-from shared.adapters.erp.correlation import get_correlation_id
-from shared.bootstrap import get_services
-from shared.policy import policy_schedule
-from shared.services import erp_usage, selftest
+from shared.adapters.stores import erp_usage
+from shared.bootstrap import get_services, policy_schedule
+from shared.observability.correlation import get_correlation_id
+from shared.services.operations import selftest
 
 bp = func.Blueprint()
 _log = logging.getLogger(__name__)

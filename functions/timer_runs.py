@@ -18,10 +18,10 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.adapters.stores import timer_runs
+from shared.adapters.stores.lease import LeaseHeld
 from shared.adapters.tables import TableStore
 from shared.bootstrap import get_services
-from shared.services import timer_runs
-from shared.services.lease import LeaseHeld
 
 RECORD_TIMEOUT_SECONDS = 5.0
 _log = logging.getLogger(__name__)

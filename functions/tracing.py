@@ -2,7 +2,7 @@
 Service Bus invocation, with the correlation id on each and as the correlation scope.
 
 Handlers keep their one-parameter signatures (``req`` / ``msg``): under the Functions host the
-worker already makes the host's trace context current (see shared/telemetry/setup.py), so
+worker already makes the host's trace context current (see shared/observability/setup.py), so
 the functions do not need the ``context`` argument to continue the host's trace.
 
 Service Bus: a single message's CONSUMER span is a child of the context the sender put in the
@@ -31,9 +31,9 @@ from functions.messages import (
     message_id_of,
     properties_of,
 )
-from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
-from shared.telemetry.propagation import extract_from_properties, span_context_of
-from shared.telemetry.spans import consumer_span, has_active_span, http_server_span
+from shared.observability.correlation import correlation_scope, get_correlation_id
+from shared.observability.propagation import extract_from_properties, span_context_of
+from shared.observability.spans import consumer_span, has_active_span, http_server_span
 
 MessageTrigger = Callable[[Received], Awaitable[None]]
 BatchTrigger = Callable[[list[Received]], Awaitable[Sequence[Rejection]]]
@@ -51,7 +51,7 @@ def route_template(path: str, route_params: dict[str, str]) -> str:
 
 @contextmanager
 def http_span(req: func.HttpRequest, correlation_id: str) -> Iterator[Span]:
-    """The SERVER span of one HTTP invocation (see ``shared.telemetry.spans``)."""
+    """The SERVER span of one HTTP invocation (see ``shared.observability.spans``)."""
     path = urlsplit(req.url).path or "/"
     route = route_template(path, dict(req.route_params or {}))
     with http_server_span(req.method, route, path, req.headers, correlation_id) as span:

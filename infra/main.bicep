@@ -59,7 +59,7 @@ param erpClientSecret string
 param erpWebhookClientState string
 
 // Storefronts.
-@description('Storefront channels as JSON (see shared/channels.py), e.g. {"web": {"locations": "*", ...}}.')
+@description('Storefront channels as JSON (see shared/config/channels.py), e.g. {"web": {"locations": "*", ...}}.')
 param channels string
 
 @description('Webhook signing secret per channel, JSON {"channel": "secret"}. Stored in Key Vault only.')
@@ -82,7 +82,7 @@ param soldCurrencies string = 'USD,EUR'
 ])
 param pricingCampaignPolicy string = 'active-for-customer'
 
-@description('JSON deep-merged over the shipped sync policy (shared/sync_policy.json); empty = as shipped.')
+@description('JSON deep-merged over the shipped sync policy (shared/config/sync_policy.json); empty = as shipped.')
 param syncPolicy string = ''
 
 // Hosting.
@@ -193,7 +193,7 @@ module access 'modules/access.bicep' = {
   }
 }
 
-// Every setting shared/settings.py reads, in its Azure form (tests/infra checks the list
+// Every setting shared/config/settings.py reads, in its Azure form (tests/infra checks the list
 // against the settings model). Connections are identity-based (__accountName,
 // __fullyQualifiedNamespace); secrets are Key Vault references.
 var appSettings = {
@@ -219,7 +219,7 @@ var appSettings = {
   // Static tokens are for a developer's shell; Azure uses client credentials.
   ERP_STATIC_TOKEN: ''
   ERP_TIMEOUT_SECONDS: '10'
-  // Deep-merged over shared/sync_policy.json (timer schedules, staleness bounds); '' = as shipped.
+  // Deep-merged over shared/config/sync_policy.json (timer schedules, staleness bounds); '' = as shipped.
   SYNC_POLICY: syncPolicy
   LOCAL_CURRENCY: localCurrency
   SOLD_CURRENCIES: soldCurrencies

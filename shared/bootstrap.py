@@ -1,8 +1,11 @@
-"""The composition root: the one place that builds clients from settings, once per process.
+"""The composition root: the only place that turns settings into objects, once per process.
 
 Functions reuse a worker process across invocations, so table, Service Bus and ERP clients are
-created on first use and kept; connection reuse is what keeps the hot path fast. Tests build
-their own ``Services`` with ``build_services`` instead of using the process-wide one.
+created on first use and kept; connection reuse is what keeps the hot path fast. The process's
+sync policy (``get_policy``), the order, stock and content settings as plain values, and each
+service's narrow view of the clients (``order_context``, ``audit_dependencies``) are made here
+too, so no service reads settings or takes the whole ``Services``. Tests build their own
+``Services`` with ``build_services`` instead of using the process-wide one.
 """
 
 from __future__ import annotations
@@ -11,37 +14,45 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import httpx
 from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.bus import MessageBus
+from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.clock import SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
-from shared.adapters.erp_limits_store import TableLimitsStore, principal_key
+from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
+from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
-from shared.domain.orders import Order
+from shared.config.policy import SyncPolicy, policy_for
+from shared.config.settings import Settings, get_settings
+from shared.domain.content.listing import ChannelProfile
+from shared.domain.credit import CreditPolicy
+from shared.domain.orders import BookingRetryPolicy, Order
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
-from shared.policy import policy_for
-from shared.services.credit_figures import CreditFiguresSource
-from shared.services.inventory_policy import StockPolicy
+from shared.domain.stock import StockThresholds
+from shared.services.content.delivery import BatchLimits
+from shared.services.content.sync import ChannelTarget, SyncOptions
+from shared.services.credit.figures import CreditFiguresSource
+from shared.services.inventory.policy import StockPolicy, allocation_of
+from shared.services.operations.audit.service import AuditDependencies
+from shared.services.orders.context import OrderContext, OrderSettings
+from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.history import HistoryCache, HistoryDeps
 from shared.services.orders.lifecycle import LifecycleDeps, erp_stock_read_back
-from shared.services.orders_context import figures_source
-from shared.services.orders_erp import LocationDirectory
-from shared.services.orders_store import load_order
-from shared.services.price_book import PriceBook
-from shared.settings import Settings, get_settings
+from shared.services.pricing.book import PriceBook
 
 
 @dataclass
 class Services:
-    """Everything a service function needs from the outside world."""
+    """Every client and per-process cache the triggers hand out (services get narrow views)."""
 
     settings: Settings
     tables: TableStore
@@ -124,9 +135,74 @@ def _azure_credential() -> Any:
 
 
 def stock_policy(settings: Settings) -> StockPolicy:
-    """The stock rules from the settings and the sync policy's channel choices."""
-    return StockPolicy.from_settings(
-        settings, policy_for(settings.sync_policy).stock.sell_expected_receipts
+    """The stock rules from the settings; channels the sync policy names in
+    ``stock.sellExpectedReceipts`` sell receipts expected from purchase orders."""
+    expected = policy_for(settings.sync_policy).stock.sell_expected_receipts
+    return StockPolicy(
+        hold_timeout=timedelta(seconds=settings.stock_hold_timeout_seconds),
+        thresholds=StockThresholds(low_stock_level=settings.stock_low_stock_level),
+        safety_stock=settings.stock_safety_stock,
+        channels=MappingProxyType(
+            {
+                name: allocation_of(name, channel, name in expected)
+                for name, channel in settings.channels.items()
+            }
+        ),
+    )
+
+
+def figures_source(settings: Settings) -> CreditFiguresSource:
+    """The process's credit figures reader, from the app settings."""
+    return CreditFiguresSource(
+        erp_timeout=timedelta(seconds=settings.credit_erp_timeout_seconds),
+        stale_bound=policy_for(settings.sync_policy).credit.max_cached,
+    )
+
+
+def order_settings(settings: Settings) -> OrderSettings:
+    """The order and credit settings as plain values, from the app settings and the policy."""
+    policy = policy_for(settings.sync_policy)
+    return OrderSettings(
+        sold_currencies=settings.sold_currency_set,
+        channels=settings.channels,
+        credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
+        credit_stale_bound=policy.credit.max_cached,
+        idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
+        intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
+        retry=BookingRetryPolicy(
+            max_attempts=settings.order_booking_max_attempts,
+            base_delay=timedelta(seconds=settings.order_booking_retry_base_seconds),
+            max_delay=timedelta(seconds=settings.order_booking_retry_max_seconds),
+        ),
+        claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
+        expected_receipt_channels=policy.stock.sell_expected_receipts,
+    )
+
+
+_order_settings_cache: dict[int, tuple[Settings, OrderSettings]] = {}
+
+
+def _order_settings(settings: Settings) -> OrderSettings:
+    # Parsing the channels JSON on every invocation would be waste: settings never change.
+    cached = _order_settings_cache.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        cached = (settings, order_settings(settings))
+        _order_settings_cache[id(settings)] = cached
+    return cached[1]
+
+
+def order_context(services: Services) -> OrderContext:
+    """The order and credit flows' view of the services (clients and caches built once)."""
+    return OrderContext(
+        tables=services.tables,
+        bus=services.bus,
+        erp=services.erp,
+        price_book=services.price_book,
+        currencies=services.currencies,
+        campaign_policy=services.campaign_policy,
+        settings=_order_settings(services.settings),
+        figures=services.credit_figures,
+        locations=services.erp_locations,
     )
 
 
@@ -163,6 +239,68 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+    )
+
+
+def channel_targets(
+    settings: Settings, http: httpx.AsyncClient, policy: WebhookPolicy | None = None
+) -> dict[str, ChannelTarget]:
+    """Every configured channel that has a catalog webhook, with its assortment and adapter."""
+    channels = settings.channels
+    adapters = catalog_webhook_channels(
+        {name: channel.catalog_webhook for name, channel in channels.items()},
+        settings.channel_secret,
+        settings.storefront_base_url,
+        http,
+        policy
+        or WebhookPolicy(max_retry_after_seconds=settings.storefront_max_retry_after_seconds),
+    )
+    return {
+        name: ChannelTarget(
+            ChannelProfile(
+                name=name,
+                locale=channel.locale,
+                currency=channel.currency,
+                categories=None if channel.categories == "*" else frozenset(channel.categories),
+            ),
+            adapters[name],
+        )
+        for name, channel in channels.items()
+        if name in adapters
+    }
+
+
+def sync_options(settings: Settings) -> SyncOptions:
+    """The content sync's run sizes and budget from the app settings."""
+    return SyncOptions(
+        budget_seconds=settings.content_run_budget_seconds,
+        erp_page_size=settings.content_erp_page_size,
+        lookup_size=settings.content_erp_lookup_size,
+        batch=BatchLimits(max_operations=settings.content_batch_size),
+        price_currency=settings.local_currency,
+    )
+
+
+def get_policy() -> SyncPolicy:
+    """The process-wide policy: the shipped file with the ``SYNC_POLICY`` app setting over it."""
+    return policy_for(get_settings().sync_policy)
+
+
+def policy_schedule(job: str) -> str:
+    """The NCRONTAB of a timer function, for ``@bp.timer_trigger(schedule=...)`` at import."""
+    return get_policy().schedule(job)
+
+
+def audit_dependencies(services: Services) -> AuditDependencies:
+    """The narrow view of the services an audit run uses."""
+    return AuditDependencies(
+        erp=services.erp,
+        tables=services.tables,
+        settings=services.settings,
+        price_book=services.price_book,
+        currencies=services.currencies,
+        campaign_policy=services.campaign_policy,
+        policy=policy_for(services.settings.sync_policy),
     )
 
 

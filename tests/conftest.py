@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from devtools.stack import LocalStack, StackPorts
+from shared.adapters.ports import TableStorage
 from shared.adapters.tables import TableStore
+from tests.support.memory_tables import InMemoryTableStore
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +83,15 @@ async def table_store(azurite_connection: str, table_prefix: str) -> AsyncIterat
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(params=["memory", "azurite"])
+def any_table_store(request: pytest.FixtureRequest) -> TableStorage:
+    """The table store contract's subject: the in-memory store, then Azurite (the judge)."""
+    if request.param == "memory":
+        return InMemoryTableStore()
+    store: TableStore = request.getfixturevalue("table_store")
+    return store
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions import inventory
 from functions.messages import Received, Rejected, settles_message
-from shared.services.inventory_messages import INVENTORY_QUEUE
+from shared.services.inventory.messages import INVENTORY_QUEUE
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

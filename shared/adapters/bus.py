@@ -17,8 +17,8 @@ from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
 from opentelemetry.trace import Status, StatusCode
 
-from shared.telemetry.propagation import inject_into_properties
-from shared.telemetry.spans import producer_span
+from shared.observability.propagation import inject_into_properties
+from shared.observability.spans import producer_span
 
 
 class BusSendFailed(RuntimeError):

@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from shared.policy import load_policy
+from shared.config.policy import load_policy
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQ
 
 from devtools.erp_sim.testing import custom_api
 from devtools.stack import LocalStack, StackPorts
-from shared.settings import LOCAL_WEBHOOK_CLIENT_STATE
+from shared.config.settings import LOCAL_WEBHOOK_CLIENT_STATE
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow

@@ -28,8 +28,8 @@ from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
 from devtools.stack import LocalStack, StackPorts
+from shared.config.settings import DEMO_CHANNEL_SECRETS
 from shared.domain.orders.customer_token import sign
-from shared.settings import DEMO_CHANNEL_SECRETS
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow

@@ -26,8 +26,8 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQ
 
 from devtools.erp_sim.testing import custom_api, standard_api
 from devtools.stack import LocalStack, StackPorts
+from shared.adapters.stores.idempotency_keys import StoredResponse, claim_key, request_hash
 from shared.adapters.tables import TableStore
-from shared.services.orders_idempotency import StoredResponse, claim_key, request_hash
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow

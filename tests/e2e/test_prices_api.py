@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from devtools.erp_sim.testing import custom_api
+from shared.adapters.stores import lease, sync_state
 from shared.adapters.tables import TableStore
-from shared.services import lease, price_publisher, sync_state
+from shared.services.pricing import publisher as price_publisher
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Every setting the app reads is set by the Bicep (Azure) and by local.settings.sample.json.
 
-The list of settings comes from ``shared/settings.py`` at test time, so a setting added there
+The list of settings comes from ``shared/config/settings.py`` at test time, so a setting added there
 without a line in ``infra/main.bicep`` (or in the sample) fails here, naming it.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from tests.infra.bicep import ROOT, Template
 
 # In local.settings.sample.json but deliberately not in Azure, each with the reason.
@@ -170,7 +170,7 @@ def test_the_example_parameters_fit_the_template(main_template: Template) -> Non
     }
     assert sorted(required - set(given)) == []
     # The example channels must be what the app accepts.
-    from shared.channels import parse_channels
+    from shared.config.channels import parse_channels
 
     assert parse_channels(given["channels"]["value"])
 
@@ -188,7 +188,7 @@ def test_every_trigger_placeholder_is_set_in_azure(bicep_settings: dict[str, Any
 
 
 def test_timer_schedules_are_the_policy_literals() -> None:
-    from shared.policy import get_policy
+    from shared.bootstrap import get_policy
     from tests.infra.app_index import all_bindings
 
     timers = {

@@ -24,7 +24,7 @@ MUST_EXCLUDE = [
 MUST_KEEP = [
     "function_app.py",
     "functions/http.py",
-    "shared/settings.py",
+    "shared/config/settings.py",
     "shared/adapters/erp/client.py",
     "host.json",
     "requirements.txt",

@@ -12,7 +12,7 @@ import json
 import re
 from collections import Counter
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from tests.infra.app_index import all_bindings, indexed_functions
 from tests.infra.bicep import ROOT
 
@@ -60,7 +60,7 @@ def test_every_placeholder_names_a_setting_the_app_knows() -> None:
             for setting in PLACEHOLDER.findall(str(value)):
                 found.append(setting)
                 assert setting in known, (
-                    f"{name}.{key} names %{setting}%, not in shared/settings.py"
+                    f"{name}.{key} names %{setting}%, not in shared/config/settings.py"
                 )
                 assert setting in sample, f"{name}.{key}: %{setting}% is missing from the sample"
     # Timer schedules are literals derived from the sync policy (checked in

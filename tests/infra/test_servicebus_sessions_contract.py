@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devtools.servicebus.topology import load_topology
-from shared.audit.connectivity import SESSION_ENTITIES
+from shared.services.operations.audit.connectivity import SESSION_ENTITIES
 from tests.infra.bicep import INFRA
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from devtools.servicebus.durations import parse_iso_duration
 from devtools.servicebus.topology import emulator_limit_warnings, load_topology
-from shared.services.orders_context import ORDERS_MAX_DELIVERY_COUNT
+from shared.services.orders.context import ORDERS_MAX_DELIVERY_COUNT
 from tests.infra.app_index import all_bindings
 from tests.infra.bicep import INFRA, Template, accessor_path, body, loop_source
 

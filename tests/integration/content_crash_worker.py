@@ -19,15 +19,16 @@ from uuid import UUID
 import httpx
 
 from functions.timer_runs import recorded_timer
+from shared import bootstrap
 from shared.adapters.channels import CatalogBatch, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
+from shared.config.settings import load_settings
 from shared.services import content
 from shared.services.content import ChannelTarget, SyncOptions
 from shared.services.content.delivery import BatchLimits
-from shared.settings import load_settings
 
 KILLED_EXIT = 19
 TIMER = "content_sync_delta"
@@ -70,7 +71,7 @@ async def run(settings: dict[str, Any]) -> int:
     tables = TableStore.from_connection_string(settings["storage"], settings["prefix"])
     app_settings = load_settings(STOREFRONT_BASE_URL=settings["storefront"])
     async with ErpClient(config) as erp, httpx.AsyncClient(timeout=10) as http:
-        targets = content.channel_targets(app_settings, http, FAST)
+        targets = bootstrap.channel_targets(app_settings, http, FAST)
         web = targets["web"]
         doomed = {**targets, "web": ChannelTarget(web.profile, DieAfter(web.adapter, 3))}
 

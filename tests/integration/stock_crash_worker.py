@@ -18,8 +18,8 @@ from typing import Any
 from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.tables import TableStore
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_policy import StockPolicy
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.policy import StockPolicy
 from tests.integration.broker_bus import BrokerBus
 
 KILLED_EXIT = 23

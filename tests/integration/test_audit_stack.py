@@ -26,21 +26,28 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from devtools.servicebus.testing import running_standin
 from devtools.storefront_sim.testing import storefront_simulator
-from shared.audit import runs
-from shared.audit.html import render_html
-from shared.audit.logic_layer import _blocked_customers, quantity_breaks
-from shared.audit.sampling import sample_triples
-from shared.audit.service import AuditOptions, run_audit
-from shared.bootstrap import Services, build_services
-from shared.policy import get_policy
-from shared.services import erp_usage, price_publisher
-from shared.services.content import channel_targets, run_content_sync, sync_options
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_messages import INVENTORY_QUEUE
-from shared.services.inventory_policy import StockPolicy
-from shared.services.inventory_reconciliation import reconcile_stock
-from shared.services.price_book import PriceBook
-from shared.settings import Settings, load_settings
+from shared.adapters.stores import erp_usage
+from shared.bootstrap import (
+    Services,
+    audit_dependencies,
+    build_services,
+    channel_targets,
+    get_policy,
+    sync_options,
+)
+from shared.config.settings import Settings, load_settings
+from shared.services.content import run_content_sync
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.messages import INVENTORY_QUEUE
+from shared.services.inventory.policy import StockPolicy
+from shared.services.inventory.reconciliation import reconcile_stock
+from shared.services.operations.audit import runs
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.logic_layer import _blocked_customers, quantity_breaks
+from shared.services.operations.audit.sampling import sample_triples
+from shared.services.operations.audit.service import AuditOptions, run_audit
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
 from tests.integration.broker_bus import BrokerBus
 
 pytestmark = pytest.mark.slow
@@ -156,7 +163,7 @@ async def test_clean_stack_passes_then_an_unpublished_price_change_fails(
     options = AuditOptions(layers=("data", "logic"), sample_size=SAMPLE, seed=SEED)
     lines: list[str] = []
 
-    clean = await run_audit(services, options, lines.append)
+    clean = await run_audit(audit_dependencies(services), options, lines.append)
 
     assert clean.data is not None and clean.logic is not None
     assert clean.data.verdict.passed, clean.data.verdict.reasons
@@ -179,7 +186,7 @@ async def test_clean_stack_passes_then_an_unpublished_price_change_fails(
 
     # The publisher stays stopped: judged once the policy's objective has passed.
     later = datetime.now(UTC) + get_policy().prices.freshness_objective + timedelta(minutes=1)
-    dirty = await run_audit(services, replace(options, judge_at=later))
+    dirty = await run_audit(audit_dependencies(services), replace(options, judge_at=later))
 
     assert dirty.data is not None and dirty.logic is not None
     lines_layer = next(d for d in dirty.data.datasets if d.name == "price list lines")
@@ -220,7 +227,9 @@ async def test_connectivity_reports_latency_usage_queues_and_missing_webhooks(
     before = await erp_usage.recorder_for(services.erp).record(services.tables)
     assert before.requests_sent >= 1
 
-    report = await run_audit(services, AuditOptions(layers=("connectivity",), store=False))
+    report = await run_audit(
+        audit_dependencies(services), AuditOptions(layers=("connectivity",), store=False)
+    )
 
     layer = report.connectivity
     assert layer is not None
@@ -258,7 +267,7 @@ def _command(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "TABLE_PREFIX": settings.table_prefix,
     }
     return subprocess.run(
-        [sys.executable, "-m", "shared.audit", *args],
+        [sys.executable, "-m", "functions.audit_cli", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -326,7 +335,9 @@ async def test_a_filled_dead_letter_queue_fails_connectivity(
         )
         services = build_services(settings)
         try:
-            report = await run_audit(services, AuditOptions(layers=("connectivity",), store=False))
+            report = await run_audit(
+                audit_dependencies(services), AuditOptions(layers=("connectivity",), store=False)
+            )
         finally:
             await services.close()
     assert report.connectivity is not None

@@ -29,16 +29,18 @@ from devtools.erp_sim.state import SimulatorOptions, SimulatorState
 from devtools.erp_sim.testing import standard_api
 from devtools.storefront_sim.testing import storefront_simulator
 from functions.timer_runs import recorded_timer
+from shared import bootstrap
 from shared.adapters.channels import CatalogBatch, CatalogUpsert, ChannelAdapter, OperationResult
 from shared.adapters.channels_webhook import WebhookPolicy
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.stores import lease, timer_runs
+from shared.adapters.stores.content_hashes import HASHES_TABLE, ChannelHashes, partition_of
 from shared.adapters.tables import TableStore
-from shared.services import content, lease, timer_runs
+from shared.config.settings import load_settings
+from shared.services import content
 from shared.services.content import ChannelTarget, SyncOptions, progress
 from shared.services.content.delivery import BatchLimits
-from shared.services.content.hash_store import HASHES_TABLE, ChannelHashes, partition_of
-from shared.settings import load_settings
 from tests.integration import content_crash_worker as crash_worker
 from tests.integration.killed_worker import run_until_killed
 
@@ -134,7 +136,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def targets(storefront: str, http: httpx.AsyncClient) -> dict[str, ChannelTarget]:
     settings = load_settings(STOREFRONT_BASE_URL=storefront)
-    return content.channel_targets(settings, http, FAST)
+    return bootstrap.channel_targets(settings, http, FAST)
 
 
 OPTIONS = SyncOptions(erp_page_size=40, lookup_size=15, batch=BatchLimits(max_operations=25))

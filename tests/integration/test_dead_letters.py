@@ -18,8 +18,8 @@ from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from devtools.servicebus.testing import StandinHandle, running_standin
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.tables import TableStore
-from shared.services import dead_letters, selftest
-from tests.integration.test_orders_harness import drain
+from shared.services.operations import dead_letters, selftest
+from tests.support.orders_harness import drain
 
 
 @pytest.fixture(scope="module")

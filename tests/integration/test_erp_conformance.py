@@ -21,7 +21,7 @@ from shared.adapters.erp.models import (
     SalesOrderLine,
     Subscription,
 )
-from shared.services.inventory_webhooks import ErpNotificationBatch, parse_resource
+from shared.services.inventory.webhooks import ErpNotificationBatch, parse_resource
 from tests import bc_reference_examples as ref
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

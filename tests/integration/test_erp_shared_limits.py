@@ -22,7 +22,7 @@ from shared.adapters.erp.clock import SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.errors import ErpThrottled
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
-from shared.adapters.erp_limits_store import TableLimitsStore, principal_key
+from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.tables import TableStore
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")

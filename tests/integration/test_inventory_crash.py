@@ -25,16 +25,16 @@ from azure.servicebus.exceptions import MessageLockLostError
 
 from devtools.servicebus.testing import StandinHandle, StandinProcess, running_standin
 from devtools.stack import TOPOLOGY, free_port, storage_connection_string
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
 from shared.domain.stock import parse_inventory_event
-from shared.services import stock_store
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_policy import StockPolicy
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.policy import StockPolicy
 from tests.integration import stock_crash_worker
 from tests.integration.broker_bus import BrokerBus
 from tests.integration.killed_worker import run_until_killed
-from tests.integration.test_inventory_support import event
 from tests.stock_model import fold_in_order
+from tests.support.inventory_events import event
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_SECONDS = 3

@@ -21,15 +21,16 @@ from devtools.erp_sim.testing import custom_api, running_simulator
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.odata import Api
+from shared.adapters.stores import lease, sync_state
+from shared.adapters.stores import stock as stock_store
+from shared.adapters.stores.erp_subscriptions import is_ours
 from shared.adapters.tables import TableStore
-from shared.services import lease, price_publisher, stock_store, sync_state
-from shared.services.erp_subscription_registry import is_ours
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_messages import INVENTORY_QUEUE, SNAPSHOT_SOURCE
-from shared.services.inventory_policy import StockPolicy
-from shared.services.inventory_reconciliation import JOB, drift_rows, reconcile_stock
-from shared.services.inventory_subscriptions import SubscriptionsRefused, maintain_subscriptions
-from shared.services.inventory_webhooks import (
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.messages import INVENTORY_QUEUE, SNAPSHOT_SOURCE
+from shared.services.inventory.policy import StockPolicy
+from shared.services.inventory.reconciliation import JOB, drift_rows, reconcile_stock
+from shared.services.inventory.subscriptions import SubscriptionsRefused, maintain_subscriptions
+from shared.services.inventory.webhooks import (
     NOTIFICATIONS_QUEUE,
     ClientStateMismatch,
     ErpNotification,
@@ -39,9 +40,10 @@ from shared.services.inventory_webhooks import (
     parse_resource,
     process_notification,
 )
+from shared.services.pricing import publisher as price_publisher
 from tests.integration.broker_bus import BrokerBus
-from tests.integration.test_inventory_support import event, inbound
 from tests.integration.webhook_receiver import running_receiver
+from tests.support.inventory_events import event, inbound
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 POLICY = StockPolicy()

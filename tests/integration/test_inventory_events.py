@@ -18,16 +18,16 @@ from hypothesis import strategies as st
 
 from devtools.servicebus.testing import StandinHandle
 from shared.adapters.bus import BusSendFailed
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
+from shared.config.settings import load_settings
 from shared.domain.stock import ErpStockFigures, InvalidEventReason, StockThresholds
-from shared.services import stock_store
-from shared.services.inventory_alerts import ALERTS_TOPIC
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages, sweep
-from shared.services.inventory_messages import INVENTORY_QUEUE, stock_snapshot
-from shared.services.inventory_policy import StockPolicy, allocation_of
-from shared.settings import load_settings
+from shared.services.inventory.alerts import ALERTS_TOPIC
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages, sweep
+from shared.services.inventory.messages import INVENTORY_QUEUE, stock_snapshot
+from shared.services.inventory.policy import StockPolicy, allocation_of
 from tests.integration.broker_bus import BrokerBus
-from tests.integration.test_inventory_support import T0, event, inbound
+from tests.support.inventory_events import T0, event, inbound
 
 POLICY = StockPolicy(
     hold_timeout=timedelta(minutes=5),

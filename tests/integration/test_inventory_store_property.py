@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.servicebus.testing import StandinHandle
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
 from shared.domain.stock import InventoryEvent, InventoryEventKind
-from shared.services import stock_store
-from shared.services.inventory_events import InboundMessage, apply_inventory_messages
-from shared.services.inventory_policy import StockPolicy
+from shared.services.inventory.events import InboundMessage, apply_inventory_messages
+from shared.services.inventory.policy import StockPolicy
 from tests.integration.broker_bus import BrokerBus
 from tests.stock_model import fold_in_order
 

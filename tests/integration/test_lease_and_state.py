@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.stores import lease, sync_state
 from shared.adapters.tables import TableStore
-from shared.services import lease, sync_state
 
 
 async def test_a_held_lease_keeps_a_second_run_out(table_store: TableStore) -> None:

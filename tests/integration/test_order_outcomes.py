@@ -17,21 +17,16 @@ import httpx
 import pytest
 
 from devtools.erp_sim.testing import custom_api, standard_api
+from shared.adapters.stores import order_outcomes
+from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
+from shared.config.policy import load_policy
 from shared.domain.orders import Order, OrderRule, OrderStatus, OrderViolation
 from shared.domain.orders.outcomes import OutcomeKind, ProblemCategory
-from shared.policy import load_policy
-from shared.services import impact, order_outcomes
-from shared.services.orders_booking import BookingFailed, handle_booking_message
-from shared.services.orders_messages import OrderMessage
-from shared.services.orders_store import load_order
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
+from shared.services.operations import impact
+from shared.services.orders.booking import BookingFailed, handle_booking_message
+from shared.services.orders.messages import OrderMessage
+from tests.support.orders_harness import Harness
 
 PLAIN = "IT-000001"
 REPRICED = "IT-000021"

@@ -24,7 +24,7 @@ from devtools.servicebus.testing import StandinHandle, running_standin
 from shared.adapters.bus import MessageBus
 from shared.domain.orders import Order, OrderStatus
 from shared.domain.orders.ids import new_order_id
-from shared.services.orders_messages import STATUS_TOPIC, publish_status
+from shared.services.orders.messages import STATUS_TOPIC, publish_status
 
 SUBSCRIPTION = "storefront"
 STEPS = (OrderStatus.ACCEPTED, OrderStatus.FAILED, OrderStatus.ACCEPTED, OrderStatus.BOOKED)

@@ -13,20 +13,19 @@ import pytest
 
 from devtools.erp_sim.testing import standard_api
 from shared.adapters.erp.client import ErpClient
+from shared.adapters.stores.credit_holds import load_pending
+from shared.adapters.stores.orders import load_order
 from shared.domain.orders import OrderStatus
-from shared.services.credit_holds import load_pending
-from shared.services.orders_admin import NotAllowed, cancel_order, replay_order
-from shared.services.orders_booking import (
+from shared.services.orders.admin import NotAllowed, cancel_order, replay_order
+from shared.services.orders.booking import (
     BookingFailed,
     Outcome,
     UnknownOrder,
     handle_booking_message,
 )
-from shared.services.orders_context import utc_now
-from shared.services.orders_messages import OrderMessage
-from shared.services.orders_store import load_order
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import (
+from shared.services.orders.context import utc_now
+from shared.services.orders.messages import OrderMessage
+from tests.support.orders_harness import (
     Harness,
     drain,
     erp_config,
@@ -34,11 +33,6 @@ from tests.integration.test_orders_harness import (
     set_faults,
     sim_post,
 )
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
 
 SKU = "IT-000001"
 

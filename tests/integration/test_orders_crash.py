@@ -21,18 +21,12 @@ from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import SalesOrder, SalesOrderCreate
+from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
 from shared.domain.orders import OrderStatus
-from shared.services.orders_booking import handle_booking_message
-from shared.services.orders_messages import OrderMessage
-from shared.services.orders_store import load_order
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness, build_context, erp_config, erp_orders
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
+from shared.services.orders.booking import handle_booking_message
+from shared.services.orders.messages import OrderMessage
+from tests.support.orders_harness import Harness, build_context, erp_config, erp_orders
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_EXIT = 17

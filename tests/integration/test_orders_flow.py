@@ -12,23 +12,21 @@ from typing import Any
 import pytest
 
 from shared.adapters.bus import BusSendFailed
-from shared.domain.orders import Order, OrderStatus
-from shared.services.credit_holds import load_pending
-from shared.services.orders_booking import Outcome
-from shared.services.orders_context import utc_now
-from shared.services.orders_holds import take_holds
-from shared.services.orders_idempotency import (
+from shared.adapters.stores.credit_holds import load_pending
+from shared.adapters.stores.idempotency_keys import (
     IDEMPOTENCY_TABLE,
-    KeyReused,
     StoredResponse,
     claim_key,
     request_hash,
 )
-from shared.services.orders_intake import IntakeUnavailable
-from shared.services.orders_outbox import purge_idempotency_keys, sweep
-from shared.services.orders_store import add_to_outbox, create_order, load_order, outbox_entries
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import (
+from shared.adapters.stores.orders import add_to_outbox, create_order, load_order, outbox_entries
+from shared.domain.orders import Order, OrderStatus
+from shared.services.errors import Conflict, Unavailable
+from shared.services.orders.booking import Outcome
+from shared.services.orders.context import utc_now
+from shared.services.orders.holds import take_holds
+from shared.services.orders.outbox import purge_idempotency_keys, sweep
+from tests.support.orders_harness import (
     Harness,
     credit_summary,
     drain,
@@ -37,12 +35,6 @@ from tests.integration.test_orders_harness import (
     sim_post,
     sim_price,
 )
-
-# The harness's fixtures, made visible to this module.
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
 
 CUSTOMER = "C00001"
 SKU = "IT-000001"
@@ -128,8 +120,12 @@ async def test_the_same_key_and_body_return_the_first_answer_and_another_body_is
     again = await harness.submit(json.loads(json.dumps(body)), key="k-same")
     assert first.status == again.status == 202
     assert again.body == first.body and again.replayed
-    with pytest.raises(KeyReused):
+    with pytest.raises(Conflict, match="first used with a different body") as refused:
         await harness.submit(order_body([{"sku": SKU, "quantity": 2}]), key="k-same")
+    assert (refused.value.title, refused.value.retry_after_seconds) == (
+        "Idempotency-Key reused",
+        None,
+    )
     reservations = await harness.reservations(SKU)
     assert reservations["MAIN"] == {json.loads(first.body)["orderId"]: Decimal(1)}
 
@@ -260,11 +256,11 @@ async def test_with_the_erp_down_orders_are_accepted_only_on_recent_figures(
         assert second.status == 202 and json.loads(second.body)["creditStale"] is True
         # Nobody ever read C00008's figures: no guess, and the key stays usable.
         unknown_body = order_body([{"sku": SKU, "quantity": 1}], customerId="C00008")
-        with pytest.raises(IntakeUnavailable, match="credit cannot be verified"):
+        with pytest.raises(Unavailable, match="credit cannot be verified"):
             await harness.submit(unknown_body, key="k-down")
         # Figures older than the bound are not used either.
         harness.ctx.clock = lambda: utc_now() + timedelta(minutes=6)
-        with pytest.raises(IntakeUnavailable, match="s old"):
+        with pytest.raises(Unavailable, match="s old"):
             await harness.submit(order_body([{"sku": SKU, "quantity": 1}]))
         harness.ctx.clock = utc_now
     finally:

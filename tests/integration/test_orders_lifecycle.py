@@ -17,21 +17,15 @@ import httpx
 from devtools.erp_sim.testing import standard_api
 from shared.adapters.erp.documents import read_order_documents
 from shared.adapters.stores import order_lifecycle as store
+from shared.adapters.stores.orders import load_order
 from shared.domain.orders import Order
 from shared.domain.orders.lifecycle import LifecycleStatus, fold
 from shared.services.orders import lifecycle
+from shared.services.orders.booking import handle_booking_message
+from shared.services.orders.context import utc_now
 from shared.services.orders.lifecycle import LifecycleDeps, Outcome
-from shared.services.orders_booking import handle_booking_message
-from shared.services.orders_context import utc_now
-from shared.services.orders_messages import OrderMessage
-from shared.services.orders_store import load_order
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness, drain, sim_post
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
+from shared.services.orders.messages import OrderMessage
+from tests.support.orders_harness import Harness, drain, sim_post
 
 SKU = "IT-000001"
 

@@ -16,11 +16,13 @@ from devtools.erp_sim.testing import running_simulator
 from devtools.runner import Runner, RunnerOptions
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.adapters.stores import sync_state
 from shared.adapters.tables import TableStore
 from shared.bootstrap import build_services
-from shared.policy import load_policy
-from shared.services import price_publisher, quotes, sync_state
-from shared.settings import get_settings, load_settings
+from shared.config.policy import load_policy
+from shared.config.settings import get_settings, load_settings
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing import quotes
 
 APPS = Path(__file__).resolve().parent / "runner_apps"
 ADMIN_KEY = "policy-admin-key"

@@ -14,11 +14,12 @@ from devtools.erp_sim.testing import custom_api, running_simulator
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.errors import ErpUnavailable
+from shared.adapters.stores import lease, sync_state
 from shared.adapters.tables import TableStore
 from shared.domain.pricing import CampaignPolicy, default_currency_table
-from shared.services import lease, price_publisher, sync_state
-from shared.services.price_book import PriceBook
-from shared.services.quotes import QuoteLineIn, QuoteRequest, quote_prices
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
+from shared.services.pricing.quotes import QuoteLineIn, QuoteRequest, quote_prices
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 

@@ -26,9 +26,9 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.tables import TableStore
 from shared.domain.pricing import QuoteRejected, default_currency_table
-from shared.services import price_publisher
-from shared.services.price_book import PriceBook
-from shared.services.quotes import QuoteLineIn, QuoteRequest, price_from_book
+from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing.book import PriceBook
+from shared.services.pricing.quotes import QuoteLineIn, QuoteRequest, price_from_book
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 TODAY = datetime.now(UTC).date()

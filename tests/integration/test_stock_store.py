@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from shared.adapters.stores import stock as stock_store
 from shared.adapters.tables import TableStore
 from shared.domain.stock import (
     HeldEvent,
@@ -17,7 +18,6 @@ from shared.domain.stock import (
     StockPosition,
     reserve,
 )
-from shared.services import stock_store
 
 SKU = "AB/12#3"
 

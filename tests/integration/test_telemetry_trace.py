@@ -28,16 +28,10 @@ import functions.orders
 from devtools.erp_sim.testing import custom_api
 from devtools.runner.wire import model_binding_data
 from functions.messages import properties_of
-from shared.services.orders_store import load_order
-from tests.integration import test_orders_harness as fixtures
-from tests.integration.test_orders_harness import Harness, erp_orders, sim_price
+from shared.adapters.stores.orders import load_order
 from tests.received import RecordingActions
+from tests.support.orders_harness import Harness, erp_orders, sim_price
 from tests.telemetry_support import Recorders, recorders
-
-sim = fixtures.sim
-standin = fixtures.standin
-price_prefix = fixtures.price_prefix
-harness = fixtures.harness
 
 CUSTOMER = "C00001"
 SKU = "IT-000001"

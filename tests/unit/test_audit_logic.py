@@ -11,18 +11,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from functions.audit_cli import UsageError, parse_layers
 from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.models import Subscription
 from shared.adapters.erp.request_pipeline import ErpCounters
-from shared.audit.checksums import Accumulator, RowState, compare_rows, row_hash, truncated
-from shared.audit.cli import UsageError, parse_layers
-from shared.audit.connectivity import subscription_states
-from shared.audit.html import render_html
-from shared.audit.models import AuditReport, LogicLayer, QuoteCheck, RowIssue
-from shared.audit.sampling import sample_triples
-from shared.audit.stats import NoSamples, budget_share, percentile
-from shared.audit.verdicts import logic_verdict
-from shared.services.erp_usage import delta
+from shared.adapters.stores.erp_usage import delta
+from shared.services.operations.audit.checksums import (
+    Accumulator,
+    RowState,
+    compare_rows,
+    row_hash,
+    truncated,
+)
+from shared.services.operations.audit.connectivity import subscription_states
+from shared.services.operations.audit.html import render_html
+from shared.services.operations.audit.models import AuditReport, LogicLayer, QuoteCheck, RowIssue
+from shared.services.operations.audit.sampling import sample_triples
+from shared.services.operations.audit.stats import NoSamples, budget_share, percentile
+from shared.services.operations.audit.verdicts import logic_verdict
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from shared.services.content import channel_targets, sync_options
+from shared.bootstrap import channel_targets, sync_options
+from shared.config.settings import Settings, SettingsError, load_settings
 from shared.services.content.progress import Checkpoint, Watermarks
 from shared.services.content.sync import _choose_mode
-from shared.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from shared.adapters.erp import (
 from shared.adapters.erp.jsonio import decode_json
 from shared.adapters.erp.models import SalesOrder, SalesOrderCreate, SalesOrderLineCreate
 from shared.adapters.erp.odata import guid_key, odata_string_literal, string_key
-from tests.unit.test_erp_client_fakes import (
+from tests.support.erp_client_fakes import (
     COMPANY_ID,
     CUSTOM,
     item_row,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.adapters.erp import AuthMode, ErpAuthFailed
-from tests.unit.test_erp_client_fakes import FakeClock, json_response, make_client, make_config
+from tests.support.erp_client_fakes import FakeClock, json_response, make_client, make_config
 
 CLOUD = "https://api.businesscentral.dynamics.com"
 TOKEN_URL = "https://login.microsoftonline.com/tenant1/oauth2/v2.0/token"

@@ -11,7 +11,7 @@ import pytest
 
 from shared.adapters.erp import BookingOutcome, ErpAmbiguousResult, ErpRejected, ErpUnavailable
 from shared.adapters.erp.models import SalesOrderCreate, SalesOrderLineCreate
-from tests.unit.test_erp_client_fakes import FakeClock, json_response, make_client, order_row
+from tests.support.erp_client_fakes import FakeClock, json_response, make_client, order_row
 
 
 def payload(external: str = "ord-7") -> SalesOrderCreate:

@@ -11,7 +11,7 @@ import pytest
 
 from shared.adapters.erp import ErpContractError
 from shared.adapters.erp.models import PriceListLine
-from tests.unit.test_erp_client_fakes import CUSTOM, STANDARD, item_row, json_response, make_client
+from tests.support.erp_client_fakes import CUSTOM, STANDARD, item_row, json_response, make_client
 
 
 def price_line(n: int) -> dict[str, object]:

@@ -19,7 +19,7 @@ from shared.adapters.erp import (
 from shared.adapters.erp.backoff import full_jitter_delay, parse_retry_after
 from shared.adapters.erp.models import SalesOrder, SalesOrderCreate, SalesOrderLineCreate
 from shared.adapters.erp.odata import guid_key
-from tests.unit.test_erp_client_fakes import (
+from tests.support.erp_client_fakes import (
     FakeClock,
     json_response,
     make_client,

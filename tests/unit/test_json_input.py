@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.json_input import DEFAULT_LIMITS, JsonLimits, JsonRejected, read_json
+from shared.domain.json_input import DEFAULT_LIMITS, JsonLimits, JsonRejected, read_json
 
 
 @pytest.mark.parametrize(

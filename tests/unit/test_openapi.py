@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 import function_app
 from functions import openapi
-from shared.settings import get_settings
+from shared.config.settings import get_settings
 from tests.infra.app_index import all_bindings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from functions.operations_page import drift_chart, render_page
 from shared.adapters.dead_letter_queues import DeadLetteredMessage
-from shared.services import dead_letters, operations, operations_status
-from shared.services.timer_runs import TimerRunView, TimerStatus
+from shared.adapters.stores.timer_runs import TimerRunView, TimerStatus
+from shared.services.operations import dead_letters
+from shared.services.operations import overview as operations
+from shared.services.operations import status as operations_status
 from tests.infra.bicep import ROOT
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

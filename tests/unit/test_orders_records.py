@@ -12,6 +12,14 @@ from uuid import UUID, uuid4
 import pytest
 
 from shared.adapters.erp.models import Location
+from shared.adapters.stores.idempotency_keys import request_hash
+from shared.adapters.stores.order_rows import (
+    OrderRowTooLarge,
+    order_entity,
+    order_from_entity,
+    pack_json,
+    unpack_json,
+)
 from shared.domain.orders import (
     BookingClaim,
     LineAllocation,
@@ -23,16 +31,8 @@ from shared.domain.orders import (
     accept,
     claim_booking,
 )
-from shared.services.orders_erp import LocationDirectory, sales_order_payload
-from shared.services.orders_idempotency import request_hash
-from shared.services.orders_messages import OrderMessage, booking_message_id, status_event
-from shared.services.orders_rows import (
-    OrderRowTooLarge,
-    order_entity,
-    order_from_entity,
-    pack_json,
-    unpack_json,
-)
+from shared.services.orders.erp import LocationDirectory, sales_order_payload
+from shared.services.orders.messages import OrderMessage, booking_message_id, status_event
 
 D = Decimal
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from functions.messages import Rejected, parse_message
-from shared.services.inventory_messages import InvalidInventoryEvent, parse_inventory_message
-from shared.services.selftest import ProbeMessage
+from shared.services.inventory.messages import InvalidInventoryEvent, parse_inventory_message
+from shared.services.operations.selftest import ProbeMessage
 from tests.received import received_message
 
 DEEP = [b"[" * 100_000, b'{"a":' * 100_000, b"[" * 5_000 + b"]" * 5_000]

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from devtools.runner.schedules import Schedule
-from shared import policy_cron
-from shared.policy import (
+from shared.config import cron as policy_cron
+from shared.config.policy import (
     POLICY_FILE,
     PolicyError,
     UnknownJob,
     deep_merge,
     load_policy,
 )
-from shared.settings import SettingsError, load_settings
+from shared.config.settings import SettingsError, load_settings
 
 START = datetime(2025, 3, 3, 0, 0, 7, tzinfo=UTC)
 

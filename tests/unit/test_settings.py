@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings, SettingsError, load_settings
+from shared.config.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

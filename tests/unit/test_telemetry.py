@@ -20,18 +20,18 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from functions.messages import Rejected, Rejection, settles_batch, settles_message
 from functions.tracing import route_template, traced_batch, traced_message
-from shared.adapters.erp.correlation import correlation_scope, get_correlation_id
-from shared.settings import Settings
-from shared.telemetry.propagation import (
+from shared.config.settings import Settings
+from shared.observability.correlation import correlation_scope, get_correlation_id
+from shared.observability.propagation import (
     extract_from_headers,
     extract_from_properties,
     inject_into_properties,
     span_context_of,
 )
-from shared.telemetry.setup import TelemetryMode, TelemetrySetup
+from shared.observability.setup import TelemetryMode, TelemetrySetup
 from tests.received import RecordingActions, received_message
+from tests.support.erp_client_fakes import json_response, make_client
 from tests.telemetry_support import Recorders, recorders
-from tests.unit.test_erp_client_fakes import json_response, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -290,7 +290,7 @@ def test_a_failing_configuration_is_a_warning_not_a_crash(caplog: pytest.LogCapt
         raise ValueError("malformed connection string")
 
     setup = TelemetrySetup(configure=broken)
-    with caplog.at_level(logging.WARNING, logger="shared.telemetry.setup"):
+    with caplog.at_level(logging.WARNING, logger="shared.observability.setup"):
         mode = setup.configure(_settings(APPLICATIONINSIGHTS_CONNECTION_STRING="junk"))
     assert mode is TelemetryMode.FAILED
     assert "malformed connection string" in caplog.text
@@ -301,7 +301,7 @@ def test_importing_the_app_without_a_connection_string_installs_no_exporter() ->
         "import json, sys\n"
         "import function_app\n"
         "from opentelemetry import metrics, trace\n"
-        "from shared.telemetry.setup import _process_setup\n"
+        "from shared.observability.setup import _process_setup\n"
         "print(json.dumps({'mode': str(_process_setup.mode),"
         " 'tracer': type(trace.get_tracer_provider()).__name__,"
         " 'meter': type(metrics.get_meter_provider()).__name__,"

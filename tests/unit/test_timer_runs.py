@@ -13,9 +13,9 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from functions.timer_runs import RECORDED_TIMERS, recorded_timer
+from shared.adapters.stores import timer_runs
+from shared.adapters.stores.lease import LeaseHeld
 from shared.adapters.tables import Row, TableStore
-from shared.services import timer_runs
-from shared.services.lease import LeaseHeld
 
 
 class MemoryTables:

@@ -4,7 +4,6 @@ from shared.adapters.erp.booking import BookingOutcome, BookingResult
 from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import AuthMode, ErpConfig
-from shared.adapters.erp.correlation import correlation_scope, current_correlation_id
 from shared.adapters.erp.errors import (
     ErpAmbiguousResult,
     ErpAuthFailed,
@@ -19,6 +18,7 @@ from shared.adapters.erp.errors import (
 )
 from shared.adapters.erp.odata import Api
 from shared.adapters.erp.request_pipeline import ErpCounters
+from shared.observability.correlation import correlation_scope, current_correlation_id
 
 __all__ = [
     "Api",

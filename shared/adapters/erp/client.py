@@ -27,7 +27,6 @@ from shared.adapters.erp.contract import (
     parse_rows,
     response_json,
 )
-from shared.adapters.erp.correlation import get_correlation_id
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import (
     Company,
@@ -60,7 +59,18 @@ from shared.adapters.erp.odata import (
 )
 from shared.adapters.erp.paging import iter_pages
 from shared.adapters.erp.request_pipeline import ErpCounters, Method, RequestPipeline
+from shared.adapters.erp.resources import (
+    CUSTOMERS,
+    ITEM_AVAILABILITY,
+    ITEM_CATEGORIES,
+    ITEM_CONTENT,
+    ITEMS,
+    LOCATIONS,
+    PRICE_LIST_LINES,
+    Resource,
+)
 from shared.adapters.erp.shared_limits import SharedLimits
+from shared.observability.correlation import get_correlation_id
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -291,6 +301,24 @@ class ErpClient:
         page = parse_collection(response_json(response, "companies"), "companies")
         return parse_rows(Company, page.value, "companies")
 
+    def _rows(
+        self,
+        resource: Resource[ModelT],
+        modified_since: datetime | None,
+        read_only: bool,
+        correlation_id: str | None,
+        filter: str | None = None,
+    ) -> AsyncGenerator[ModelT]:
+        return self.iter_rows(
+            resource.entity_set,
+            resource.model,
+            api=resource.api,
+            filter=filter,
+            modified_since=modified_since,
+            read_only=read_only,
+            correlation_id=correlation_id,
+        )
+
     def iter_items(
         self,
         modified_since: datetime | None = None,
@@ -299,13 +327,7 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[Item]:
         """Items, all or changed since a watermark (minus the overlap)."""
-        return self.iter_rows(
-            "items",
-            Item,
-            modified_since=modified_since,
-            read_only=read_only,
-            correlation_id=correlation_id,
-        )
+        return self._rows(ITEMS, modified_since, read_only, correlation_id)
 
     def iter_customers(
         self,
@@ -315,13 +337,7 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[Customer]:
         """Customers, all or changed since a watermark."""
-        return self.iter_rows(
-            "customers",
-            Customer,
-            modified_since=modified_since,
-            read_only=read_only,
-            correlation_id=correlation_id,
-        )
+        return self._rows(CUSTOMERS, modified_since, read_only, correlation_id)
 
     def iter_price_list_lines(
         self,
@@ -331,14 +347,7 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[PriceListLine]:
         """Price list lines from the custom page (BC has no standard price API)."""
-        return self.iter_rows(
-            "priceListLines",
-            PriceListLine,
-            api=Api.CUSTOM,
-            modified_since=modified_since,
-            read_only=read_only,
-            correlation_id=correlation_id,
-        )
+        return self._rows(PRICE_LIST_LINES, modified_since, read_only, correlation_id)
 
     def iter_price_list_line_pages(
         self,
@@ -348,10 +357,11 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[list[PriceListLine]]:
         """The same, a page at a time, for writers that batch per page."""
+        lines = PRICE_LIST_LINES
         return self.iter_pages(
-            "priceListLines",
-            PriceListLine,
-            api=Api.CUSTOM,
+            lines.entity_set,
+            lines.model,
+            api=lines.api,
             modified_since=modified_since,
             read_only=read_only,
             correlation_id=correlation_id,
@@ -366,15 +376,8 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[ItemAvailability]:
         """Per-location stock rows from the custom page (for reconciliation)."""
-        return self.iter_rows(
-            "itemAvailabilityByLocation",
-            ItemAvailability,
-            api=Api.CUSTOM,
-            filter=eq_filter("locationCode", location_code) if location_code else None,
-            modified_since=modified_since,
-            read_only=read_only,
-            correlation_id=correlation_id,
-        )
+        location = eq_filter("locationCode", location_code) if location_code else None
+        return self._rows(ITEM_AVAILABILITY, modified_since, read_only, correlation_id, location)
 
     def iter_item_content(
         self,
@@ -384,28 +387,17 @@ class ErpClient:
         correlation_id: str | None = None,
     ) -> AsyncGenerator[ItemContent]:
         """Marketing content for the batch content sync."""
-        return self.iter_rows(
-            "itemContent",
-            ItemContent,
-            api=Api.CUSTOM,
-            modified_since=modified_since,
-            read_only=read_only,
-            correlation_id=correlation_id,
-        )
+        return self._rows(ITEM_CONTENT, modified_since, read_only, correlation_id)
 
     def iter_item_categories(
         self, *, read_only: bool = False, correlation_id: str | None = None
     ) -> AsyncGenerator[ItemCategory]:
-        return self.iter_rows(
-            "itemCategories", ItemCategory, read_only=read_only, correlation_id=correlation_id
-        )
+        return self._rows(ITEM_CATEGORIES, None, read_only, correlation_id)
 
     def iter_locations(
         self, *, read_only: bool = False, correlation_id: str | None = None
     ) -> AsyncGenerator[Location]:
-        return self.iter_rows(
-            "locations", Location, read_only=read_only, correlation_id=correlation_id
-        )
+        return self._rows(LOCATIONS, None, read_only, correlation_id)
 
     # ---- live lookups (hot path: read replica by default) ----
 

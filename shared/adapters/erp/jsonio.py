@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from shared.json_input import JsonLimits, JsonRejected, read_json
+from shared.domain.json_input import JsonLimits, JsonRejected, read_json
 
 # Business Central answers pages of up to 20,000 entities; a few hundred MB is far beyond
 # any real page but still a bound. Its documents nest a handful of levels.

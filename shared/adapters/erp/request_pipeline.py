@@ -23,7 +23,6 @@ from shared.adapters.erp.backoff import full_jitter_delay, parse_retry_after
 from shared.adapters.erp.breaker import BreakerState, CircuitBreaker
 from shared.adapters.erp.clock import Clock
 from shared.adapters.erp.config import ErpConfig
-from shared.adapters.erp.correlation import new_correlation_id
 from shared.adapters.erp.errors import (
     ErpAmbiguousResult,
     ErpAuthFailed,
@@ -37,9 +36,10 @@ from shared.adapters.erp.errors import (
 from shared.adapters.erp.jsonio import JsonDecodeFailed, decode_json, encode_json
 from shared.adapters.erp.shared_limits import SharedLimits
 from shared.adapters.erp.throttling import RequestBudget, SlotWaitTooLong
-from shared.telemetry import metrics
-from shared.telemetry.propagation import trace_headers
-from shared.telemetry.spans import erp_client_span, record_erp_status
+from shared.observability import metrics
+from shared.observability.correlation import new_correlation_id
+from shared.observability.propagation import trace_headers
+from shared.observability.spans import erp_client_span, record_erp_status
 
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing, TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.tables import EntityChanged, EntityExists, EntityMissing
 from shared.domain.orders.lifecycle import Lifecycle, from_record
 
 LIFECYCLE_TABLE = "OrderLifecycle"
@@ -87,12 +88,12 @@ def _record(entity: Mapping[str, Any], etag: str) -> LifecycleRecord:
     )
 
 
-async def load(tables: TableStore, order_id: str) -> LifecycleRecord | None:
+async def load(tables: TableStorage, order_id: str) -> LifecycleRecord | None:
     row = await tables.get(LIFECYCLE_TABLE, order_id, STATE_ROW)
     return None if row is None else _record(row.entity, row.etag)
 
 
-async def save(tables: TableStore, record: LifecycleRecord) -> LifecycleRecord:
+async def save(tables: TableStorage, record: LifecycleRecord) -> LifecycleRecord:
     """Create (no ETag) or replace (the ETag it was read with); ``LifecycleConflict`` if
     someone else wrote first."""
     try:
@@ -138,22 +139,22 @@ def _tracked(entity: Mapping[str, Any]) -> TrackedOrder:
     )
 
 
-async def track(tables: TableStore, order: TrackedOrder) -> None:
+async def track(tables: TableStorage, order: TrackedOrder) -> None:
     """Follow `order` (idempotent: the row says the latest status)."""
     await tables.upsert(LIFECYCLE_TABLE, _tracked_entity(order))
 
 
-async def untrack(tables: TableStore, order_id: str) -> None:
+async def untrack(tables: TableStorage, order_id: str) -> None:
     await tables.delete(LIFECYCLE_TABLE, OPEN_PARTITION, order_id)
 
 
-async def tracked(tables: TableStore) -> list[TrackedOrder]:
+async def tracked(tables: TableStorage) -> list[TrackedOrder]:
     """Every order still followed, oldest booking first."""
     rows = [_tracked(row.entity) async for row in tables.partition(LIFECYCLE_TABLE, OPEN_PARTITION)]
     return sorted(rows, key=lambda order: order.booked_at)
 
 
-async def tracked_by_erp_id(tables: TableStore, erp_order_id: str) -> TrackedOrder | None:
+async def tracked_by_erp_id(tables: TableStorage, erp_order_id: str) -> TrackedOrder | None:
     wanted = erp_order_id.lower()
     for order in await tracked(tables):
         if order.erp_order_id.lower() == wanted:
@@ -161,7 +162,7 @@ async def tracked_by_erp_id(tables: TableStore, erp_order_id: str) -> TrackedOrd
     return None
 
 
-async def watermark(tables: TableStore, entity_set: str) -> datetime | None:
+async def watermark(tables: TableStorage, entity_set: str) -> datetime | None:
     row = await tables.get(LIFECYCLE_TABLE, POLL_PARTITION, WATERMARK_ROW)
     if row is None:
         return None
@@ -169,7 +170,7 @@ async def watermark(tables: TableStore, entity_set: str) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-async def set_watermarks(tables: TableStore, marks: Mapping[str, datetime]) -> None:
+async def set_watermarks(tables: TableStorage, marks: Mapping[str, datetime]) -> None:
     """Move the poll's watermarks (only the poll, under its lease, writes this row)."""
     row = await tables.get(LIFECYCLE_TABLE, POLL_PARTITION, WATERMARK_ROW)
     entity: dict[str, Any] = dict(row.entity) if row else {}

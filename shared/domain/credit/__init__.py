@@ -12,9 +12,9 @@ Pure domain code: no I/O. How the layers above use it:
 4. Amounts in another currency are converted with `to_lcy` first.
 """
 
-from .assessment import CreditAssessment, CreditReason, assess_credit
+from .assessment import CreditAssessment, CreditReason, CreditRefused, assess_credit
 from .conversion import LCY_AMOUNT_PRECISION, to_lcy
-from .errors import CreditError, CreditRefused, HoldConflict, InvalidCreditInput
+from .errors import CreditError, HoldConflict, InvalidCreditInput
 from .figures import ORDER_BLOCKING_VALUES, CreditFigures, CreditPolicy
 from .holds import HoldChange, PendingCredit, ReleasedHold, hold_credit, release_credit
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from .errors import CreditError
 from .figures import ZERO, CreditFigures, CreditPolicy, money
 
 
@@ -79,3 +80,12 @@ def assess_credit(
         available=available,
         reasons=tuple(reasons),
     )
+
+
+class CreditRefused(CreditError):
+    """Holding credit for an order was refused; ``assessment`` says why (every reason)."""
+
+    def __init__(self, assessment: CreditAssessment) -> None:
+        self.assessment = assessment
+        reasons = ", ".join(str(reason) for reason in assessment.reasons)
+        super().__init__(f"credit refused for {assessment.customer_no}: {reasons}")

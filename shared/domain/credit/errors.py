@@ -1,12 +1,8 @@
-"""Named errors of the credit domain."""
+"""Named errors of the credit domain (``CreditRefused`` is beside the assessment it carries)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .assessment import CreditAssessment
 
 
 class CreditError(Exception):
@@ -15,15 +11,6 @@ class CreditError(Exception):
 
 class InvalidCreditInput(CreditError, ValueError):
     """An amount, time or identifier handed to the domain breaks an invariant."""
-
-
-class CreditRefused(CreditError):
-    """Holding credit for an order was refused; ``assessment`` says why (every reason)."""
-
-    def __init__(self, assessment: CreditAssessment) -> None:
-        self.assessment = assessment
-        reasons = ", ".join(str(reason) for reason in assessment.reasons)
-        super().__init__(f"credit refused for {assessment.customer_no}: {reasons}")
 
 
 class HoldConflict(CreditError):

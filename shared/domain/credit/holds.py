@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 
-from .assessment import CreditAssessment, assess_credit
-from .errors import CreditRefused, HoldConflict, InvalidCreditInput
+from .assessment import CreditAssessment, CreditRefused, assess_credit
+from .errors import HoldConflict, InvalidCreditInput
 from .figures import ZERO, CreditFigures, CreditPolicy, aware, money
 
 

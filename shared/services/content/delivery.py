@@ -25,9 +25,9 @@ from shared.adapters.channels import (
     ChannelUnavailable,
     OperationResult,
 )
+from shared.adapters.stores.content_failures import FailureLog, channel_scope
+from shared.adapters.stores.content_hashes import ChannelHashes
 from shared.domain.content.planning import Action, Operation, split_batches
-from shared.services.content.failures import FailureLog, channel_scope
-from shared.services.content.hash_store import ChannelHashes
 from shared.services.content.runs import ChannelStats
 
 _log = logging.getLogger(__name__)

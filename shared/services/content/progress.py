@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.adapters.tables import EntityChanged, EntityMissing, TableStore
-from shared.services import sync_state
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import sync_state
+from shared.adapters.tables import EntityChanged, EntityMissing
 
 JOB = "content-sync"
 ITEMS_WATERMARK = f"{JOB}:items"
@@ -72,7 +73,7 @@ class Checkpoint:
         }
 
 
-async def load_checkpoint(tables: TableStore) -> Checkpoint | None:
+async def load_checkpoint(tables: TableStorage) -> Checkpoint | None:
     row = await tables.get(sync_state.STATE_TABLE, _CHECKPOINT_PARTITION, JOB)
     if row is None:
         return None
@@ -90,16 +91,16 @@ async def load_checkpoint(tables: TableStore) -> Checkpoint | None:
     )
 
 
-async def save_checkpoint(tables: TableStore, checkpoint: Checkpoint) -> None:
+async def save_checkpoint(tables: TableStorage, checkpoint: Checkpoint) -> None:
     # Only the lease holder writes it, so last-writer-wins is safe.
     await tables.upsert(sync_state.STATE_TABLE, checkpoint.entity())
 
 
-async def clear_checkpoint(tables: TableStore) -> None:
+async def clear_checkpoint(tables: TableStorage) -> None:
     await tables.delete(sync_state.STATE_TABLE, _CHECKPOINT_PARTITION, JOB)
 
 
-async def request_full_pass(tables: TableStore) -> None:
+async def request_full_pass(tables: TableStorage) -> None:
     """Ask for a full pass; the next run that gets the lease does it (the nightly timer
     calls this first, so a night on which a delta run holds the lease is not lost)."""
     await tables.upsert(
@@ -112,13 +113,13 @@ async def request_full_pass(tables: TableStore) -> None:
     )
 
 
-async def full_pass_request(tables: TableStore) -> str | None:
+async def full_pass_request(tables: TableStorage) -> str | None:
     """The ETag of a pending full-pass request, or None."""
     row = await tables.get(sync_state.STATE_TABLE, _REQUEST_PARTITION, _FULL_REQUEST)
     return row.etag if row else None
 
 
-async def clear_full_pass_request(tables: TableStore, etag: str) -> None:
+async def clear_full_pass_request(tables: TableStorage, etag: str) -> None:
     """Clear the request this pass served; one made while it ran (new ETag) stays."""
     with contextlib.suppress(EntityChanged, EntityMissing):
         await tables.delete(sync_state.STATE_TABLE, _REQUEST_PARTITION, _FULL_REQUEST, etag)
@@ -136,13 +137,13 @@ class Watermarks:
         }
 
 
-async def read_watermarks(tables: TableStore) -> Watermarks:
+async def read_watermarks(tables: TableStorage) -> Watermarks:
     items = await sync_state.read_watermark(tables, ITEMS_WATERMARK)
     content = await sync_state.read_watermark(tables, CONTENT_WATERMARK)
     return Watermarks(items.value, content.value)
 
 
-async def save_watermarks(tables: TableStore, marks: Watermarks) -> None:
+async def save_watermarks(tables: TableStorage, marks: Watermarks) -> None:
     succeeded_at = datetime.now(UTC)
     await sync_state.save_watermark(tables, ITEMS_WATERMARK, marks.items, succeeded_at)
     await sync_state.save_watermark(tables, CONTENT_WATERMARK, marks.content, succeeded_at)

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.adapters.tables import TableStore
-from shared.services import sync_state
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import sync_state
 from shared.services.content.progress import JOB, Mode, Watermarks
 
 
@@ -108,7 +108,7 @@ class RunStats:
 
 
 async def record_run(
-    tables: TableStore,
+    tables: TableStorage,
     stats: RunStats,
     started_at: datetime,
     outcome: str,
@@ -120,7 +120,7 @@ async def record_run(
     await record.finish(tables, outcome, error)
 
 
-async def recent_runs(tables: TableStore, limit: int = 20) -> list[dict[str, Any]]:
+async def recent_runs(tables: TableStorage, limit: int = 20) -> list[dict[str, Any]]:
     """The newest run records, in the admin route's shape."""
     runs = []
     for entity in await sync_state.recent_runs(tables, JOB, limit):

@@ -32,7 +32,10 @@ from typing import Any
 
 from shared.adapters.channels import ChannelAdapter
 from shared.adapters.erp.client import ErpClient
-from shared.adapters.tables import TableStore
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import lease
+from shared.adapters.stores.content_failures import ERP_SCOPE, FailureLog
+from shared.adapters.stores.content_hashes import FULL_LOAD_THRESHOLD, ChannelHashes
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.content.planning import deletions, plan_channel
 from shared.domain.content.product import (
@@ -42,12 +45,9 @@ from shared.domain.content.product import (
     normalise,
 )
 from shared.domain.content.source import SourceContent, SourceItem
-from shared.services import lease
 from shared.services.content import progress
 from shared.services.content.delivery import BatchLimits, ChannelDelivery
 from shared.services.content.erp_source import ErpContentSource, RowProblem, SourcePage
-from shared.services.content.failures import ERP_SCOPE, FailureLog
-from shared.services.content.hash_store import FULL_LOAD_THRESHOLD, ChannelHashes
 from shared.services.content.progress import JOB, Checkpoint, Mode, Watermarks
 from shared.services.content.runs import RunStats, record_run
 
@@ -79,7 +79,7 @@ class ChannelTarget:
 
 async def run_content_sync(
     erp_client: ErpClient,
-    tables: TableStore,
+    tables: TableStorage,
     targets: Mapping[str, ChannelTarget],
     requested: Mode = "delta",
     options: SyncOptions | None = None,
@@ -150,7 +150,7 @@ class _Pass:
     def __init__(
         self,
         erp_client: ErpClient,
-        tables: TableStore,
+        tables: TableStorage,
         targets: Mapping[str, ChannelTarget],
         options: SyncOptions,
         stats: RunStats,

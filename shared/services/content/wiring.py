@@ -1,64 +1,21 @@
-"""The content sync as the app settings configure it: channels, adapters and run sizes."""
+"""Where the content sync stands, as the admin route shows it (the composition root builds the
+sync's channels and run sizes from the settings: ``shared.bootstrap``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
-from shared.adapters.tables import TableStore
-from shared.domain.content.listing import ChannelProfile
-from shared.policy import policy_for
-from shared.policy_cron import iso_duration
-from shared.services import sync_state
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import sync_state
+from shared.config.cron import iso_duration
+from shared.config.policy import policy_for
+from shared.config.settings import Settings
 from shared.services.content import progress
-from shared.services.content.delivery import BatchLimits
-from shared.services.content.sync import ChannelTarget, SyncOptions
-from shared.settings import Settings
-
-
-def channel_targets(
-    settings: Settings, http: httpx.AsyncClient, policy: WebhookPolicy | None = None
-) -> dict[str, ChannelTarget]:
-    """Every configured channel that has a catalog webhook, with its assortment and adapter."""
-    channels = settings.channels
-    adapters = catalog_webhook_channels(
-        {name: channel.catalog_webhook for name, channel in channels.items()},
-        settings.channel_secret,
-        settings.storefront_base_url,
-        http,
-        policy
-        or WebhookPolicy(max_retry_after_seconds=settings.storefront_max_retry_after_seconds),
-    )
-    return {
-        name: ChannelTarget(
-            ChannelProfile(
-                name=name,
-                locale=channel.locale,
-                currency=channel.currency,
-                categories=None if channel.categories == "*" else frozenset(channel.categories),
-            ),
-            adapters[name],
-        )
-        for name, channel in channels.items()
-        if name in adapters
-    }
-
-
-def sync_options(settings: Settings) -> SyncOptions:
-    return SyncOptions(
-        budget_seconds=settings.content_run_budget_seconds,
-        erp_page_size=settings.content_erp_page_size,
-        lookup_size=settings.content_erp_lookup_size,
-        batch=BatchLimits(max_operations=settings.content_batch_size),
-        price_currency=settings.local_currency,
-    )
 
 
 async def sync_status(
-    tables: TableStore, settings: Settings, now: datetime | None = None
+    tables: TableStorage, settings: Settings, now: datetime | None = None
 ) -> dict[str, Any]:
     """Watermarks, the pass under way, a pending full pass, the configured channels, and
     whether the last successful run is older than the policy's content freshness objective."""

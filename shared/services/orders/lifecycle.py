@@ -52,9 +52,9 @@ from shared.adapters.erp.documents import (
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import ErpModel
 from shared.adapters.erp.odata import Api, eq_filter, guid_key
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import order_lifecycle as store
 from shared.adapters.stores.order_lifecycle import LifecycleConflict, LifecycleRecord, TrackedOrder
-from shared.adapters.tables import TableStore
 from shared.domain.orders import Order, OrderStatus
 from shared.domain.orders.lifecycle import (
     BookedLine,
@@ -68,7 +68,7 @@ from shared.domain.orders.lifecycle import (
     fold,
     is_stale,
 )
-from shared.services.inventory_messages import snapshot_of_row
+from shared.services.inventory.messages import snapshot_of_row
 
 STATUS_TOPIC = "order-status"
 INVENTORY_QUEUE = "inventory-events"
@@ -105,7 +105,7 @@ StockReadBack = Callable[[Sequence[str]], Awaitable[int]]
 class LifecycleDeps:
     """What following orders needs; wired in ``shared/bootstrap.py``."""
 
-    tables: TableStore
+    tables: TableStorage
     bus: Sender
     erp: ErpClient
     load_order: OrderLoader
@@ -353,7 +353,7 @@ def tracked_order(order: Order, status: str, at: datetime) -> TrackedOrder:
     )
 
 
-async def track_booked(tables: TableStore, order: Order, at: datetime) -> None:
+async def track_booked(tables: TableStorage, order: Order, at: datetime) -> None:
     """Start following a booked order (safe to repeat)."""
     if order.erp_order_id and order.erp_order_number:
         await store.track(tables, tracked_order(order, "booked", at))

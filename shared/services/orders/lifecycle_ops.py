@@ -17,13 +17,13 @@ from uuid import UUID
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.documents import read_order_documents
+from shared.adapters.ports import TableStorage
 from shared.adapters.stores import order_lifecycle as store
-from shared.adapters.tables import TableStore
-from shared.audit.checksums import RowState
+from shared.adapters.stores.orders import load_order
 from shared.domain.orders import OrderStatus
 from shared.domain.orders.lifecycle import LifecycleStatus, fold
+from shared.services.operations.audit.checksums import RowState
 from shared.services.orders.lifecycle import booked_lines, snapshot_of
-from shared.services.orders_store import load_order
 
 _UNSHIPPED = frozenset({str(LifecycleStatus.BOOKED), str(LifecycleStatus.RELEASED)})
 
@@ -36,7 +36,7 @@ class WaitingSummary:
     oldest_unshipped_booked_at: datetime | None
 
 
-async def waiting_summary(tables: TableStore) -> WaitingSummary:
+async def waiting_summary(tables: TableStorage) -> WaitingSummary:
     """Orders waiting for ERP progress and the oldest one nothing was shipped of."""
     followed = await store.tracked(tables)
     unshipped = [order for order in followed if order.status in _UNSHIPPED]
@@ -54,7 +54,7 @@ def _digest(fingerprint: str) -> int:
 
 
 async def lifecycle_rows(
-    erp: ErpClient, tables: TableStore, limit: int
+    erp: ErpClient, tables: TableStorage, limit: int
 ) -> tuple[dict[str, RowState], dict[str, RowState]]:
     """(ERP side, product side) per followed order id, for ``compare_rows``."""
     erp_side: dict[str, RowState] = {}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared.policy import policy_schedule
+from shared.bootstrap import policy_schedule
 
 app = func.FunctionApp()
 ticks: list[datetime] = []

@@ -1,0 +1,1 @@
+"""Credit: the live credit check and the customer credit figures behind it."""

@@ -1,0 +1,92 @@
+"""The operations page's business sections: transactional accuracy, impact, the last audit.
+
+Each reads what the product already records (the order-outcome ledger, stored audit runs) and
+answers a titled key/value table; the page shows it beside the technical sections. Each
+takes the tables and the sync policy, no more (the trigger hands them in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from shared.adapters.ports import TableStorage
+from shared.config.policy import SyncPolicy
+from shared.services.operations import impact
+from shared.services.operations.audit.runs import recent_summaries
+from shared.services.operations.overview import ExtraSection, KeyValue
+
+ACCURACY_WINDOW = timedelta(days=7)
+IMPACT_DAYS = 30
+
+
+def _percent(rate: Decimal | None) -> str:
+    return "no booked orders yet" if rate is None else f"{rate * 100:.2f} %"
+
+
+async def accuracy_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
+    """Booked orders whose ERP total equals what intake promised, over the last week."""
+    now = datetime.now(UTC)
+    figures = await impact.accuracy(tables, now - ACCURACY_WINDOW, now)
+    objective = policy.audit.accuracy_objective
+    return ExtraSection(
+        title="Transactional accuracy (last 7 days)",
+        rows=[
+            KeyValue(key="accuracy rate", value=_percent(figures.rate)),
+            KeyValue(key="objective", value=_percent(objective)),
+            KeyValue(key="booked orders", value=str(figures.booked)),
+            KeyValue(key="repriced by the ERP", value=str(figures.repriced)),
+            KeyValue(key="rejected at booking", value=str(figures.rejected_at_booking)),
+            KeyValue(key="formula", value="1 - repriced / booked"),
+        ],
+    )
+
+
+async def impact_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
+    """Problems caught at intake versus those that reached the ERP, and what that saves."""
+    report = await impact.impact_report(tables, policy, days=IMPACT_DAYS)
+    totals = report.totals
+    return ExtraSection(
+        title=f"Business impact (last {IMPACT_DAYS} days)",
+        rows=[
+            KeyValue(key="problems caught at intake", value=str(totals.caught_orders)),
+            KeyValue(key="problems that reached the ERP", value=str(totals.reached_erp)),
+            KeyValue(
+                key="estimated cost avoided per month",
+                value=f"{report.estimated_cost_avoided_per_month} {report.currency}",
+            ),
+            KeyValue(key="formula", value=report.formula),
+        ],
+    )
+
+
+async def audit_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
+    """The latest audit's verdicts (``python -m functions.audit_cli``)."""
+    summaries = await recent_summaries(tables, limit=1)
+    if not summaries:
+        return ExtraSection(
+            title="Integration audit",
+            rows=[KeyValue(key="last run", value="never (POST /api/ops/audit runs one)")],
+        )
+    last = summaries[0]
+    verdicts = json.loads(last.get("verdicts") or "{}")
+    rows = [
+        KeyValue(key="last run", value=str(last.get("startedAt", ""))),
+        KeyValue(key="result", value="pass" if last.get("passed") else "FAIL"),
+    ]
+    rows += [
+        KeyValue(key=f"layer {layer}", value="pass" if passed else "FAIL")
+        for layer, passed in verdicts.items()
+    ]
+    if "accuracy" in last:
+        rows.append(KeyValue(key="sampled accuracy", value=_percent(Decimal(last["accuracy"]))))
+    return ExtraSection(title="Integration audit", rows=rows)
+
+
+SECTIONS = (accuracy_section, impact_section, audit_section)
+
+
+# The signature every section shares (the operations trigger may add its own).
+SectionProvider = Callable[[TableStorage, SyncPolicy], Awaitable[ExtraSection]]

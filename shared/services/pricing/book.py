@@ -1,0 +1,393 @@
+"""The per-instance price book: published price data held in memory for quoting.
+
+Loaded from the current snapshot plus the delta rows written after it, then kept current by
+following the publisher's change feed: each refresh reads the feed rows written since the last
+one (with an overlap, because feed rows can land slightly out of order) and point-reads just
+the records they name, or reloads everything when a new snapshot is announced. A quote
+therefore never reads a table per line, and never calls the ERP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from shared.adapters.ports import TableStorage
+from shared.adapters.stores import price_data, sync_state
+from shared.adapters.stores.price_data import LOCAL_CURRENCY_KEY, Record
+from shared.domain.pricing.currency import CurrencyPrecision, CurrencyTable
+from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
+from shared.domain.pricing.index import PriceIndex
+from shared.domain.pricing.models import CustomerPricingContext, ItemPricingInfo, PriceListLine
+from shared.services.pricing import publisher as price_publisher
+
+_FEED_OVERLAP_MS = 120_000
+_SEEN_FEED_ROWS = 10_000
+_POINT_READS_AT_ONCE = 16
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the published data is, as quotes report it."""
+
+    data_as_of: datetime | None
+    last_success_at: datetime | None
+    stale: bool
+
+
+def _day(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _line(record: Record) -> PriceListLine:
+    (key, code, source_type, source_no, asset_type, asset_no, variant, unit, minimum,
+     amount_type, price, discount, allow, start, end, currency) = record  # fmt: skip
+    return PriceListLine(
+        key=key,
+        price_list_code=code,
+        source_type=source_type,
+        source_no=source_no,
+        asset_type=asset_type,
+        asset_no=asset_no,
+        variant_code=variant,
+        unit_of_measure_code=unit,
+        minimum_quantity=Decimal(minimum),
+        amount_type=amount_type,
+        unit_price=Decimal(price),
+        line_discount_percent=Decimal(discount),
+        allow_line_disc=bool(allow),
+        starting_date=_day(start),
+        ending_date=_day(end),
+        currency_code=currency,
+    )
+
+
+def _parse_line(record: Record) -> PriceListLine | None:
+    try:
+        return _line(record)
+    except InvalidPriceListLine as error:
+        _log.warning("ignored price list line %s: %s", record[0], error)
+        return None
+
+
+class _Data:
+    """Everything one load or refresh builds; swapped in whole after a full load."""
+
+    def __init__(self) -> None:
+        self.index = PriceIndex()
+        self.items: dict[str, ItemPricingInfo] = {}
+        self.customers: dict[str, CustomerPricingContext] = {}
+        self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
+        self.units: dict[str, dict[str, Decimal]] = {}
+        self.customer_rows: dict[str, Record] = {}
+        self.profiles: dict[str, Record] = {}
+        self.rate_rows: dict[str, Record] = {}
+        # Currency code ("" = local currency) -> precisions, as the ERP rounds them.
+        self.roundings: dict[str, CurrencyPrecision] = {}
+        # Tables built over `roundings` per base table, so a quote does not rebuild one.
+        self.currency_tables: dict[int, tuple[CurrencyTable, CurrencyTable]] = {}
+
+    def apply(self, dataset: str, key: str, record: Record | None) -> None:
+        """Set (or with None remove) one record, and rebuild what depends on it."""
+        if dataset == "lines":
+            if record is None:
+                self.index.delete(key)
+                return
+            line = _parse_line(record)
+            if line is not None:
+                self.index.upsert(line)
+            return
+        if dataset == "items":
+            if record is None:
+                self.items.pop(key, None)
+            else:
+                _, base_unit, unit_price, blocked = record
+                self._set_item(key, base_unit, Decimal(unit_price), bool(blocked))
+        elif dataset == "units":
+            number, code = key.split("|", 1)
+            units = self.units.setdefault(number, {})
+            if record is None:
+                units.pop(code, None)
+            else:
+                units[code] = Decimal(record[2])
+            item = self.items.get(number)
+            if item is not None:
+                self._set_item(number, item.base_unit_of_measure, item.unit_price, item.blocked)
+        elif dataset == "customers":
+            self._set(self.customer_rows, key, record)
+            self._rebuild_customer(key)
+        elif dataset == "profiles":
+            self._set(self.profiles, key, record)
+            self._rebuild_customer(key)
+        elif dataset == "rates":
+            self._set(self.rate_rows, key, record)
+            self._rebuild_rates(key.split("|", 1)[0])
+        elif dataset == "roundings":
+            code = "" if key == LOCAL_CURRENCY_KEY else key
+            self.currency_tables.clear()
+            if record is None:
+                self.roundings.pop(code, None)
+            else:
+                self.roundings[code] = CurrencyPrecision(Decimal(record[1]), Decimal(record[2]))
+
+    @staticmethod
+    def _set(rows: dict[str, Record], key: str, record: Record | None) -> None:
+        if record is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = record
+
+    def _set_item(self, number: str, base_unit: str, unit_price: Decimal, blocked: bool) -> None:
+        """(Re)build an item from its own facts and the units known for it so far."""
+        try:
+            self.items[number] = ItemPricingInfo(
+                number=number,
+                base_unit_of_measure=base_unit,
+                unit_price=unit_price,
+                blocked=blocked,
+                sales_units_of_measure=self.units.get(number, {}),
+            )
+        except InvalidPricingInput as error:
+            self.items.pop(number, None)
+            _log.warning("ignored item %s: %s", number, error)
+
+    def _rebuild_customer(self, number: str) -> None:
+        row = self.customer_rows.get(number)
+        if row is None:
+            self.customers.pop(number, None)
+            return
+        profile = self.profiles.get(number)
+        _, currency, _blocked = row
+        try:
+            self.customers[number] = CustomerPricingContext(
+                customer_no=number,
+                price_group=profile[1] if profile else "",
+                discount_group=profile[2] if profile else "",
+                currency_code=(profile[3] if profile else "") or currency,
+                allow_line_disc=bool(profile[4]) if profile else True,
+                # Records published before campaigns were part of the profile have 5 fields.
+                active_campaigns=frozenset(profile[5] if profile and len(profile) > 5 else ()),
+            )
+        except InvalidPricingInput as error:
+            self.customers.pop(number, None)
+            _log.warning("ignored customer %s: %s", number, error)
+
+    def _rebuild_rates(self, currency: str) -> None:
+        rates = sorted(
+            (
+                (date.fromisoformat(record[1]), Decimal(record[2]))
+                for key, record in self.rate_rows.items()
+                if key.split("|", 1)[0] == currency
+            ),
+            reverse=True,
+        )
+        if rates:
+            self.rates[currency] = tuple(rates)
+        else:
+            self.rates.pop(currency, None)
+
+
+class PriceBook:
+    """Items, customers, rates and the price index of one instance, kept current."""
+
+    def __init__(
+        self,
+        tables: TableStorage,
+        *,
+        refresh_interval: timedelta = timedelta(seconds=10),
+        stale_after: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._tables = tables
+        self._refresh_interval = refresh_interval.total_seconds()
+        self._stale_after = stale_after
+        self._data = _Data()
+        self._snapshot: price_publisher.Snapshot | None = None
+        self._feed_position = ""
+        self._seen_feed: deque[str] = deque(maxlen=_SEEN_FEED_ROWS)
+        self._seen_feed_set: set[str] = set()
+        self._loaded = False
+        self._checked_at = 0.0
+        self._freshness = Freshness(None, None, True)
+        self._lock = asyncio.Lock()
+
+    @property
+    def index(self) -> PriceIndex:
+        return self._data.index
+
+    @property
+    def items(self) -> dict[str, ItemPricingInfo]:
+        return self._data.items
+
+    @property
+    def customers(self) -> dict[str, CustomerPricingContext]:
+        return self._data.customers
+
+    @property
+    def freshness(self) -> Freshness:
+        return self._freshness
+
+    def currency_table(self, base: CurrencyTable) -> CurrencyTable:
+        """`base` (the local currency code, the fallbacks) with the ERP's own precisions on
+        top: each currency's rounding as published, the local currency's as the default.
+        Built once per base and published data, not per quote."""
+        data = self._data
+        cached = data.currency_tables.get(id(base))
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        roundings = data.roundings
+        foreign = {code: p for code, p in roundings.items() if code}
+        table = CurrencyTable(
+            local_currency_code=base.local_currency_code,
+            precisions={
+                **base.precisions,
+                base.local_currency_code: roundings.get("", base.default_precision),
+                **foreign,
+            },
+            default_precision=roundings.get("", base.default_precision),
+        )
+        data.currency_tables[id(base)] = (base, table)
+        return table
+
+    def lcy_per_unit(self, currency: str, on: date) -> Decimal | None:
+        """The exchange rate in force on a date (local currency per one unit), if published."""
+        for starting, rate in self._data.rates.get(currency, ()):
+            if starting <= on:
+                return rate
+        return None
+
+    async def ensure_current(self) -> None:
+        """Load on first use, then refresh at most once per interval (single flight)."""
+        if self._loaded and time.monotonic() - self._checked_at < self._refresh_interval:
+            return
+        async with self._lock:
+            if self._loaded and time.monotonic() - self._checked_at < self._refresh_interval:
+                return
+            if not self._loaded:
+                await self._load_all()
+                self._loaded = True
+            else:
+                await self._follow_feed()
+            await self._read_freshness()
+            self._checked_at = time.monotonic()
+
+    async def _latest_feed_key(self) -> str:
+        latest = ""
+        async for row in self._tables.query(
+            price_publisher.FEED_TABLE,
+            "PartitionKey eq @pk",
+            {"pk": price_publisher.FEED_PARTITION},
+            ["PartitionKey", "RowKey"],
+        ):
+            latest = max(latest, row.row_key)
+        return latest
+
+    async def _load_all(self) -> None:
+        started = time.perf_counter()
+        # Taken before reading: changes written meanwhile are replayed from the feed.
+        self._feed_position = _minus_overlap(await self._latest_feed_key())
+        snapshot = await price_publisher.current_snapshot(self._tables)
+        data = _Data()
+        if snapshot is not None:
+            for dataset in price_data.DATASET_NAMES:
+                records = self._snapshot_records(snapshot.run_id, dataset)
+                if dataset == "lines":
+                    # Domain lines only: a million raw JSON records would double the memory.
+                    lines = []
+                    async for _, record in records:
+                        line = _parse_line(record)
+                        if line is not None:
+                            lines.append(line)
+                    data.index.load(lines)
+                    del lines
+                else:
+                    async for key, record in records:
+                        data.apply(dataset, key, record)
+        async for row in self._tables.all_rows(price_data.DELTA_TABLE):
+            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at:
+                data.apply(row.partition_key, row.row_key, json.loads(row.entity["record"]))
+        self._data, self._snapshot = data, snapshot
+        # Millions of long-lived, acyclic objects: keep the cyclic collector from walking
+        # them on every full collection (a pause that would land on some quote).
+        gc.collect()
+        gc.freeze()
+        _log.info(
+            "price book loaded: %s lines, %s items, %s customers in %.1fs",
+            len(data.index),
+            len(data.items),
+            len(data.customers),
+            time.perf_counter() - started,
+        )
+
+    async def _snapshot_records(
+        self, run_id: str, dataset: str
+    ) -> AsyncIterator[tuple[str, Record]]:
+        partition = price_data.snapshot_partition(run_id, dataset)
+        async for row in self._tables.partition(price_data.SNAPSHOT_TABLE, partition):
+            for index in range(int(row.entity["chunks"])):
+                for key, record in json.loads(row.entity[f"r{index}"]):
+                    yield key, record
+
+    async def _follow_feed(self) -> None:
+        changed: set[tuple[str, str]] = set()
+        reload = False
+        newest = self._feed_position
+        async for row in self._tables.query(
+            price_publisher.FEED_TABLE,
+            "PartitionKey eq @pk and RowKey gt @after",
+            {"pk": price_publisher.FEED_PARTITION, "after": self._feed_position},
+        ):
+            newest = max(newest, row.row_key)
+            if row.row_key in self._seen_feed_set:
+                continue
+            self._remember(row.row_key)
+            if "reload" in row.entity:
+                reload = reload or (
+                    self._snapshot is None or row.entity["reload"] != self._snapshot.run_id
+                )
+            else:
+                changed.update((d, k) for d, k in json.loads(row.entity["keys"]))
+        if reload:
+            await self._load_all()
+            return
+        self._feed_position = max(self._feed_position, _minus_overlap(newest))
+        gate = asyncio.Semaphore(_POINT_READS_AT_ONCE)
+
+        async def read(dataset: str, key: str) -> tuple[str, str, Record | None]:
+            async with gate:
+                row = await self._tables.get(price_data.DELTA_TABLE, dataset, key)
+            return dataset, key, None if row is None else json.loads(row.entity["record"])
+
+        for dataset, key, record in await asyncio.gather(*(read(d, k) for d, k in changed)):
+            # A delta row already cleaned up belongs to a superseded snapshot: the reload
+            # entry that follows brings its data; nothing to do here.
+            if record is not None:
+                self._data.apply(dataset, key, record)
+
+    def _remember(self, feed_key: str) -> None:
+        if len(self._seen_feed) == self._seen_feed.maxlen:
+            self._seen_feed_set.discard(self._seen_feed[0])
+        self._seen_feed.append(feed_key)
+        self._seen_feed_set.add(feed_key)
+
+    async def _read_freshness(self) -> None:
+        mark = await sync_state.read_watermark(self._tables, price_publisher.JOB)
+        now = datetime.now(UTC)
+        stale = mark.last_success_at is None or now - mark.last_success_at > self._stale_after
+        self._freshness = Freshness(mark.value, mark.last_success_at, stale)
+
+
+def _minus_overlap(feed_key: str) -> str:
+    """A feed position a little before ``feed_key``, so late-landing rows are not skipped."""
+    if not feed_key:
+        return ""
+    millis = int(feed_key.split("-", 1)[0])
+    return f"{max(0, millis - _FEED_OVERLAP_MS):013d}"

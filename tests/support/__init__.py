@@ -1,0 +1,1 @@
+"""Test support shared by the suites: fakes and checkers (fixtures live in conftest.py)."""
