@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -91,11 +91,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         bus = BrokerBus(connection)
         client = ServiceBusClient.from_connection_string(connection, retry_total=0)
         async with client, client.get_queue_receiver("inventory-events") as receiver:
-            again = []
-            while len(again) < len(bodies):
-                got = await receiver.receive_messages(len(bodies), max_wait_time=LOCK_SECONDS + 5)
-                assert got, f"{len(again)} of {len(bodies)} messages came back"
-                again.extend(got)
+            again = await _receive_all(receiver, len(bodies), wait=LOCK_SECONDS + 5)
             assert {m.delivery_count for m in again} == {1}
             outcome = await apply_inventory_messages(
                 tables,
@@ -110,13 +106,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         assert not outcome.rejected
         assert outcome.tally["duplicates"] == 8 * len(written)  # done before the kill
         assert outcome.tally["applied"] == 8 * (len(SKUS) - len(written))
-        for sku in SKUS:
-            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
-            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
-            assert (stored.on_hand, stored.last_sequence) == (
-                expected.on_hand,
-                expected.last_sequence,
-            )
+        await _assert_projections_are_the_fold(tables, bodies, SKUS)
     finally:
         await tables.close()
 
@@ -263,18 +253,21 @@ async def test_table_storage_restarting_during_a_batch_write_loses_nothing(
                     break
                 assert not await receiver.receive_messages(10, max_wait_time=1)
         assert proxy.restarts == 1
-        for n in range(4):
-            sku = f"RESTART/{n}"
-            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
-            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
-            assert (stored.on_hand, stored.last_sequence) == (
-                expected.on_hand,
-                expected.last_sequence,
-            )
+        await _assert_projections_are_the_fold(tables, bodies, [f"RESTART/{n}" for n in range(4)])
     finally:
         await bus.close()
         await tables.close()
         await proxy.stop()
+
+
+async def _assert_projections_are_the_fold(
+    tables: TableStore, bodies: list[dict[str, Any]], skus: Sequence[str]
+) -> None:
+    """Each item's stored position equals the independent in-order fold of its events."""
+    for sku in skus:
+        expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
+        stored = (await stock_store.load_position(tables, sku, "MAIN")).position
+        assert (stored.on_hand, stored.last_sequence) == (expected.on_hand, expected.last_sequence)
 
 
 async def _receive_all(receiver: Any, count: int, wait: float) -> list[Any]:
@@ -349,13 +342,7 @@ async def test_the_broker_killed_mid_batch_loses_nothing_and_applies_nothing_twi
         assert not outcome.rejected
         assert outcome.tally["duplicates"] == len(first)
         assert outcome.tally["applied"] == len(bodies) - len(first)
-        for sku in SKUS:
-            expected = fold_in_order([parse_inventory_event(b) for b in bodies if b["sku"] == sku])
-            stored = (await stock_store.load_position(tables, sku, "MAIN")).position
-            assert (stored.on_hand, stored.last_sequence) == (
-                expected.on_hand,
-                expected.last_sequence,
-            )
+        await _assert_projections_are_the_fold(tables, bodies, SKUS)
     finally:
         broker.stop()
         await tables.close()

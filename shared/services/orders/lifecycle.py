@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from shared.adapters.erp.client import ErpClient
@@ -52,7 +52,7 @@ from shared.adapters.erp.documents import (
 from shared.adapters.erp.errors import ErpNotFound
 from shared.adapters.erp.models import ErpModel
 from shared.adapters.erp.odata import Api, eq_filter, guid_key
-from shared.adapters.ports import TableStorage
+from shared.adapters.ports import MessageSender, TableStorage
 from shared.adapters.stores import order_lifecycle as store
 from shared.adapters.stores.order_lifecycle import LifecycleConflict, LifecycleRecord, TrackedOrder
 from shared.domain.orders import Order, OrderStatus
@@ -82,21 +82,6 @@ _MAX_CONFLICTS = 5
 _log = logging.getLogger(__name__)
 
 
-class Sender(Protocol):
-    async def send_json(
-        self,
-        entity: str,
-        body: Mapping[str, Any],
-        *,
-        message_id: str,
-        correlation_id: str | None = None,
-        subject: str | None = None,
-        properties: Mapping[str, str | int] | None = None,
-        scheduled_at: datetime | None = None,
-        session_id: str | None = None,
-    ) -> None: ...
-
-
 OrderLoader = Callable[[str], Awaitable[Order | None]]
 StockReadBack = Callable[[Sequence[str]], Awaitable[int]]
 
@@ -106,7 +91,7 @@ class LifecycleDeps:
     """What following orders needs; wired in ``shared/bootstrap.py``."""
 
     tables: TableStorage
-    bus: Sender
+    bus: MessageSender
     erp: ErpClient
     load_order: OrderLoader
     stock_read_back: StockReadBack
@@ -607,7 +592,7 @@ async def poll(deps: LifecycleDeps, *, reconcile_limit: int = 100) -> PollReport
 
 
 def erp_stock_read_back(
-    erp: ErpClient, bus: Sender, clock: Callable[[], datetime]
+    erp: ErpClient, bus: MessageSender, clock: Callable[[], datetime]
 ) -> StockReadBack:
     """Read the items' stock rows from the ERP and send them as ERP snapshots (the one path
     every stock change takes); the snapshot time is when the read was sent."""
