@@ -75,16 +75,12 @@ async def _answer(
     req: func.HttpRequest, kind: history.Kind, model: type[history.HistoryAnswer]
 ) -> func.HttpResponse:
     query = _query(req)
+    # An unknown customer (404) and an unreadable ERP (503) are the services' errors, which
+    # http_endpoint renders; a continuation token is input, so refusing it is this layer's 400.
     try:
         body: dict[str, Any] = await history.history_page(history_deps(get_services()), kind, query)
-    except history.UnknownCustomer:
-        raise HttpProblem(404, "Not found", f"no customer {query.customer_id}") from None
     except history.BadContinuation as error:
         raise HttpProblem(400, "Bad request", str(error)) from None
-    except history.HistoryUnavailable:
-        raise HttpProblem(
-            503, "ERP unavailable", "the ERP cannot be read", headers={"Retry-After": "30"}
-        ) from None
     return model_response(model, body)
 
 

@@ -13,6 +13,7 @@ import pytest
 from devtools.erp_sim.testing import running_simulator
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.config import ErpConfig
+from shared.services.errors import UnknownCustomer
 from shared.services.orders import history
 
 COMPANY_ID = "7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20"
@@ -139,7 +140,7 @@ async def test_filters_cache_and_tokens(base_url: str) -> None:
     )
     assert len(orders["items"]) == 30 and {o["status"] for o in orders["items"]} == {"released"}
     assert all(o["orderId"] is None for o in orders["items"])  # placed by EDI, not here
-    with pytest.raises(history.UnknownCustomer):
+    with pytest.raises(UnknownCustomer):
         await history.history_page(
             deps, "orders", history.HistoryQuery.model_validate({"customerId": "NOPE"})
         )

@@ -36,6 +36,7 @@ from shared.adapters.erp.documents import (
 )
 from shared.adapters.erp.errors import ErpError, ErpNotFound
 from shared.adapters.erp.models import ErpModel
+from shared.services.errors import Unavailable, UnknownCustomer
 from shared.services.http_contract import DecimalString, Timestamp, WireModel
 
 Kind = Literal["orders", "invoices", "shipments"]
@@ -46,12 +47,12 @@ _ORDER_STATUS = {"open": "Draft", "in-review": "In Review", "released": "Open"}
 _ORDER_STATUS_BACK = {erp: ours for ours, erp in _ORDER_STATUS.items()}
 
 
-class UnknownCustomer(LookupError):
-    """No such customer in the ERP (404)."""
+class HistoryUnavailable(Unavailable):
+    """The ERP cannot be read and no recent enough answer is kept."""
 
-
-class HistoryUnavailable(RuntimeError):
-    """The ERP cannot be read and no recent enough answer is kept (503)."""
+    def __init__(self, reason: str) -> None:
+        super().__init__("ERP unavailable", "the ERP cannot be read", retry_after_seconds=30)
+        self.reason = reason
 
 
 class BadContinuation(ValueError):
