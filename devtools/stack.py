@@ -219,6 +219,13 @@ class LocalStack:
             _terminate(process.popen)
         self._processes.clear()
 
+    def pid(self, name: str) -> int:
+        """The process id of a started part (benchmarks read its CPU time)."""
+        for process in self._processes:
+            if process.name == name:
+                return process.popen.pid
+        raise StackError(f"{name} was not started")
+
     def is_running(self, name: str) -> bool:
         return any(p.name == name and p.popen.poll() is None for p in self._processes)
 
