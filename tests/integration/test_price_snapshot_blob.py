@@ -8,7 +8,9 @@ never served: the book says so and loads from the tables.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import struct
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -153,35 +155,41 @@ async def test_a_torn_or_stale_blob_is_never_served(
     run_id = await _pointer_run(table_store)
     stored = await snapshots.store.read(snapshots.name(run_id))
     assert stored is not None and stored.metadata["runid"] == run_id
-    good = await price_snapshot.read_snapshot(snapshots, run_id)
-    expected = len(PriceBook.__name__) and sum(len(rows) for _, rows in good)
-    assert expected == int(stored.metadata["records"])
+    good = list((await price_snapshot.read_snapshot(snapshots, run_id)).frames())
+    assert sum(len(rows) for _, rows in good) == int(stored.metadata["records"])
+    line_count = sum(len(rows) for dataset, rows in good if dataset == "lines")
 
     torn = stored.content[: len(stored.content) // 2]
+    # A frame that does not decode, under a manifest that agrees with it in every count.
+    garbage = struct.pack(">II", 7, 1) + b"garbage"
+    unreadable = {
+        **stored.metadata,
+        "frames": "1",
+        "records": "1",
+        "sha256": hashlib.sha256(garbage).hexdigest(),
+    }
+    # A frame appended, with the checksum recomputed over it: the manifest's counts catch it.
+    longer = stored.content + price_snapshot.encode_frame(
+        "items", [("X", ["X", "PCS", "1", False])]
+    )
+    appended = {**stored.metadata, "sha256": hashlib.sha256(longer).hexdigest()}
     cases = {
         "checksum": (torn, stored.metadata),
+        "does not parse": (garbage, unreadable),
         "stale": (stored.content, {**stored.metadata, "runid": "another-run"}),
-        "counts": (
-            stored.content
-            + price_snapshot.encode_frame("items", [("X", ["X", "PCS", "1", False])]),
-            stored.metadata,
-        ),
+        "counts": (longer, appended),
     }
     for reason, (content, metadata) in cases.items():
-        if reason == "counts":  # a frame appended with a matching checksum: the counts catch it
-            import hashlib
-
-            metadata = {**metadata, "sha256": hashlib.sha256(content).hexdigest()}
         await _rewrite(snapshots, run_id, content, metadata)
-        with pytest.raises(SnapshotRejected, match=reason if reason != "counts" else "counts"):
-            await price_snapshot.read_snapshot(snapshots, run_id)
+        with pytest.raises(SnapshotRejected, match=reason):
+            list((await price_snapshot.read_snapshot(snapshots, run_id)).frames())
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             book = PriceBook(table_store, snapshots=snapshots, refresh_interval=timedelta(0))
             await book.ensure_current()
-        assert book.loaded_from == "tables"
+        assert book.loaded_from == "tables", reason
         assert "price snapshot blob not used" in caplog.text
-        assert len(book.index) == sum(len(rows) for dataset, rows in good if dataset == "lines")
+        assert len(book.index) == line_count
 
     await snapshots.store.delete(snapshots.name(run_id))
     with pytest.raises(SnapshotRejected, match="no snapshot blob"):

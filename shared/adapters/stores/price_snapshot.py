@@ -2,11 +2,12 @@
 
 The table snapshot (``price_data``) stays the source of truth; this blob holds the same records
 so a new instance reads one blob instead of hundreds of table pages. Layout: the publisher
-stages one block per ERP page, each block one *frame*: a 4-byte big-endian length, then zlib
-compressed JSON ``{"d": dataset, "k": keys, "s": strings, "c": columns}``: the page's records
-column by column, every string column as indexes into the frame's interned ``strings`` (SKUs,
-units, codes and decimals repeat a lot). The commit makes the blob visible at once, with its
-manifest as metadata: format, run id, frame and record counts, and the SHA-256 of the content.
+stages one block per ERP page, each block one *frame*: its length and record count (4 bytes
+each, big-endian), then zlib compressed JSON ``{"d": dataset, "k": keys, "s": strings,
+"c": columns}``: the page's records column by column, every string column as indexes into
+the frame's interned ``strings`` (SKUs, units, codes and decimals repeat a lot).
+The commit makes the blob visible at once, with its manifest as metadata: format, run id,
+frame and record counts, and the SHA-256 of the content.
 
 A reader checks all of it (``SnapshotRejected`` names what failed): a blob from another run
 (stale), a count or checksum that does not match (torn or altered), or a frame that does not
@@ -21,7 +22,7 @@ import json
 import logging
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +33,8 @@ from shared.adapters.stores.price_data import DATASET_NAMES, Record
 
 CONTAINER = "price-snapshots"
 FORMAT = "1"
-_LENGTH = struct.Struct(">I")
+# Each frame: its compressed length and its record count, big-endian, then the frame.
+_HEADER = struct.Struct(">II")
 _log = logging.getLogger(__name__)
 
 
@@ -102,7 +104,7 @@ def encode_frame(dataset: str, records: Sequence[tuple[str, Record]]) -> bytes:
             columns.append({"t": "j", "v": values})
     body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
     packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode("utf-8"), 1)
-    return _LENGTH.pack(len(packed)) + packed
+    return _HEADER.pack(len(packed), len(records)) + packed
 
 
 def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
@@ -189,10 +191,32 @@ class SnapshotWriter:
         return True
 
 
-async def read_snapshot(
-    blobs: SnapshotBlobs, run_id: str
-) -> list[tuple[str, list[tuple[str, Record]]]]:
-    """The frames of run ``run_id``'s blob, in publish order, every check passed."""
+Frame = tuple[str, list[tuple[str, Record]]]
+
+
+@dataclass(frozen=True)
+class SnapshotContent:
+    """A blob whose manifest, checksum and frame layout passed; frames decode one at a time."""
+
+    content: bytes
+    spans: list[tuple[int, int, int]]  # (offset, length, records) per frame
+
+    def frames(self) -> Iterator[Frame]:
+        """Decoded frames in publish order; ``SnapshotRejected`` if one does not parse."""
+        for offset, length, records in self.spans:
+            dataset, rows = decode_frame(self.content[offset : offset + length])
+            if len(rows) != records:
+                raise SnapshotRejected("a frame holds another record count than its header")
+            yield dataset, rows
+
+
+async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
+    """Run ``run_id``'s blob, checked against its manifest (run, checksum, frames, records).
+
+    Every check that needs no decoding is done here, before anything is built from it; a
+    frame that does not decode is found while iterating (the caller then discards what it
+    built and loads from the tables).
+    """
     stored = await blobs.store.read(blobs.name(run_id))
     if stored is None:
         raise SnapshotRejected(f"no snapshot blob for run {run_id}")
@@ -205,25 +229,24 @@ async def read_snapshot(
     content = stored.content
     if hashlib.sha256(content).hexdigest() != manifest.sha256:
         raise SnapshotRejected("checksum mismatch: the blob is torn or altered")
-    frames: list[tuple[str, list[tuple[str, Record]]]] = []
+    spans: list[tuple[int, int, int]] = []
     offset, records = 0, 0
     while offset < len(content):
-        if offset + _LENGTH.size > len(content):
+        if offset + _HEADER.size > len(content):
             raise SnapshotRejected("truncated frame header")
-        (length,) = _LENGTH.unpack_from(content, offset)
-        offset += _LENGTH.size
+        length, count = _HEADER.unpack_from(content, offset)
+        offset += _HEADER.size
         if offset + length > len(content):
             raise SnapshotRejected("truncated frame")
-        dataset, rows = decode_frame(content[offset : offset + length])
+        spans.append((offset, length, count))
         offset += length
-        frames.append((dataset, rows))
-        records += len(rows)
-    if len(frames) != manifest.frames or records != manifest.records:
+        records += count
+    if len(spans) != manifest.frames or records != manifest.records:
         raise SnapshotRejected(
-            f"counts differ from the manifest: {len(frames)} frames / {records} records, "
+            f"counts differ from the manifest: {len(spans)} frames / {records} records, "
             f"expected {manifest.frames} / {manifest.records}"
         )
-    return frames
+    return SnapshotContent(content, spans)
 
 
 async def drop_other_runs(blobs: SnapshotBlobs, keep: set[str]) -> None:

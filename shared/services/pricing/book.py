@@ -300,20 +300,9 @@ class PriceBook:
         self._feed_position = _minus_overlap(await self._latest_feed_key())
         snapshot = await price_publisher.current_snapshot(self._tables)
         data = _Data()
-        frames = await self._blob_frames(snapshot)
-        if frames is not None:
-            blob_lines: list[PriceListLine] = []
-            for dataset, frame in frames:
-                if dataset == "lines":
-                    blob_lines.extend(
-                        line for _, record in frame if (line := _parse_line(record)) is not None
-                    )
-                else:
-                    for key, record in frame:
-                        data.apply(dataset, key, record)
-            del frames
-            data.index.load(blob_lines)
-            del blob_lines
+        from_blob = await self._from_blob(snapshot)
+        if from_blob is not None:
+            data = from_blob
             self.loaded_from = "blob"
         elif snapshot is not None:
             self.loaded_from = "tables"
@@ -347,14 +336,27 @@ class PriceBook:
             time.perf_counter() - started,
         )
 
-    async def _blob_frames(
-        self, snapshot: price_publisher.Snapshot | None
-    ) -> list[tuple[str, list[tuple[str, Record]]]] | None:
-        """The current snapshot's blob, checked; None (and why, logged) to load from tables."""
+    async def _from_blob(self, snapshot: price_publisher.Snapshot | None) -> _Data | None:
+        """The snapshot built from its blob, every check passed; None (and why, logged) to
+        load from the tables instead. Frames are decoded one at a time, lines parsed as they
+        come, so the raw records of a million lines are never all in memory."""
         if self._snapshots is None or snapshot is None:
             return None
         try:
-            return await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
+            content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
+            data = _Data()
+            lines: list[PriceListLine] = []
+            for dataset, frame in content.frames():
+                if dataset == "lines":
+                    lines.extend(
+                        line for _, record in frame if (line := _parse_line(record)) is not None
+                    )
+                else:
+                    for key, record in frame:
+                        data.apply(dataset, key, record)
+            del content
+            data.index.load(lines)
+            return data
         except price_snapshot.SnapshotRejected as error:
             _log.warning("price snapshot blob not used (%s): loading from the tables", error)
         except Exception as error:  # the blob service down: the tables still serve
