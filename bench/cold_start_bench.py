@@ -22,6 +22,7 @@ import json
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -148,6 +149,8 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         asyncio.run(_child(sys.argv[2], sys.argv[3]))
         return
+    # SIGTERM ends like Ctrl-C, so the finally block stops every process this started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=250_000)
     parser.add_argument("--customers", type=int, default=5_000)
