@@ -111,7 +111,9 @@ def _spawn(path: str, connection: str) -> dict[str, Any]:
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     command = [sys.executable, "-m", "bench.cold_start_bench", "--child", path, connection]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=900)
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"{path} child failed ({out.returncode}):\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["spawn_to_exit_s"] = time.perf_counter() - started
     return result
