@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.orders import Order, OrderLine, OrderViolation
 from shared.services.http_contract import (
     DecimalString,
+    MoneyInput,
     Timestamp,
     Violation,
     WireModel,
@@ -33,35 +34,9 @@ MAX_ORDER_LINES = 200
 IDEMPOTENCY_KEY_MAX = 255
 # Business Central's Code[20] for customer numbers.
 CUSTOMER_NUMBER_MAX = 20
-MAX_UNIT_PRICE = Decimal("999999999999")
 ORDER_ID_PATTERN = r"^ORD-[0-9A-HJKMNP-TV-Z]{26}$"
 
-
-def _price(value: Decimal) -> Decimal:
-    if not value.is_finite() or value < 0:
-        raise ValueError("must be a finite decimal >= 0")
-    if value > MAX_UNIT_PRICE:
-        raise ValueError(f"must be at most {MAX_UNIT_PRICE}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -5:
-        raise ValueError("must have at most 5 decimals")
-    return value
-
-
-UnitPrice = Annotated[
-    Decimal,
-    AfterValidator(_price),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": int(MAX_UNIT_PRICE)},
-                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
-            ],
-            "description": "At most 5 decimals; a decimal string keeps it exact.",
-        },
-        mode="validation",
-    ),
-]
+UnitPrice = MoneyInput
 
 
 class _Contract(BaseModel):
