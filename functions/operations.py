@@ -13,7 +13,7 @@ from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
 from shared.bootstrap import Services, get_policy, get_services
-from shared.services.operations import dead_letters, health
+from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
 
@@ -73,7 +73,7 @@ async def _overview(peek: int) -> operations.OperationsOverview:
         tables=services.tables,
         queues=services.dead_letters,
         erp_counters=services.erp.counters(),
-        probes=health.dependency_probes(services.tables, services.bus),
+        health_report=lambda: services.health.check(frozenset(services.health.probes)),
         timer_names=RECORDED_TIMERS,
         extra_sections=await _extra_sections(services),
         peek=peek,

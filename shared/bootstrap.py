@@ -43,6 +43,7 @@ from shared.services.content.sync import ChannelTarget, SyncOptions
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.inventory.policy import StockPolicy, allocation_of
 from shared.services.operations.audit.service import AuditDependencies
+from shared.services.operations.health import CachedProbes, dependency_probes
 from shared.services.orders.context import OrderContext, OrderSettings
 from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.history import HistoryCache, HistoryDeps
@@ -68,8 +69,11 @@ class Services:
     storefront_http: httpx.AsyncClient
     # Peek, count and replay of dead-lettered messages (the bus's client; closed with it).
     dead_letters: DeadLetterQueues
+    # The health probes' results, reused for a few seconds (health route, operations page).
+    health: CachedProbes
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         await self.erp.aclose()
         await self.storefront_http.aclose()
         await self.tables.close()
@@ -239,6 +243,7 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+        health=CachedProbes(dependency_probes(tables, bus)),
     )
 
 
