@@ -171,6 +171,7 @@ def order_settings(settings: Settings) -> OrderSettings:
         channels=settings.channels,
         credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
         credit_stale_bound=policy.credit.max_cached,
+        credit_intake_cache=policy.credit.intake_cache,
         idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
         intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
         retry=BookingRetryPolicy(
