@@ -43,6 +43,7 @@ from shared.services.content.sync import ChannelTarget, SyncOptions
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.inventory.policy import StockPolicy, allocation_of
 from shared.services.operations.audit.service import AuditDependencies
+from shared.services.operations.health import CachedProbes, dependency_probes
 from shared.services.orders.context import OrderContext, OrderSettings
 from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.history import HistoryCache, HistoryDeps
@@ -68,8 +69,11 @@ class Services:
     storefront_http: httpx.AsyncClient
     # Peek, count and replay of dead-lettered messages (the bus's client; closed with it).
     dead_letters: DeadLetterQueues
+    # The health probes' results, reused for a few seconds (health route, operations page).
+    health: CachedProbes
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         await self.erp.aclose()
         await self.storefront_http.aclose()
         await self.tables.close()
@@ -167,6 +171,7 @@ def order_settings(settings: Settings) -> OrderSettings:
         channels=settings.channels,
         credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
         credit_stale_bound=policy.credit.max_cached,
+        credit_intake_cache=policy.credit.intake_cache,
         idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
         intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
         retry=BookingRetryPolicy(
@@ -239,6 +244,7 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+        health=CachedProbes(dependency_probes(tables, bus)),
     )
 
 

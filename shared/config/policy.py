@@ -130,10 +130,23 @@ class PricesSync(_Section):
 
 
 class CreditSync(_Section):
-    """Credit is read live; figures up to ``max_cached`` old may answer while the ERP is down."""
+    """Credit is read live; figures up to ``max_cached`` old may answer while the ERP is down.
+
+    ``intake_cache`` (zero by default: every order reads live) lets order intake reuse a live
+    reading of the same customer's figures up to that age, to save ERP requests; never more
+    than ``max_cached``. Orders accepted or booked since the reading are counted on top of it
+    as for any reading, and the credit check route always reads live.
+    """
 
     pattern: Literal["live"] = "live"
     max_cached: Duration = Field(le=timedelta(days=1))
+    intake_cache: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _intake_cache_within_bound(self) -> CreditSync:
+        if self.intake_cache > self.max_cached:
+            raise ValueError("intakeCache must not exceed maxCached")
+        return self
 
 
 class StockSync(_Section):

@@ -45,6 +45,8 @@ class OrderSettings:
     channels: Channels
     credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
     credit_stale_bound: timedelta = timedelta(minutes=5)
+    # How old a live credit reading intake may reuse (the policy's credit.intakeCache).
+    credit_intake_cache: timedelta = timedelta(0)
     idempotency_retention: timedelta = timedelta(hours=24)
     intake_timeout: timedelta = timedelta(seconds=90)
     duplicate_wait: timedelta = timedelta(seconds=20)

@@ -210,7 +210,9 @@ async def _read_figures(
     ctx: OrderContext, customer_no: str, now: datetime
 ) -> FiguresReading | None:
     try:
-        return await ctx.figures.read(ctx.erp, ctx.tables, customer_no, now)
+        return await ctx.figures.read(
+            ctx.erp, ctx.tables, customer_no, now, reuse_for=ctx.settings.credit_intake_cache
+        )
     except UnknownCustomer:
         return None
     except Unavailable as unavailable:
