@@ -234,7 +234,8 @@ async def approvals(req: func.HttpRequest) -> func.HttpResponse:
     replies={
         200: Reply("Nothing to do (already approved).", OrderAdminAnswer),
         202: Reply("Approved and queued for booking.", OrderAdminAnswer),
-        400: problem("No approver or reason."),
+        400: problem("A body that is not JSON."),
+        422: problem("No approver or no reason (violations name the field)."),
         404: problem("No such order."),
         409: problem(
             "Decided otherwise or expired, or it can no longer be booked as accepted "
@@ -267,7 +268,8 @@ async def approve(req: func.HttpRequest) -> func.HttpResponse:
     replies={
         200: Reply("Nothing to do (already rejected).", OrderAdminAnswer),
         202: Reply("Rejected; its holds were released and its status published.", OrderAdminAnswer),
-        400: problem("No approver or reason."),
+        400: problem("A body that is not JSON."),
+        422: problem("No approver or no reason (violations name the field)."),
         404: problem("No such order."),
         409: problem("Approved meanwhile (it is booking) or expired."),
     },
