@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from shared.adapters.stores.credit_holds import load_pending
-from shared.adapters.stores.orders import load_order
-from shared.domain.orders import ApprovalAction, Decision, OrderStatus
+from shared.adapters.stores.orders import change_order, load_order
+from shared.domain.orders import ApprovalAction, Decision, Order, OrderStatus
 from shared.services.orders.admin import AdminResult, NotAllowed
 from shared.services.orders.api import order_view
 from shared.services.orders.approvals import (
@@ -126,8 +126,8 @@ async def test_short_stock_at_hold_waits_then_is_approved_and_booked_once(
     assert [o.order_id for o in waiting] == [order_id]
     stored = await load_order(harness.ctx.tables, order_id)
     assert stored is not None and order_view(stored.order)["status"] == "pending-approval"
-    # Nothing was sent for booking while it waits.
-    assert harness.queue().get("active", 0) == 0
+    # Nothing was issued for booking while it waits (attempt 1 is the first message).
+    assert stored.order.attempt == 0 and stored.order.claims == 0
 
     result = await approve_order(harness.ctx, order_id, "Fran Finance", "backorder ok", "c-1")
     assert result.changed and result.order.status is OrderStatus.ACCEPTED
@@ -355,3 +355,28 @@ async def test_rejecting_an_order_that_is_already_booking_is_refused(harness: Ha
         await reject_order(harness.ctx, order_id, "Late Larry", "changed my mind", None)
     await harness.deliver(until=settled(harness, order_id))
     assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+async def test_an_approval_says_so_when_the_price_changed_since_acceptance(
+    harness: Harness,
+) -> None:
+    hold(harness, "insufficient-stock")
+    await harness.stock(SKU, MAIN=1)
+    answer = await harness.submit(order_body([{"sku": SKU, "quantity": 2}]))
+    order_id = json.loads(answer.body)["orderId"]
+    price = sim_price(harness.sim, CUSTOMER, SKU, 2)
+
+    # As if the price list moved after acceptance: the order was accepted 1.00 above it.
+    def accepted_higher(order: Order) -> Order:
+        line = order.lines[0]
+        return replace(order, lines=(replace(line, unit_price=line.unit_price + 1),))
+
+    await change_order(harness.ctx.tables, order_id, accepted_higher)
+    with pytest.raises(NoLongerBookable, match="can no longer be booked as accepted") as refused:
+        await approve_order(harness.ctx, order_id, "Fran Finance", "ok", None)
+    assert f"the price is now {price}" in refused.value.detail
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None and stored.order.status is OrderStatus.PENDING_APPROVAL
+    assert stored.order.decisions == ()
+    assert await held_everywhere(harness, order_id) == {"MAIN", "credit"}
+    assert stored.order.attempt == 0  # no booking message was issued
