@@ -1,4 +1,5 @@
-"""Orders: intake and status (storefront), replay and cancel (admin), booking, sweeper."""
+"""Orders: intake and status (storefront), replay, cancel and approvals (admin), booking,
+sweeper."""
 
 from __future__ import annotations
 
