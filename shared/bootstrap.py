@@ -35,7 +35,7 @@ from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import BookingRetryPolicy, Order
+from shared.domain.orders import ApprovalAction, BookingRetryPolicy, Order
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.domain.stock import StockThresholds
 from shared.services.content.delivery import BatchLimits
@@ -181,6 +181,10 @@ def order_settings(settings: Settings) -> OrderSettings:
         ),
         claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
         expected_receipt_channels=policy.stock.sell_expected_receipts,
+        approval_actions=MappingProxyType(
+            {rule: ApprovalAction(action) for rule, action in policy.orders.approvals.rules.items()}
+        ),
+        approval_hold_for=policy.orders.approvals.hold_for,
     )
 
 

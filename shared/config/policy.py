@@ -166,6 +166,27 @@ class StockSync(_Section):
     _interval_exact = field_validator("reconcile_interval")(_derivable)
 
 
+# The rules intake may route to a person instead of refusing (names as in violations).
+ApprovableRule = Literal[
+    "credit-over-limit",
+    "credit-overdue",
+    "price-mismatch",
+    "insufficient-stock",
+    "customer-blocked",
+]
+
+
+class OrderApprovals(_Section):
+    """Per broken rule, what intake does: ``reject`` (422, nothing held; the default for every
+    rule) or ``hold`` (accepted as ``pending-approval``, its stock and credit holds kept for
+    ``hold_for`` while a person decides; then it is rejected with the reason)."""
+
+    hold_for: Duration = timedelta(hours=24)
+    rules: dict[ApprovableRule, Literal["reject", "hold"]] = Field(default_factory=dict)
+
+    _hold_positive = field_validator("hold_for")(_positive)
+
+
 class OrdersSync(_Section):
     """Orders are validated live at intake and booked in the ERP within ``booking_objective``;
     after booking, the ERP's changes reach the storefronts within ``lifecycle_objective``
@@ -178,6 +199,7 @@ class OrdersSync(_Section):
     lifecycle_poll: Duration = timedelta(minutes=5)
     lifecycle_paused: bool = False
     history_cache: Duration = timedelta(seconds=30)
+    approvals: OrderApprovals = Field(default_factory=OrderApprovals)
 
     _objective_positive = field_validator("booking_objective", "lifecycle_objective")(_positive)
     _poll_exact = field_validator("lifecycle_poll")(_derivable)
