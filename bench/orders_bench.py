@@ -10,7 +10,15 @@ stock on hand, sets the simulator's latency to 50 ms per request, then:
    maxConcurrentCalls), until every accepted order is booked; orders per second;
 3. the ERP requests counted by the simulator, per accepted order, for each phase.
 
-    .venv/bin/python -m bench.orders_bench [--orders N] [--latency-ms N]
+Old path beside new in the same run (issue 20): the in-process intake runs once reading
+credit live for every order (the policy's default, and the only way before) and once with the
+policy's ``credit.intakeCache`` at ``--intake-cache``; the booking handler books the first
+half of the queue with the look-up before every create (the old path, by forcing
+``may_have_reached_erp``) and the rest with the new path (the look-up only after an earlier
+claim). Then the catch-up time for ``--backlog`` queued orders is worked out from the
+measured rate and from Business Central's budget (6,000 requests per 5 minutes per principal).
+
+    .venv/bin/python -m bench.orders_bench [--orders N] [--latency-ms N] [--intake-cache PT30S]
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from shared.config.settings import load_settings
 from shared.domain.orders import OrderStatus
 from shared.domain.pricing import CampaignPolicy, default_currency_table
 from shared.domain.stock import StockPosition
+from shared.services.orders import booking as booking_service
 from shared.services.orders.api import OrderRequest
 from shared.services.orders.booking import handle_booking_message
 from shared.services.orders.context import OrderContext
@@ -50,6 +59,25 @@ from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing.book import PriceBook
 
 LINES_PER_ORDER = 3
+_NEW_LOOK_FIRST = booking_service.may_have_reached_erp
+
+
+def _catch_up_seconds(
+    backlog: int, per_order: float, principals: int, orders_per_second: float
+) -> float:
+    """When the last of ``backlog`` queued orders is booked, modelled: each principal sends
+    its share at the measured rate, but never more than 6,000 requests in any 5 minutes
+    (Business Central's budget), so a request waits until the one 6,000 before it is 300 s
+    old. Orders spread evenly over the principals, each with its own 5 slots and budget."""
+    requests = round(backlog * per_order / principals)
+    gap = per_order / orders_per_second  # seconds between requests at the measured rate
+    sent: list[float] = []
+    for i in range(requests):
+        moment = sent[-1] + gap if sent else 0.0
+        if i >= 6000:
+            moment = max(moment, sent[i - 6000] + 300.0)
+        sent.append(moment)
+    return (sent[-1] + gap) if sent else 0.0
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -143,10 +171,16 @@ async def _intake(
     return latencies, accepted
 
 
-def _context(stack: LocalStack, prefix: str, erp_url: str) -> OrderContext:
+def _context(
+    stack: LocalStack, prefix: str, erp_url: str, intake_cache: str = "PT0S"
+) -> OrderContext:
     """The order context over the stack, built the way the composition root builds it."""
     settings = stack.settings()
-    app_settings = load_settings(ERP_BASE_URL=erp_url, CREDIT_OVERDUE_TOLERANCE="100000000")
+    app_settings = load_settings(
+        ERP_BASE_URL=erp_url,
+        CREDIT_OVERDUE_TOLERANCE="100000000",
+        SYNC_POLICY=json.dumps({"credit": {"intakeCache": intake_cache}}),
+    )
     tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix)
     return OrderContext(
         tables=tables,
@@ -168,10 +202,14 @@ async def _close(ctx: OrderContext) -> None:
 
 
 async def _intake_in_process(
-    stack: LocalStack, prefix: str, erp_url: str, bodies: list[dict[str, Any]]
+    stack: LocalStack,
+    prefix: str,
+    erp_url: str,
+    bodies: list[dict[str, Any]],
+    intake_cache: str = "PT0S",
 ) -> tuple[list[float], list[str]]:
     """The intake service alone (no HTTP, no runner), one order at a time."""
-    ctx = _context(stack, prefix, erp_url)
+    ctx = _context(stack, prefix, erp_url, intake_cache)
     latencies: list[float] = []
     accepted: list[str] = []
     try:
@@ -189,7 +227,8 @@ async def _intake_in_process(
 
 
 async def _book_all(stack: LocalStack, prefix: str, erp_url: str, expected: int) -> float:
-    """Run the real handler over the queue, 16 at a time; seconds until all are booked."""
+    """Run the real handler over the queue, 16 at a time; seconds until ``expected`` more
+    orders are booked."""
     settings = stack.settings()
     ctx = _context(stack, prefix, erp_url)
     booked = 0
@@ -209,7 +248,8 @@ async def _book_all(stack: LocalStack, prefix: str, erp_url: str, expected: int)
                 return str(report.outcome) == "booked"
 
             while booked < expected:
-                batch = await receiver.receive_messages(max_message_count=16, max_wait_time=1)
+                wanted = min(16, expected - booked)
+                batch = await receiver.receive_messages(max_message_count=wanted, max_wait_time=1)
                 booked += sum(await asyncio.gather(*(settle(m) for m in batch)))
         return time.perf_counter() - started
     finally:
@@ -229,6 +269,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=150)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--intake-cache", default="PT30S", help="credit.intakeCache, new path")
+    parser.add_argument("--backlog", type=int, default=10_000)
     args = parser.parse_args()
     prefix = "bench" + uuid.uuid4().hex[:8]
     stack = LocalStack(ports=StackPorts.free(), erp_items=200, erp_customers=50)
@@ -273,33 +315,61 @@ def main() -> None:
                 f" mean {statistics.mean(latencies) * 1000:.1f} ms,"
                 f" {len(accepted)}/{len(bodies)} accepted, {len(bodies) / elapsed:.1f} orders/s"
             )
-        bodies = [_order_body(n + 90_000, skus, customers) for n in range(args.orders + 1)]
-        latencies, in_process = asyncio.run(_intake_in_process(stack, prefix, erp_url, bodies))
-        print(
-            f"intake service alone (no HTTP, no runner), 1 in flight:"
-            f" p50 {_percentile(latencies, 0.5) * 1000:.1f} ms,"
-            f" p99 {_percentile(latencies, 0.99) * 1000:.1f} ms,"
-            f" {len(in_process)}/{len(bodies)} accepted (the first one warms up)"
-        )
+        runner_calls = _erp_requests(erp_url) - calls_before
+        runner_accepted = sum(len(ids) for _, ids in results.values())
+        in_process: list[str] = []
+        per_order_credit: dict[str, float] = {}
+        for offset, cache in ((90_000, "PT0S"), (95_000, args.intake_cache)):
+            bodies = [_order_body(n + offset, skus, customers) for n in range(args.orders + 1)]
+            credit_before = _erp_requests(erp_url)
+            latencies, accepted_here = asyncio.run(
+                _intake_in_process(stack, prefix, erp_url, bodies, cache)
+            )
+            per_order_credit[cache] = (_erp_requests(erp_url) - credit_before) / max(
+                1, len(accepted_here)
+            )
+            in_process += accepted_here
+            print(
+                f"intake service alone (no HTTP, no runner), 1 in flight, credit.intakeCache"
+                f" {cache}: p50 {_percentile(latencies, 0.5) * 1000:.1f} ms,"
+                f" p99 {_percentile(latencies, 0.99) * 1000:.1f} ms,"
+                f" {len(accepted_here)}/{len(bodies)} accepted (the first one warms up),"
+                f" ERP requests per order {per_order_credit[cache]:.2f}"
+            )
         accepted_ids = [i for _, ids in results.values() for i in ids] + in_process
-        intake_calls = _erp_requests(erp_url) - calls_before
-        before_booking = _erp_requests(erp_url)
         # The warm-up orders wait in the queue too; the handler books them with the rest.
         queued = len(accepted_ids) + len(warm_accepted)
-        seconds = asyncio.run(_book_all(stack, prefix, erp_url, queued))
-        booking_calls = _erp_requests(erp_url) - before_booking
+        rates: dict[str, tuple[float, float]] = {}
+        halves = {"old (look-up, create)": queued // 2, "new (create only)": queued - queued // 2}
+        for label, count in halves.items():
+            old = label.startswith("old")
+            booking_service.may_have_reached_erp = (  # type: ignore[assignment]
+                (lambda order: True) if old else _NEW_LOOK_FIRST
+            )
+            before_booking = _erp_requests(erp_url)
+            seconds = asyncio.run(_book_all(stack, prefix, erp_url, count))
+            per_order = (_erp_requests(erp_url) - before_booking) / count
+            rates[label] = (count / seconds, per_order)
+            print(
+                f"booking, {label}: {count} orders in {seconds:.1f} s = {count / seconds:.1f}"
+                f" orders/s, ERP requests per order {per_order:.2f} (16 deliveries at a time,"
+                " ERP client limit 5 requests in flight, one principal)"
+            )
+        booking_service.may_have_reached_erp = _NEW_LOOK_FIRST  # type: ignore[assignment]
         booked = asyncio.run(_count_booked(stack, prefix, accepted_ids + warm_accepted))
+        print(f"booked {booked}/{queued}")
         print(
-            f"booking: {booked}/{queued} booked in {seconds:.1f} s ="
-            f" {queued / seconds:.1f} orders/s (16 deliveries at a time,"
-            " ERP client limit 5 requests in flight)"
+            f"ERP requests per accepted order through the runner's intake (the shipped policy,"
+            f" credit live): {runner_calls / max(1, runner_accepted):.2f}"
         )
-        per_order_intake = intake_calls / len(accepted_ids)
-        per_order_booking = booking_calls / queued
-        print(
-            f"ERP requests per accepted order: intake {per_order_intake:.2f},"
-            f" booking {per_order_booking:.2f}, total {per_order_intake + per_order_booking:.2f}"
-        )
+        for label, (rate, per_order) in rates.items():
+            for principals in (1, 2, 4):
+                seconds = _catch_up_seconds(args.backlog, per_order, principals, rate)
+                print(
+                    f"catch-up of {args.backlog} queued orders, {label}, {principals}"
+                    f" principal(s) (modelled: measured rate per principal, 6,000 requests per"
+                    f" 5 min each): {seconds:.0f} s = {args.backlog / seconds:.1f} orders/s"
+                )
     finally:
         stack.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -13,7 +14,7 @@ from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
 from shared.bootstrap import Services, get_policy, get_services
-from shared.services.operations import dead_letters, health
+from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
 
@@ -52,32 +53,37 @@ class _DashboardQuery(BaseModel):
     failed: int | None = Field(None, ge=0, le=100_000)
 
 
-async def _extra_sections(services: Services) -> list[operations.ExtraSection]:
-    sections = []
-    for provider in EXTRA_SECTION_PROVIDERS:
-        try:
-            sections.append(await provider(services.tables, get_policy()))
-        except Exception as error:  # a broken contribution must not take the page down
-            sections.append(
-                operations.ExtraSection(
-                    title=getattr(provider, "__name__", "extra section"),
-                    rows=[operations.KeyValue(key="error", value=type(error).__name__)],
-                )
-            )
-    return sections
+async def _extra_section(
+    provider: operations_sections.SectionProvider, services: Services
+) -> operations.ExtraSection:
+    try:
+        return await asyncio.wait_for(
+            provider(services.tables, get_policy()), operations.SECTION_TIMEOUT_SECONDS
+        )
+    except Exception as error:  # a broken contribution must not take the page down
+        return operations.ExtraSection(
+            title=getattr(provider, "__name__", "extra section"),
+            rows=[operations.KeyValue(key="error", value=type(error).__name__)],
+        )
 
 
 async def _overview(peek: int) -> operations.OperationsOverview:
     services = get_services()
-    return await operations.build_overview(
-        tables=services.tables,
-        queues=services.dead_letters,
-        erp_counters=services.erp.counters(),
-        probes=health.dependency_probes(services.tables, services.bus),
-        timer_names=RECORDED_TIMERS,
-        extra_sections=await _extra_sections(services),
-        peek=peek,
+    # The contributed sections are read at the same time as the overview's own.
+    *extra, overview = await asyncio.gather(
+        *(_extra_section(provider, services) for provider in EXTRA_SECTION_PROVIDERS),
+        operations.build_overview(
+            tables=services.tables,
+            queues=services.dead_letters,
+            erp_counters=services.erp.counters(),
+            health_report=lambda: services.health.check(frozenset(services.health.probes)),
+            timer_names=RECORDED_TIMERS,
+            peek=peek,
+        ),
     )
+    assert isinstance(overview, operations.OperationsOverview)
+    sections = [section for section in extra if isinstance(section, operations.ExtraSection)]
+    return overview.model_copy(update={"extra_sections": sections})
 
 
 @bp.function_name("ops_overview")

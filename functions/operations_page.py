@@ -207,10 +207,11 @@ def _erp(overview: OperationsOverview) -> str:
 def _health(overview: OperationsOverview) -> str:
     rows = [
         f"<tr><td>{_e(d.name)}</td><td>{_e(d.status)}</td>"
-        f'<td class="num">{d.latency_ms}</td><td>{_e(d.detail)}</td></tr>'
+        f'<td class="num">{d.latency_ms}</td><td class="num">{d.age_ms / 1000:.1f}</td>'
+        f"<td>{_e(d.detail)}</td></tr>"
         for d in overview.health
     ]
-    table = _table(["dependency", "status", "ms", "detail"], rows, "not checked")
+    table = _table(["dependency", "status", "ms", "age (s)", "detail"], rows, "not checked")
     return f'<section id="health"><h2>Health</h2>{table}</section>'
 
 

@@ -1,4 +1,5 @@
-"""Orders: intake and status (storefront), replay and cancel (admin), booking, sweeper."""
+"""Orders: intake and status (storefront), replay, cancel and approvals (admin), booking,
+sweeper."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ from shared.bootstrap import get_services, order_context, policy_schedule
 from shared.domain.orders import OrderStatus, is_order_id
 from shared.observability.correlation import correlation_scope, get_correlation_id
 from shared.services.orders import admin as orders_admin
+from shared.services.orders import approvals as orders_approvals
 from shared.services.orders import booking as orders_booking
 from shared.services.orders import outbox as orders_outbox
 from shared.services.orders.api import (
+    ApprovalDecisionRequest,
+    ApprovalsAnswer,
     IdempotencyKeyHeader,
     OrderAccepted,
     OrderAdminAnswer,
@@ -41,6 +45,7 @@ from shared.services.orders.api import (
     OrderRequest,
     OrderView,
     order_view,
+    waiting_order,
 )
 from shared.services.orders.intake import (
     IntakeAccepted,
@@ -198,6 +203,87 @@ async def cancel(req: func.HttpRequest) -> func.HttpResponse:
         order_context(get_services()),
         order_id,
         "cancelled by an operator",
+        get_correlation_id(),
+    )
+    return _admin_answer(result)
+
+
+@bp.function_name("orders_approvals")
+@bp.route(route="ops/approvals", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Orders waiting for approval",
+    tag="operations",
+    description=(
+        "Orders the sync policy held for a person (orders.approvals): the rules each breaks "
+        "with the figures behind them, and until when its stock and credit are held."
+    ),
+    replies={200: Reply("Every waiting order, soonest expiry first.", ApprovalsAnswer)},
+)
+@http_endpoint
+async def approvals(req: func.HttpRequest) -> func.HttpResponse:
+    waiting = await orders_approvals.list_waiting(order_context(get_services()))
+    return model_response(ApprovalsAnswer, {"items": [waiting_order(o) for o in waiting]})
+
+
+@bp.function_name("orders_approve")
+@bp.route(route="ops/orders/{orderId}/approve", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Approve an order held for approval; it is booked exactly as accepted",
+    tag="operations",
+    params=OrderIdPath,
+    body=ApprovalDecisionRequest,
+    replies={
+        200: Reply("Nothing to do (already approved).", OrderAdminAnswer),
+        202: Reply("Approved and queued for booking.", OrderAdminAnswer),
+        400: problem("A body that is not JSON."),
+        422: problem("No approver or no reason (violations name the field)."),
+        404: problem("No such order."),
+        409: problem(
+            "Decided otherwise or expired, or it can no longer be booked as accepted "
+            "(a price or the customer's block changed)."
+        ),
+        503: problem("The ERP cannot confirm the customer now.", **{"Retry-After": "s"}),
+    },
+)
+@http_endpoint
+async def approve(req: func.HttpRequest) -> func.HttpResponse:
+    order_id = _order_id(req)
+    decision = parse_body(req, ApprovalDecisionRequest)
+    result = await orders_approvals.approve_order(
+        order_context(get_services()),
+        order_id,
+        decision.approver,
+        decision.reason,
+        get_correlation_id(),
+    )
+    return _admin_answer(result)
+
+
+@bp.function_name("orders_reject")
+@bp.route(route="ops/orders/{orderId}/reject", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@documented(
+    "Reject an order held for approval, releasing every hold",
+    tag="operations",
+    params=OrderIdPath,
+    body=ApprovalDecisionRequest,
+    replies={
+        200: Reply("Nothing to do (already rejected).", OrderAdminAnswer),
+        202: Reply("Rejected; its holds were released and its status published.", OrderAdminAnswer),
+        400: problem("A body that is not JSON."),
+        422: problem("No approver or no reason (violations name the field)."),
+        404: problem("No such order."),
+        409: problem("Approved meanwhile (it is booking) or expired."),
+    },
+)
+@http_endpoint
+async def reject(req: func.HttpRequest) -> func.HttpResponse:
+    order_id = _order_id(req)
+    decision = parse_body(req, ApprovalDecisionRequest)
+    result = await orders_approvals.reject_order(
+        order_context(get_services()),
+        order_id,
+        decision.approver,
+        decision.reason,
         get_correlation_id(),
     )
     return _admin_answer(result)

@@ -38,7 +38,7 @@ from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import BookingRetryPolicy, Order
+from shared.domain.orders import ApprovalAction, BookingRetryPolicy, Order
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.domain.stock import StockThresholds
 from shared.services.content.delivery import BatchLimits
@@ -46,6 +46,7 @@ from shared.services.content.sync import ChannelTarget, SyncOptions
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.inventory.policy import StockPolicy, allocation_of
 from shared.services.operations.audit.service import AuditDependencies
+from shared.services.operations.health import CachedProbes, dependency_probes
 from shared.services.orders.context import OrderContext, OrderSettings
 from shared.services.orders.erp import LocationDirectory
 from shared.services.orders.history import HistoryCache, HistoryDeps
@@ -71,10 +72,13 @@ class Services:
     storefront_http: httpx.AsyncClient
     # Peek, count and replay of dead-lettered messages (the bus's client; closed with it).
     dead_letters: DeadLetterQueues
+    # The health probes' results, reused for a few seconds (health route, operations page).
+    health: CachedProbes
     # The price snapshot blobs (None where the storage has no Blob endpoint configured).
     price_snapshots: SnapshotBlobs | None = None
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         await self.erp.aclose()
         await self.storefront_http.aclose()
         await self.tables.close()
@@ -174,6 +178,7 @@ def order_settings(settings: Settings) -> OrderSettings:
         channels=settings.channels,
         credit_policy=CreditPolicy(overdue_tolerance=settings.credit_overdue_tolerance),
         credit_stale_bound=policy.credit.max_cached,
+        credit_intake_cache=policy.credit.intake_cache,
         idempotency_retention=timedelta(hours=settings.order_idempotency_retention_hours),
         intake_timeout=timedelta(seconds=settings.order_intake_timeout_seconds),
         retry=BookingRetryPolicy(
@@ -183,6 +188,10 @@ def order_settings(settings: Settings) -> OrderSettings:
         ),
         claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
         expected_receipt_channels=policy.stock.sell_expected_receipts,
+        approval_actions=MappingProxyType(
+            {rule: ApprovalAction(action) for rule, action in policy.orders.approvals.rules.items()}
+        ),
+        approval_hold_for=policy.orders.approvals.hold_for,
     )
 
 
@@ -265,6 +274,7 @@ def build_services(settings: Settings) -> Services:
         erp_locations=LocationDirectory(),
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
+        health=CachedProbes(dependency_probes(tables, bus)),
         price_snapshots=snapshots,
     )
 

@@ -1,5 +1,8 @@
 """Sending to Service Bus with the real client: one connection per process, senders reused.
 
+The health probe's peek goes over a receiver link kept open per entity (opening an AMQP link
+costs far more than a peek); a link that fails or is cut off is closed and opened afresh.
+
 Handlers on the receiving side are idempotent, so a send that may have happened twice is safe;
 MessageId carries the business id so duplicate detection on the entity drops a re-send.
 """
@@ -7,18 +10,23 @@ MessageId carries the business id so duplicate detection on the entity drops a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from azure.servicebus import ServiceBusMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
 from opentelemetry.trace import Status, StatusCode
 
 from shared.observability.propagation import inject_into_properties
 from shared.observability.spans import producer_span
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+_CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 class BusSendFailed(RuntimeError):
@@ -33,6 +41,7 @@ class MessageBus:
         self._senders: dict[str, ServiceBusSender] = {}
         self._send_locks: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()
+        self._peekers: KeptReceivers[str] = KeptReceivers(client.get_queue_receiver)
 
     @classmethod
     def from_connection_string(cls, connection: str) -> MessageBus:
@@ -100,11 +109,78 @@ class MessageBus:
 
     async def peek_count(self, entity: str, max_count: int = 1) -> int:
         """Peek without consuming: proves the namespace and the entity answer (health)."""
-        async with self._client.get_queue_receiver(entity) as receiver:
-            return len(await receiver.peek_messages(max_message_count=max_count))
+
+        async def peek(receiver: ServiceBusReceiver) -> int:
+            # From the start each time: the client reads 0 as "after the last peeked message".
+            batch = await receiver.peek_messages(max_message_count=max_count, sequence_number=1)
+            return len(batch)
+
+        return await self._peekers.use(entity, peek)
 
     async def close(self) -> None:
+        await self._peekers.close()
         for sender in self._senders.values():
             await sender.close()
         self._senders.clear()
         await self._client.close()
+
+
+class KeptReceivers(Generic[K]):
+    """Peek-only receivers kept open per key for the process, one peek at a time on each.
+
+    A peek on a kept link that fails (the broker restarted, the link was detached) is tried
+    once more on a new link, so a recovered broker never shows as down; a peek that is
+    cancelled (a caller's timeout) drops its link, whose close runs in the background so a
+    hung broker cannot hang the caller.
+    """
+
+    def __init__(self, open_receiver: Callable[[K], ServiceBusReceiver]) -> None:
+        self._open = open_receiver
+        self._receivers: dict[K, ServiceBusReceiver] = {}
+        self._locks: dict[K, asyncio.Lock] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def use(self, key: K, action: Callable[[ServiceBusReceiver], Awaitable[T]]) -> T:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            reused = key in self._receivers
+            try:
+                return await action(await self._receiver(key))
+            except Exception:
+                self._drop(key)
+                if not reused:
+                    raise
+            except BaseException:  # cancelled mid-peek: the link's state is unknown
+                self._drop(key)
+                raise
+            try:
+                return await action(await self._receiver(key))
+            except BaseException:
+                self._drop(key)
+                raise
+
+    async def _receiver(self, key: K) -> ServiceBusReceiver:
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            receiver = self._open(key)
+            self._receivers[key] = receiver  # dropped again if opening fails
+            await receiver.__aenter__()
+        return receiver
+
+    def _drop(self, key: K) -> None:
+        receiver = self._receivers.pop(key, None)
+        if receiver is not None:
+            task = asyncio.get_running_loop().create_task(_close_quietly(receiver))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        receivers = list(self._receivers.values())
+        self._receivers.clear()
+        for receiver in receivers:
+            await _close_quietly(receiver)
+
+
+async def _close_quietly(receiver: ServiceBusReceiver) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(receiver.close(), _CLOSE_TIMEOUT_SECONDS)

@@ -1,7 +1,10 @@
 """Dead-letter sub-queues with the real Service Bus client: peek, count, move back.
 
 Counting peeks (never receives), so looking at the operations page cannot change delivery
-counts or take locks. Moving back receives in peek-lock, sends a copy to the entity and only
+counts or take locks; the peeking links are kept open per entity for the process (opening an
+AMQP link costs far more than a peek) and replaced when one fails.
+
+Moving back receives in peek-lock, sends a copy to the entity and only
 then completes the dead-lettered original; if the send fails the original is abandoned and
 stays where it was. The copy's MessageId comes from the caller (the service decides how a
 replay survives duplicate detection).
@@ -19,7 +22,12 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.amqp import AmqpMessageBodyType
 
+from shared.adapters.bus import KeptReceivers
+
 PEEK_BATCH = 100
+# Peeks always name where to start: the client reads 0 as "after the last message this
+# receiver peeked", which on a kept receiver would skip what the previous peek saw.
+FIRST_SEQUENCE = 1
 RECEIVE_BATCH = 50
 # Application properties Service Bus itself sets on a dead-lettered message; a replayed copy
 # must not carry the old verdict.
@@ -136,6 +144,11 @@ class DeadLetterQueues:
     def __init__(self, client: ServiceBusClient, receive_wait_seconds: float = 1.0) -> None:
         self._client = client
         self._wait = receive_wait_seconds
+        self._peekers: KeptReceivers[EntityAddress] = KeptReceivers(self._receiver)
+
+    async def close(self) -> None:
+        """Close the kept peeking links (the client stays its owner's to close)."""
+        await self._peekers.close()
 
     def _receiver(self, entity: EntityAddress) -> ServiceBusReceiver:
         if entity.subscription is None:
@@ -160,9 +173,10 @@ class DeadLetterQueues:
 
     async def count(self, entity: EntityAddress, cap: int) -> int:
         """Dead-lettered messages, counted by peeking up to ``cap + 1`` (more means "cap+")."""
-        seen = 0
-        next_sequence = 0
-        async with self._receiver(entity) as receiver:
+
+        async def count(receiver: ServiceBusReceiver) -> int:
+            seen = 0
+            next_sequence = FIRST_SEQUENCE
             while seen <= cap:
                 batch = await receiver.peek_messages(
                     max_message_count=min(PEEK_BATCH, cap + 1 - seen),
@@ -172,12 +186,21 @@ class DeadLetterQueues:
                     break
                 seen += len(batch)
                 next_sequence = max(int(m.sequence_number or 0) for m in batch) + 1
-        return seen
+            return seen
+
+        return await self._peekers.use(entity, count)
 
     async def peek(self, entity: EntityAddress, limit: int) -> list[DeadLetteredMessage]:
         """The first ``limit`` dead-lettered messages, oldest first, without locking them."""
-        async with self._receiver(entity) as receiver:
-            batch = await receiver.peek_messages(max_message_count=limit, sequence_number=0)
+
+        async def first(receiver: ServiceBusReceiver) -> list[ServiceBusReceivedMessage]:
+            return list(
+                await receiver.peek_messages(
+                    max_message_count=limit, sequence_number=FIRST_SEQUENCE
+                )
+            )
+
+        batch = await self._peekers.use(entity, first)
         return [describe(message) for message in batch[:limit]]
 
     async def move_back(

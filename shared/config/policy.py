@@ -130,10 +130,23 @@ class PricesSync(_Section):
 
 
 class CreditSync(_Section):
-    """Credit is read live; figures up to ``max_cached`` old may answer while the ERP is down."""
+    """Credit is read live; figures up to ``max_cached`` old may answer while the ERP is down.
+
+    ``intake_cache`` (zero by default: every order reads live) lets order intake reuse a live
+    reading of the same customer's figures up to that age, to save ERP requests; never more
+    than ``max_cached``. Orders accepted or booked since the reading are counted on top of it
+    as for any reading, and the credit check route always reads live.
+    """
 
     pattern: Literal["live"] = "live"
     max_cached: Duration = Field(le=timedelta(days=1))
+    intake_cache: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _intake_cache_within_bound(self) -> CreditSync:
+        if self.intake_cache > self.max_cached:
+            raise ValueError("intakeCache must not exceed maxCached")
+        return self
 
 
 class StockSync(_Section):
@@ -153,6 +166,27 @@ class StockSync(_Section):
     _interval_exact = field_validator("reconcile_interval")(_derivable)
 
 
+# The rules intake may route to a person instead of refusing (names as in violations).
+ApprovableRule = Literal[
+    "credit-over-limit",
+    "credit-overdue",
+    "price-mismatch",
+    "insufficient-stock",
+    "customer-blocked",
+]
+
+
+class OrderApprovals(_Section):
+    """Per broken rule, what intake does: ``reject`` (422, nothing held; the default for every
+    rule) or ``hold`` (accepted as ``pending-approval``, its stock and credit holds kept for
+    ``hold_for`` while a person decides; then it is rejected with the reason)."""
+
+    hold_for: Duration = timedelta(hours=24)
+    rules: dict[ApprovableRule, Literal["reject", "hold"]] = Field(default_factory=dict)
+
+    _hold_positive = field_validator("hold_for")(_positive)
+
+
 class OrdersSync(_Section):
     """Orders are validated live at intake and booked in the ERP within ``booking_objective``;
     after booking, the ERP's changes reach the storefronts within ``lifecycle_objective``
@@ -165,6 +199,7 @@ class OrdersSync(_Section):
     lifecycle_poll: Duration = timedelta(minutes=5)
     lifecycle_paused: bool = False
     history_cache: Duration = timedelta(seconds=30)
+    approvals: OrderApprovals = Field(default_factory=OrderApprovals)
 
     _objective_positive = field_validator("booking_objective", "lifecycle_objective")(_positive)
     _poll_exact = field_validator("lifecycle_poll")(_derivable)

@@ -51,6 +51,37 @@ DecimalString = Annotated[
 """Money or a fractional figure as the contract writes it: a decimal string, never a float."""
 
 WireQuantity = Annotated[int, Strict()] | DecimalString
+
+MAX_MONEY_INPUT = Decimal("999999999999")
+
+
+def _money_input(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0:
+        raise ValueError("must be a finite decimal >= 0")
+    if value > MAX_MONEY_INPUT:
+        raise ValueError(f"must be at most {MAX_MONEY_INPUT}")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -5:
+        raise ValueError("must have at most 5 decimals")
+    return value
+
+
+# A sum of money a caller sends (a credit-check amount, an expected unit price): a number or a
+# decimal string, at most 12 digits before the point and 5 after, never negative.
+MoneyInput = Annotated[
+    Decimal,
+    AfterValidator(_money_input),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": int(MAX_MONEY_INPUT)},
+                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
+            ],
+            "description": "At most 5 decimals; a decimal string keeps it exact.",
+        },
+        mode="validation",
+    ),
+]
 """A quantity: a JSON integer when whole, else a decimal string (as the services write it)."""
 
 Timestamp = Annotated[

@@ -123,3 +123,49 @@ async def test_another_currency_is_converted_with_the_erps_published_rate(
     assert answer["localCurrency"] == "USD"
     with pytest.raises(CurrencyNotConvertible):
         await _check(harness, "C00001", "100", currency="GBP")
+
+
+async def test_intake_reuses_a_live_reading_within_the_policys_bound_and_counts_pending_on_top(
+    harness: Harness,
+) -> None:
+    """credit.intakeCache: a second order of the same customer within the bound makes no
+    credit request, and the first order's hold is still counted against the reading."""
+    harness.ctx.settings = replace(harness.ctx.settings, credit_intake_cache=timedelta(seconds=30))
+    await harness.stock("IT-000001", MAIN=50)
+    before = _requests_to(harness.sim, "customerCreditSummaries")
+
+    async def order(n: int) -> Decimal:
+        answer = await harness.submit(
+            {
+                "customerId": "C00001",
+                "externalOrderId": f"cached-{n}",
+                "channel": "web",
+                "lines": [{"sku": "IT-000001", "quantity": 1}],
+            }
+        )
+        assert answer.status == 202, answer.body
+        return Decimal(json.loads(answer.body)["totalAmount"])
+
+    first, second = await order(1), await order(2)
+    assert _requests_to(harness.sim, "customerCreditSummaries") == before + 1
+    # The credit check route always reads live, and sees both orders as pending.
+    answer = await _check(harness, "C00001", "1.00")
+    assert _requests_to(harness.sim, "customerCreditSummaries") == before + 2
+    assert Decimal(answer["pendingAmount"]) == first + second
+
+
+async def test_intake_never_reuses_a_reading_older_than_the_bound(harness: Harness) -> None:
+    harness.ctx.settings = replace(harness.ctx.settings, credit_intake_cache=timedelta(seconds=30))
+    await harness.stock("IT-000001", MAIN=50)
+    body = {
+        "customerId": "C00001",
+        "channel": "web",
+        "lines": [{"sku": "IT-000001", "quantity": 1}],
+    }
+    before = _requests_to(harness.sim, "customerCreditSummaries")
+    assert (await harness.submit({**body, "externalOrderId": "old-1"})).status == 202
+    # The kept reading is made older than the bound, as if 31 s had passed.
+    live = harness.ctx.figures._live["C00001"]
+    harness.ctx.figures._live["C00001"] = replace(live, as_of=live.as_of - timedelta(seconds=31))
+    assert (await harness.submit({**body, "externalOrderId": "old-2"})).status == 202
+    assert _requests_to(harness.sim, "customerCreditSummaries") == before + 2

@@ -21,7 +21,16 @@ from shared.adapters.stores import order_outcomes
 from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
 from shared.config.policy import load_policy
-from shared.domain.orders import Order, OrderRule, OrderStatus, OrderViolation
+from shared.domain.orders import (
+    Order,
+    OrderRule,
+    OrderStatus,
+    OrderViolation,
+    approve,
+    expire_approval,
+    hold_for_approval,
+    reject_held,
+)
 from shared.domain.orders.outcomes import OutcomeKind, ProblemCategory
 from shared.services.operations import impact
 from shared.services.orders.booking import BookingFailed, handle_booking_message
@@ -249,3 +258,45 @@ async def test_an_empty_ledger_reports_nothing_avoided(table_store: TableStore) 
     assert report.observed_days == 0
     assert report.estimated_cost_avoided_per_month == Decimal("0.00")
     assert len(report.per_day) == 7
+
+
+async def test_orders_saved_by_approval_are_counted_next_to_those_caught_at_intake(
+    table_store: TableStore,
+) -> None:
+    policy = load_policy()
+    now = datetime(2025, 6, 10, 15, 0, tzinfo=UTC)
+    short = OrderViolation(OrderRule.INSUFFICIENT_STOCK, "short")
+    until = now + timedelta(hours=1)
+
+    def held(order_id: str) -> Order:
+        pending = replace(_ledger_order(order_id, now, "100"), status=OrderStatus.PENDING)
+        return hold_for_approval(pending, (short,), until, now)
+
+    saved = replace(
+        approve(held("a1"), "Fran", "ok", now),
+        status=OrderStatus.BOOKED,
+        erp_total_amount=Decimal("100"),
+    )
+    await order_outcomes.record_booked(table_store, saved)
+    await order_outcomes.record_rejected_at_approval(
+        table_store, reject_held(held("a2"), "Pat", "no", now)
+    )
+    await order_outcomes.record_rejected_at_approval(
+        table_store, expire_approval(held("a3"), until)
+    )
+    await order_outcomes.record_rejected_at_intake(
+        table_store, _ledger_order("r1", now, "9"), [short]
+    )
+    await order_outcomes.record_booked(table_store, _ledger_order("b1", now, "9"))
+
+    report = await impact.impact_report(table_store, policy, days=1, now=now)
+    totals = report.totals
+    assert (totals.saved_by_approval, totals.rejected_at_approval) == (1, 2)
+    assert (totals.caught_orders, totals.booked, totals.failed_at_booking) == (1, 2, 0)
+    rows = {
+        row.order_id: row
+        async for row in order_outcomes.outcomes_between(table_store, now.date(), now.date())
+    }
+    assert rows["a1"].approved and not rows["b1"].approved
+    assert rows["a2"].kind is OutcomeKind.REJECTED_AT_APPROVAL
+    assert rows["a3"].reason.startswith("expired by system:approval-expiry")

@@ -14,8 +14,8 @@ import pytest
 from devtools.erp_sim.testing import standard_api
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.stores.credit_holds import load_pending
-from shared.adapters.stores.orders import load_order
-from shared.domain.orders import OrderStatus
+from shared.adapters.stores.orders import load_order, save_order
+from shared.domain.orders import BookingClaim, OrderStatus, claim_booking
 from shared.services.orders.admin import NotAllowed, cancel_order, replay_order
 from shared.services.orders.booking import (
     BookingFailed,
@@ -24,6 +24,7 @@ from shared.services.orders.booking import (
     handle_booking_message,
 )
 from shared.services.orders.context import utc_now
+from shared.services.orders.erp import sales_order_payload
 from shared.services.orders.messages import OrderMessage
 from tests.support.orders_harness import (
     Harness,
@@ -340,3 +341,49 @@ async def test_a_create_queued_past_the_client_timeout_leaves_exactly_one_erp_or
     assert len(erp_orders(harness.sim, order_id)) == 1
     booked = [o for o in outcomes if not isinstance(o, str) and o.outcome is Outcome.BOOKED]
     assert [b.detail for b in booked] == ["already_existed"]
+
+
+def _erp_requests(sim: str) -> dict[str, dict[str, int]]:
+    """The simulator's own request count per entity set and method since the last reset."""
+    stats = httpx.get(f"{sim}/_sim/stats", timeout=10).json()["requests"]
+    return {
+        entity: {method: sum(statuses.values()) for method, statuses in methods.items()}
+        for entity, methods in stats.items()
+    }
+
+
+async def test_the_first_attempt_makes_exactly_one_erp_request(harness: Harness) -> None:
+    order_id = await _accepted(harness)
+    # The process reads the ERP's locations once; that is not a request of this order.
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None
+    await sales_order_payload(stored.order, harness.ctx.erp, harness.ctx.locations)
+    httpx.post(f"{harness.sim}/_sim/stats/reset", timeout=10).raise_for_status()
+    report = await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+    assert (report.outcome, report.detail) == (Outcome.BOOKED, "created")
+    assert _erp_requests(harness.sim) == {"salesOrders": {"POST": 1}}
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+async def test_an_attempt_after_a_lost_answer_looks_up_first_and_books_once(
+    harness: Harness,
+) -> None:
+    """An earlier attempt claimed the order, sent the create, the ERP committed it and the
+    answer never came back (the attempt died): the next attempt must look before creating."""
+    order_id = await _accepted(harness)
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None
+    now = utc_now()
+    lost = claim_booking(stored.order, 0, 1, BookingClaim("lost", now - timedelta(seconds=1)), now)
+    await save_order(harness.ctx.tables, stored, lost)
+    payload = await sales_order_payload(lost, harness.ctx.erp, harness.ctx.locations)
+    await harness.ctx.erp.create_sales_order(payload)  # committed; its answer was "lost"
+    httpx.post(f"{harness.sim}/_sim/stats/reset", timeout=10).raise_for_status()
+    report = await handle_booking_message(harness.ctx, OrderMessage(order_id=order_id), 1)
+    assert (report.outcome, report.detail) == (Outcome.BOOKED, "already_existed")
+    requests = _erp_requests(harness.sim)
+    assert requests["salesOrders"].get("GET", 0) >= 1
+    assert "POST" not in requests["salesOrders"]
+    assert len(erp_orders(harness.sim, order_id)) == 1
+    order = await _status(harness, order_id)
+    assert order.status is OrderStatus.BOOKED and order.claims == 2

@@ -112,6 +112,7 @@ def test_intervals_become_exact_crons(interval: str, offset: str, expected: str)
         ('{"prices": {"freshnessObjective": "PT2M"}}', "at least deltaInterval"),
         ('{"credit": {"maxCached": 300}}', "credit.maxCached"),
         ('{"credit": {"maxCached": "P1M"}}', "ISO-8601 duration"),
+        ('{"credit": {"intakeCache": "PT6M"}}', "intakeCache must not exceed maxCached"),
         ('{"content": {"fullAt": "25:00"}}', "content.fullAt"),
         ('{"housekeeping": {"orderSweep": {"offset": "PT90S"}}}', "shorter than the interval"),
         ('{"audit": {"accuracyObjective": "1.5"}}', "audit.accuracyObjective"),

@@ -66,8 +66,14 @@ async def book_sales_order_once(
     now: Now,
     answer_limit: timedelta,
     attempt: CreateAttempt | None = None,
+    look_first: bool = True,
 ) -> BookingResult:
     """Return the order for ``payload.external_document_number``, creating it only if absent.
+
+    ``look_first=False`` skips the look-up before the create: only for a caller that knows
+    from its own durable record that no earlier attempt can have reached the ERP (the first
+    claim ever taken on the order), which saves one request per booked order. The look-up
+    after an ambiguous create is never skipped.
 
     Raises ``ErpAmbiguousResult`` when the create's outcome stays unknown (the order is not
     visible yet and may still be committing); when the create got no answer at all, its
@@ -76,9 +82,10 @@ async def book_sales_order_once(
     when the ERP could not be asked. A retry of this function after ``decided_by`` is safe.
     """
     key = payload.external_document_number
-    existing = await find(key)
-    if existing is not None:
-        return BookingResult(existing, BookingOutcome.ALREADY_EXISTED)
+    if look_first:
+        existing = await find(key)
+        if existing is not None:
+            return BookingResult(existing, BookingOutcome.ALREADY_EXISTED)
     sent_at = now()
     if attempt is not None:
         attempt.sent_at = sent_at

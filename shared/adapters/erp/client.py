@@ -546,11 +546,13 @@ class ErpClient:
         *,
         correlation_id: str | None = None,
         attempt: CreateAttempt | None = None,
+        look_first: bool = True,
     ) -> BookingResult:
         """Create the order unless BC already has one with its external document number.
 
         ``ErpAmbiguousResult.decided_by`` says when a lookup can prove the order absent;
-        ``attempt.sent_at`` is set when the create goes out.
+        ``attempt.sent_at`` is set when the create goes out. ``look_first=False`` (see
+        ``book_sales_order_once``) when no earlier attempt can have reached the ERP.
         """
 
         async def find(key: str) -> SalesOrder | None:
@@ -571,6 +573,7 @@ class ErpClient:
             now=self._clock.now,
             answer_limit=timedelta(seconds=self.config.answer_limit_seconds),
             attempt=attempt,
+            look_first=look_first,
         )
 
     async def create_sales_quote(

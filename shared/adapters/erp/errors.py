@@ -11,7 +11,8 @@ from datetime import datetime
 
 
 class ErpError(Exception):
-    """Base of every failure raised by the ERP adapter."""
+    """Base of every failure raised by the ERP adapter; subclasses pass ``entity_set`` and
+    ``correlation_id`` through as ``**context``."""
 
     def __init__(
         self,
@@ -45,15 +46,9 @@ class ErpThrottled(ErpTransientError):
         *,
         retry_after_seconds: float | None = None,
         status_code: int | None = 429,
-        entity_set: str | None = None,
-        correlation_id: str | None = None,
+        **context: str | None,
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            entity_set=entity_set,
-            correlation_id=correlation_id,
-        )
+        super().__init__(message, status_code=status_code, **context)
         self.retry_after_seconds = retry_after_seconds
 
 
@@ -71,16 +66,10 @@ class ErpAmbiguousResult(ErpError):
         message: str,
         *,
         status_code: int | None = None,
-        entity_set: str | None = None,
-        correlation_id: str | None = None,
         decided_by: datetime | None = None,
+        **context: str | None,
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            entity_set=entity_set,
-            correlation_id=correlation_id,
-        )
+        super().__init__(message, status_code=status_code, **context)
         self.decided_by = decided_by
 
 
@@ -106,15 +95,9 @@ class ErpRejected(ErpError):
         code: str | None = None,
         erp_message: str | None = None,
         status_code: int | None = 400,
-        entity_set: str | None = None,
-        correlation_id: str | None = None,
+        **context: str | None,
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            entity_set=entity_set,
-            correlation_id=correlation_id,
-        )
+        super().__init__(message, status_code=status_code, **context)
         self.code = code
         self.erp_message = erp_message
 

@@ -45,6 +45,8 @@ class OutcomeRow:
     categories: tuple[ProblemCategory, ...]
     rules: tuple[str, ...]
     reason: str
+    # Booked after a person approved it: an order the rules alone would have refused.
+    approved: bool = False
 
     @property
     def repriced(self) -> bool:
@@ -111,6 +113,22 @@ async def record_booked(tables: TableStorage, order: Order) -> None:
             OutcomeKind.BOOKED,
             erpTotal="" if erp_total is None else str(erp_total),
             repriced=erp_total is not None and erp_total != order.total_amount,
+            approved=any(str(d.decision) == "approved" for d in order.decisions),
+            rules=",".join(sorted({str(v.rule) for v in order.violations})),
+        ),
+    )
+
+
+async def record_rejected_at_approval(tables: TableStorage, order: Order) -> None:
+    last = order.decisions[-1] if order.decisions else None
+    await _write(
+        tables,
+        _entity(
+            order,
+            OutcomeKind.REJECTED_AT_APPROVAL,
+            categories=",".join(categories_of(order.violations)),
+            rules=",".join(sorted({str(v.rule) for v in order.violations})),
+            reason=f"{last.decision} by {last.approver}: {last.reason}" if last else "rejected",
         ),
     )
 
@@ -141,6 +159,7 @@ def _row(entity: dict[str, Any]) -> OutcomeRow:
         categories=tuple(ProblemCategory(c) for c in _split(entity.get("categories"))),
         rules=_split(entity.get("rules")),
         reason=str(entity.get("reason") or ""),
+        approved=bool(entity.get("approved", False)),
     )
 
 

@@ -15,7 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from shared.domain.orders import (
+    ApprovalDecision,
     BookingClaim,
+    Decision,
     HistoryEntry,
     HistoryEvent,
     LineAllocation,
@@ -114,6 +116,24 @@ def _history_from(record: Mapping[str, Any]) -> HistoryEntry:
     )
 
 
+def _decision_record(decision: ApprovalDecision) -> dict[str, Any]:
+    return {
+        "at": decision.at.isoformat(),
+        "decision": str(decision.decision),
+        "approver": decision.approver,
+        "reason": decision.reason,
+    }
+
+
+def _decision_from(record: Mapping[str, Any]) -> ApprovalDecision:
+    return ApprovalDecision(
+        at=datetime.fromisoformat(record["at"]),
+        decision=Decision(record["decision"]),
+        approver=str(record["approver"]),
+        reason=str(record["reason"]),
+    )
+
+
 def _violation_record(violation: OrderViolation) -> dict[str, Any]:
     return {
         "rule": str(violation.rule),
@@ -162,6 +182,8 @@ def order_entity(order: Order) -> dict[str, Any]:
     }
     if order.claim is not None:
         entity["claimUntil"] = order.claim.until
+    if order.approval_until is not None:
+        entity["approvalUntil"] = order.approval_until
     pack_json(
         entity,
         "data",
@@ -170,6 +192,7 @@ def order_entity(order: Order) -> dict[str, Any]:
             "shipTo": dict(order.ship_to),
             "violations": [_violation_record(v) for v in order.violations],
             "history": [_history_record(h) for h in order.history],
+            "decisions": [_decision_record(d) for d in order.decisions],
         },
     )
     return entity
@@ -207,4 +230,6 @@ def order_from_entity(entity: Mapping[str, Any]) -> Order:
         holds_released=bool(entity.get("holdsReleased", False)),
         settled=bool(entity.get("settled", False)),
         history=tuple(_history_from(r) for r in data.get("history", [])),
+        approval_until=entity.get("approvalUntil"),
+        decisions=tuple(_decision_from(r) for r in data.get("decisions", [])),
     )

@@ -84,8 +84,13 @@ def hold_credit(
     amount: Decimal,
     figures: CreditFigures,
     policy: CreditPolicy,
+    *,
+    refused_allowed: bool = False,
 ) -> HoldChange:
     """Hold `amount` (LCY) for `order_id` if the assessment approves it, else `CreditRefused`.
+
+    `refused_allowed` holds it anyway (an order held for a person's approval): the amount
+    still counts against the customer's credit, so no other order can use it meanwhile.
 
     Idempotent: the same order holding the same amount again changes nothing. The check
     uses the pending amount as stored, so writers serialised by an ETag can never together
@@ -104,7 +109,7 @@ def hold_credit(
     if again is not None and again.released_at > figures.as_of - policy.replica_lag:
         others -= again.amount
     assessment = assess_credit(figures, others, amount, policy)
-    if not assessment.approved:
+    if not assessment.approved and not refused_allowed:
         raise CreditRefused(assessment)
     released = {k: v for k, v in pending.released.items() if k != order_id}
     updated = replace(pending, holds={**pending.holds, order_id: amount}, released=released)

@@ -14,6 +14,7 @@ Pure domain code: no I/O. How the layers above use it:
 """
 
 from .allocation import AllocationResult, LineAllocation, LineDemand, Shortage, allocate
+from .approvals import ApprovalAction, approval_needed, price_changes
 from .booking import BookingDecision, Disposition, decide
 from .evaluation import (
     Evaluation,
@@ -25,7 +26,10 @@ from .evaluation import (
 )
 from .ids import PREFIX, InvalidOrderId, is_order_id, new_order_id
 from .model import (
+    EXPIRY_APPROVER,
+    ApprovalDecision,
     BookingClaim,
+    Decision,
     HistoryEntry,
     HistoryEvent,
     InvalidTransition,
@@ -35,13 +39,17 @@ from .model import (
     StockHold,
     abandon,
     accept,
+    approve,
     cancel,
     claim_booking,
+    expire_approval,
+    hold_for_approval,
     mark_holds_released,
     mark_settled,
     record_booked,
     record_failed,
     reject,
+    reject_held,
     release_claim,
     request_replay,
     schedule_retry,
@@ -50,11 +58,15 @@ from .retry import BookingRetryPolicy
 from .violations import OrderRule, OrderViolation
 
 __all__ = [
+    "EXPIRY_APPROVER",
     "PREFIX",
     "AllocationResult",
+    "ApprovalAction",
+    "ApprovalDecision",
     "BookingClaim",
     "BookingDecision",
     "BookingRetryPolicy",
+    "Decision",
     "Disposition",
     "Evaluation",
     "HistoryEntry",
@@ -76,18 +88,24 @@ __all__ = [
     "abandon",
     "accept",
     "allocate",
+    "approval_needed",
+    "approve",
     "cancel",
     "claim_booking",
     "credit_violations",
     "decide",
     "evaluate_order",
+    "expire_approval",
+    "hold_for_approval",
     "is_order_id",
     "mark_holds_released",
     "mark_settled",
     "new_order_id",
+    "price_changes",
     "record_booked",
     "record_failed",
     "reject",
+    "reject_held",
     "release_claim",
     "request_replay",
     "schedule_retry",

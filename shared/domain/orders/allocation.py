@@ -58,11 +58,14 @@ def allocate(
     demands: Sequence[LineDemand],
     available: Mapping[str, Mapping[str, Decimal]],
     sells_from: Callable[[str], bool],
+    *,
+    partial: bool = False,
 ) -> AllocationResult:
     """Place every line; `available` is base units per sku and location.
 
     Lines are placed in order and each placement uses up stock for the following lines of
-    the same item. A line that cannot be served is reported as a shortage and takes nothing.
+    the same item. A line that cannot be served is reported as a shortage and takes nothing,
+    or with `partial` (an order held for approval) takes what there is.
     """
     remaining = {
         sku: {loc: max(qty, _ZERO) for loc, qty in locations.items() if sells_from(loc)}
@@ -79,7 +82,8 @@ def allocate(
         total = sum(units.values(), _ZERO)
         if total < demand.quantity:
             shortages.append(Shortage(demand.line, demand.sku, demand.quantity, total))
-            continue
+            if not partial or total == 0:
+                continue
         placed: list[LineAllocation] = []
         if ranked and units[ranked[0]] >= demand.quantity:
             placed.append(LineAllocation(ranked[0], demand.quantity))

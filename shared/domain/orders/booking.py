@@ -37,6 +37,9 @@ def decide(order: Order, generation: int, attempt: int, now: datetime) -> Bookin
         return BookingDecision(Disposition.SETTLE, "booked; post-booking work unfinished")
     if order.status is OrderStatus.REJECTED:
         return BookingDecision(Disposition.SKIP, "order was rejected")
+    if order.status is OrderStatus.PENDING_APPROVAL:
+        # Approval sends the first message (attempt 1) once the order is accepted.
+        return BookingDecision(Disposition.SKIP, "order awaits approval")
     if order.status is OrderStatus.PENDING:
         # Messages are sent only after acceptance; the outbox sends one once it is accepted.
         return BookingDecision(Disposition.SKIP, "order not accepted yet")

@@ -77,6 +77,8 @@ class OrderFacts:
     policy: CreditPolicy
     available: Mapping[str, Mapping[str, Decimal]]
     sells_from: Callable[[str], bool]
+    # Held for approval: a short line holds what there is (the rest waits for the decision).
+    partial_stock: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +256,11 @@ def _allocate(
         item = pricing.items[quoted.sku]
         per_unit[position] = item.sales_units_of_measure[quoted.unit_of_measure]
         demands.append(LineDemand(position, quoted.sku, quoted.quantity, per_unit[position]))
-    result = allocate(demands, facts.available, facts.sells_from) if facts.channel_known else None
+    result = (
+        allocate(demands, facts.available, facts.sells_from, partial=facts.partial_stock)
+        if facts.channel_known
+        else None
+    )
     if result is not None:
         for shortage in result.shortages:
             violations.append(

@@ -4,9 +4,10 @@ Every transition is a pure function returning a new `Order` (or raising
 `InvalidTransition`), so the storage layer writes it with the row's ETag and, on a 412,
 reloads and applies the transition again: two writers can never both move one order.
 
-Status flow: pending -> accepted | rejected; accepted -> booked | failed;
-failed -> accepted (replay) | rejected (cancelled). `pending` is internal (intake still
-taking holds); the HTTP contract only ever shows accepted, booked, rejected and failed.
+Status flow: pending -> accepted | rejected | pending-approval; pending-approval -> accepted
+(approved) | rejected (rejected by a person, or the approval expired); accepted -> booked |
+failed; failed -> accepted (replay) | rejected (cancelled). `pending` is internal (intake still
+taking holds); the HTTP contract shows every other status.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_HISTORY = 200
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
+    PENDING_APPROVAL = "pending-approval"
     ACCEPTED = "accepted"
     BOOKED = "booked"
     REJECTED = "rejected"
@@ -47,6 +49,22 @@ class HistoryEvent(StrEnum):
     FAILED = "failed"
     REPLAY_REQUESTED = "replay-requested"
     CANCELLED = "cancelled"
+    HELD_FOR_APPROVAL = "held-for-approval"
+    APPROVED = "approved"
+    APPROVAL_REJECTED = "approval-rejected"
+    APPROVAL_EXPIRED = "approval-expired"
+
+
+class Decision(StrEnum):
+    """What a person (or the expiry) decided about an order held for approval."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# Who decides when nobody did in time.
+EXPIRY_APPROVER = "system:approval-expiry"
 
 
 class InvalidTransition(Exception):
@@ -89,6 +107,16 @@ class HistoryEntry:
     detail: str = ""
     correlation_id: str | None = None
     attempt: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDecision:
+    """One recorded decision: who, when, why."""
+
+    at: datetime
+    decision: Decision
+    approver: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +163,9 @@ class Order:
     holds_released: bool = False
     settled: bool = False
     history: tuple[HistoryEntry, ...] = ()
+    # Held for approval: until when the holds are kept, and every decision taken.
+    approval_until: datetime | None = None
+    decisions: tuple[ApprovalDecision, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", OrderStatus(self.status))
@@ -204,6 +235,95 @@ def reject(order: Order, violations: tuple[OrderViolation, ...], now: datetime) 
         holds_released=True,
         updated_at=now,
         history=_note(order, now, HistoryEvent.REJECTED, summary),
+    )
+
+
+def hold_for_approval(
+    order: Order, violations: tuple[OrderViolation, ...], until: datetime, now: datetime
+) -> Order:
+    """The order breaks only rules the policy routes to a person: it waits, holds kept, until
+    `until` at the latest."""
+    _require(order, OrderStatus.PENDING)
+    summary = ", ".join(sorted({str(v.rule) for v in violations}))
+    return replace(
+        order,
+        status=OrderStatus.PENDING_APPROVAL,
+        violations=violations,
+        approval_until=until,
+        updated_at=now,
+        history=_note(order, now, HistoryEvent.HELD_FOR_APPROVAL, f"{summary}; until {until}"),
+    )
+
+
+def _decided(order: Order, decision: Decision, approver: str, reason: str, now: datetime) -> Order:
+    return replace(
+        order, decisions=(*order.decisions, ApprovalDecision(now, decision, approver, reason))
+    )
+
+
+def approve(
+    order: Order, approver: str, reason: str, now: datetime, correlation_id: str | None = None
+) -> Order:
+    """A person approves a held order: it is accepted as it stands and queued for booking.
+
+    Refused (``InvalidTransition``) unless the order is still waiting and its approval has not
+    expired, so approving twice, or after the expiry, changes nothing.
+    """
+    _require(order, OrderStatus.PENDING_APPROVAL)
+    if order.approval_until is not None and now >= order.approval_until:
+        raise InvalidTransition(
+            f"order {order.order_id}: the approval expired at {order.approval_until}"
+        )
+    decided = _decided(order, Decision.APPROVED, approver, reason, now)
+    return replace(
+        decided,
+        status=OrderStatus.ACCEPTED,
+        attempt=1,
+        updated_at=now,
+        history=_note(
+            order,
+            now,
+            HistoryEvent.APPROVED,
+            f"{approver}: {reason}",
+            correlation_id=correlation_id,
+        ),
+    )
+
+
+def reject_held(
+    order: Order, approver: str, reason: str, now: datetime, correlation_id: str | None = None
+) -> Order:
+    """A person rejects a held order: rejected; its holds still need releasing."""
+    _require(order, OrderStatus.PENDING_APPROVAL)
+    decided = _decided(order, Decision.REJECTED, approver, reason, now)
+    return replace(
+        decided,
+        status=OrderStatus.REJECTED,
+        holds_released=False,
+        updated_at=now,
+        history=_note(
+            order,
+            now,
+            HistoryEvent.APPROVAL_REJECTED,
+            f"{approver}: {reason}",
+            correlation_id=correlation_id,
+        ),
+    )
+
+
+def expire_approval(order: Order, now: datetime) -> Order:
+    """Nobody decided in time: rejected with the reason; its holds still need releasing."""
+    _require(order, OrderStatus.PENDING_APPROVAL)
+    if order.approval_until is None or now < order.approval_until:
+        raise InvalidTransition(f"order {order.order_id}: the approval has not expired")
+    reason = f"approval expired at {order.approval_until.isoformat()}"
+    decided = _decided(order, Decision.EXPIRED, EXPIRY_APPROVER, reason, now)
+    return replace(
+        decided,
+        status=OrderStatus.REJECTED,
+        holds_released=False,
+        updated_at=now,
+        history=_note(order, now, HistoryEvent.APPROVAL_EXPIRED, reason),
     )
 
 

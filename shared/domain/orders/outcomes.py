@@ -17,6 +17,8 @@ class OutcomeKind(StrEnum):
     REJECTED_AT_INTAKE = "rejected-at-intake"
     BOOKED = "booked"
     FAILED_AT_BOOKING = "failed-at-booking"
+    # Held for approval and rejected by a person or by the expiry (its holds given back).
+    REJECTED_AT_APPROVAL = "rejected-at-approval"
 
 
 class ProblemCategory(StrEnum):

@@ -14,46 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.adapters.stores.credit_holds import load_pending
 from shared.domain.credit import CreditAssessment, assess_credit, to_lcy
 from shared.services.credit.figures import FiguresReading
 from shared.services.errors import Rejected
-from shared.services.http_contract import DecimalString, Timestamp, WireModel
+from shared.services.http_contract import DecimalString, MoneyInput, Timestamp, WireModel
 from shared.services.orders.context import OrderContext
 
 _CENT = Decimal("0.01")
-MAX_AMOUNT = Decimal("999999999999")
-
-
-def _plain_amount(value: Decimal) -> Decimal:
-    if not value.is_finite() or value < 0:
-        raise ValueError("amount must be a finite number >= 0")
-    if value > MAX_AMOUNT:
-        raise ValueError(f"amount must be at most {MAX_AMOUNT}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -5:
-        raise ValueError("amount must have at most 5 decimals")
-    return value
-
-
-Amount = Annotated[
-    Decimal,
-    AfterValidator(_plain_amount),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": int(MAX_AMOUNT)},
-                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
-            ],
-            "description": "At most 5 decimals; a decimal string keeps it exact.",
-        },
-        mode="validation",
-    ),
-]
+Amount = MoneyInput
 
 
 class CreditCheckRequest(BaseModel):

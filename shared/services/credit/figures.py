@@ -4,6 +4,11 @@ One read of the custom ``customerCreditSummaries`` page (read replica) gives lim
 overdue, outstanding orders and blocked in one round trip. Every successful reading is kept
 in Table storage; when the ERP cannot answer, a kept reading younger than the configured
 bound is used and marked stale, and an older one is never used: the caller answers 503.
+
+Order intake may ask for ``reuse_for``: a live reading of the same customer taken by this
+process at most that long ago answers without an ERP request (not stale: the sync policy's
+``credit.intakeCache`` declares that age acceptable; its ``as_of`` is the reading's time, so
+orders accepted or booked since are counted on top of it as for any reading).
 """
 
 from __future__ import annotations
@@ -73,12 +78,22 @@ class CreditFiguresSource:
         self.erp_timeout = erp_timeout
         self.stale_bound = stale_bound
         self._written: dict[str, tuple[CreditFigures, float]] = {}
+        self._live: dict[str, CreditFigures] = {}
 
     async def read(
-        self, erp: ErpClient, tables: TableStorage, customer_no: str, now: datetime
+        self,
+        erp: ErpClient,
+        tables: TableStorage,
+        customer_no: str,
+        now: datetime,
+        reuse_for: timedelta = timedelta(0),
     ) -> FiguresReading:
-        """Live figures, or recent kept ones marked stale; raises ``UnknownCustomer`` or
-        ``Unavailable``."""
+        """Live figures (or this process's live reading up to ``reuse_for`` old), or recent
+        kept ones marked stale; raises ``UnknownCustomer`` or ``Unavailable``."""
+        if reuse_for > timedelta(0):
+            recent = self._live.get(customer_no)
+            if recent is not None and timedelta(0) <= now - recent.as_of <= reuse_for:
+                return FiguresReading(recent, stale=False)
         try:
             summary = await asyncio.wait_for(
                 erp.get_credit_summary(customer_no, read_only=True),
@@ -89,6 +104,7 @@ class CreditFiguresSource:
         except (ErpError, TimeoutError) as error:
             return await self._last_known(tables, customer_no, now, error)
         figures = figures_from_summary(summary, now)
+        self._live[customer_no] = figures
         await self._keep(tables, figures)
         return FiguresReading(figures, stale=False)
 

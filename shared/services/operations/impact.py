@@ -2,6 +2,8 @@
 
 "Validate now, not fix later" in numbers: how many problems intake caught (each one an order
 that would otherwise have needed a manual correction in the ERP, or been oversold), how many
+orders a person saved by approving them (held for approval instead of refused, then booked)
+and how many held orders were rejected or expired, how many
 still reached the ERP (repriced at booking, refused or failed there), and what the caught ones
 are worth per month at the costs the sync policy declares.
 """
@@ -70,6 +72,9 @@ class DayImpact(_Figures):
     booked: int = 0
     repriced: int = 0
     failed_at_booking: int = 0
+    # Held for approval instead of refused, approved and booked (also counted in booked).
+    saved_by_approval: int = 0
+    rejected_at_approval: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -87,6 +92,8 @@ class ImpactTotals(_Figures):
     repriced: int
     failed_at_booking: int
     reached_erp: int
+    saved_by_approval: int
+    rejected_at_approval: int
 
 
 class ImpactReport(_Figures):
@@ -172,8 +179,14 @@ def _count(day: DayImpact, row: OutcomeRow) -> DayImpact:
         return day.model_copy(update={"caught": caught, "caught_orders": day.caught_orders + 1})
     if row.kind is OutcomeKind.BOOKED:
         return day.model_copy(
-            update={"booked": day.booked + 1, "repriced": day.repriced + int(row.repriced)}
+            update={
+                "booked": day.booked + 1,
+                "repriced": day.repriced + int(row.repriced),
+                "saved_by_approval": day.saved_by_approval + int(row.approved),
+            }
         )
+    if row.kind is OutcomeKind.REJECTED_AT_APPROVAL:
+        return day.model_copy(update={"rejected_at_approval": day.rejected_at_approval + 1})
     return day.model_copy(update={"failed_at_booking": day.failed_at_booking + 1})
 
 
@@ -211,6 +224,8 @@ async def impact_report(
         repriced=sum(day.repriced for day in per_day.values()),
         failed_at_booking=sum(day.failed_at_booking for day in per_day.values()),
         reached_erp=sum(day.reached_erp for day in per_day.values()),
+        saved_by_approval=sum(day.saved_by_approval for day in per_day.values()),
+        rejected_at_approval=sum(day.rejected_at_approval for day in per_day.values()),
     )
     # Observed from the first day with any outcome: days before the ledger existed are not
     # days without problems.

@@ -60,6 +60,8 @@ class DependencyView(_Wire):
     status: str
     latency_ms: int
     detail: str = ""
+    checked_at: datetime | None = None
+    age_ms: int = 0
 
 
 class KeyValue(_Wire):
@@ -171,7 +173,7 @@ async def build_overview(
     tables: TableStorage,
     queues: DeadLetterQueues,
     erp_counters: ErpCounters,
-    probes: Mapping[str, health.Probe],
+    health_report: Callable[[], Awaitable[health.HealthReport]],
     timer_names: Iterable[str],
     extra_sections: Sequence[ExtraSection] = (),
     now: datetime | None = None,
@@ -196,13 +198,20 @@ async def build_overview(
             "deadLetters", lambda: dead_letters.count_all(queues, peek=peek), errors, no_counts
         ),
         _section("drift", lambda: read_drift(tables, drift_runs), errors, no_drift),
-        _section("health", lambda: health.check(probes, frozenset(probes)), errors, no_report),
+        _section("health", health_report, errors, no_report),
     )
     dependencies = (
         []
         if report is None
         else [
-            DependencyView(name=d.name, status=d.status, latency_ms=d.latency_ms, detail=d.detail)
+            DependencyView(
+                name=d.name,
+                status=d.status,
+                latency_ms=d.latency_ms,
+                detail=d.detail,
+                checked_at=d.checked_at,
+                age_ms=d.age_ms,
+            )
             for d in report.dependencies
         ]
     )

@@ -1,4 +1,5 @@
-"""The operations page's business sections: transactional accuracy, impact, the last audit.
+"""The operations page's business sections: transactional accuracy, impact, the last audit,
+the orders waiting for approval.
 
 Each reads what the product already records (the order-outcome ledger, stored audit runs) and
 answers a titled key/value table; the page shows it beside the technical sections. Each
@@ -13,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from shared.adapters.ports import TableStorage
+from shared.adapters.stores.approvals import waiting
+from shared.adapters.stores.orders import load_order
 from shared.config.policy import SyncPolicy
 from shared.services.operations import impact
 from shared.services.operations.audit.runs import recent_summaries
@@ -53,6 +56,8 @@ async def impact_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSecti
         rows=[
             KeyValue(key="problems caught at intake", value=str(totals.caught_orders)),
             KeyValue(key="problems that reached the ERP", value=str(totals.reached_erp)),
+            KeyValue(key="orders saved by approval", value=str(totals.saved_by_approval)),
+            KeyValue(key="held orders rejected or expired", value=str(totals.rejected_at_approval)),
             KeyValue(
                 key="estimated cost avoided per month",
                 value=f"{report.estimated_cost_avoided_per_month} {report.currency}",
@@ -85,7 +90,30 @@ async def audit_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSectio
     return ExtraSection(title="Integration audit", rows=rows)
 
 
-SECTIONS = (accuracy_section, impact_section, audit_section)
+async def approvals_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSection:
+    """Orders held for approval (``GET /api/ops/approvals`` has the figures), soonest first."""
+    rows = []
+    for entry in await waiting(tables):
+        stored = await load_order(tables, entry.order_id)
+        if stored is None or str(stored.order.status) != "pending-approval":
+            continue  # decided a moment ago
+        order = stored.order
+        rules = ", ".join(sorted({str(v.rule) for v in order.violations}))
+        rows.append(
+            KeyValue(
+                key=order.order_id,
+                value=(
+                    f"customer {order.customer_no}, {order.total_amount} {order.currency}, "
+                    f"breaks {rules}; held until {entry.until.isoformat()}"
+                ),
+            )
+        )
+    if not rows:
+        rows = [KeyValue(key="waiting", value="none")]
+    return ExtraSection(title="Orders waiting for approval", rows=rows)
+
+
+SECTIONS = (accuracy_section, impact_section, approvals_section, audit_section)
 
 
 # The signature every section shares (the operations trigger may add its own).

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.domain.orders import Order, OrderLine, OrderViolation
+from shared.domain.orders import Order, OrderLine, OrderStatus, OrderViolation
 from shared.services.http_contract import (
     DecimalString,
+    MoneyInput,
     Timestamp,
     Violation,
     WireModel,
@@ -33,35 +34,9 @@ MAX_ORDER_LINES = 200
 IDEMPOTENCY_KEY_MAX = 255
 # Business Central's Code[20] for customer numbers.
 CUSTOMER_NUMBER_MAX = 20
-MAX_UNIT_PRICE = Decimal("999999999999")
 ORDER_ID_PATTERN = r"^ORD-[0-9A-HJKMNP-TV-Z]{26}$"
 
-
-def _price(value: Decimal) -> Decimal:
-    if not value.is_finite() or value < 0:
-        raise ValueError("must be a finite decimal >= 0")
-    if value > MAX_UNIT_PRICE:
-        raise ValueError(f"must be at most {MAX_UNIT_PRICE}")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -5:
-        raise ValueError("must have at most 5 decimals")
-    return value
-
-
-UnitPrice = Annotated[
-    Decimal,
-    AfterValidator(_price),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": int(MAX_UNIT_PRICE)},
-                {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,5})?$"},
-            ],
-            "description": "At most 5 decimals; a decimal string keeps it exact.",
-        },
-        mode="validation",
-    ),
-]
+UnitPrice = MoneyInput
 
 
 class _Contract(BaseModel):
@@ -168,7 +143,7 @@ def accepted_answer(
     unreachable); `pricesAsOf` is when the published prices the order was priced from were
     current (the ERP prices the order again at booking).
     """
-    return {
+    body: dict[str, Any] = {
         "orderId": order.order_id,
         "status": "accepted",
         "externalOrderId": order.external_order_id,
@@ -182,6 +157,13 @@ def accepted_answer(
         "pricesAsOf": prices_as_of.isoformat() if prices_as_of else None,
         "links": {"self": f"/api/orders/{order.order_id}"},
     }
+    if order.status is OrderStatus.PENDING_APPROVAL:
+        # Held for a person: the rules it breaks, and until when its holds are kept.
+        body["status"] = str(order.status)
+        body["violations"] = [violation.as_contract() for violation in order.violations]
+        if order.approval_until is not None:
+            body["approvalUntil"] = order.approval_until.isoformat()
+    return body
 
 
 def rejection_problem(order_id: str, violations: tuple[OrderViolation, ...]) -> dict[str, Any]:
@@ -229,6 +211,18 @@ def order_view(order: Order) -> dict[str, Any]:
         body["lastError"] = order.failure_reason
     if order.violations:
         body["violations"] = [violation.as_contract() for violation in order.violations]
+    if order.approval_until is not None:
+        body["approvalUntil"] = order.approval_until.isoformat()
+    if order.decisions:
+        body["decisions"] = [
+            {
+                "at": d.at.isoformat(),
+                "decision": str(d.decision),
+                "approver": d.approver,
+                "reason": d.reason,
+            }
+            for d in order.decisions
+        ]
     return body
 
 
@@ -271,11 +265,25 @@ class OrderLinks(WireModel):
 class OrderAccepted(_OrderFigures):
     """202 of ``POST /api/orders`` (replayed as is for the same Idempotency-Key)."""
 
-    status: Literal["accepted"]
+    status: Literal["accepted", "pending-approval"] = Field(
+        description="pending-approval: the order breaks rules the sync policy routes to a "
+        "person; its stock and credit are held until approvalUntil."
+    )
     accepted_at: Timestamp
     credit_stale: bool
     prices_as_of: Timestamp | None
     links: OrderLinks
+    violations: list[Violation] | None = None
+    approval_until: Timestamp | None = None
+
+
+class DecisionAnswer(WireModel):
+    """One decision about an order held for approval: who, when, why."""
+
+    at: Timestamp
+    decision: Literal["approved", "rejected", "expired"]
+    approver: str
+    reason: str
 
 
 class HistoryEntry(WireModel):
@@ -292,6 +300,7 @@ class OrderView(_OrderFigures):
 
     status: Literal[
         "accepted",
+        "pending-approval",
         "booked",
         "released",
         "partially-shipped",
@@ -309,6 +318,8 @@ class OrderView(_OrderFigures):
     erp_total_amount: DecimalString | None = None
     last_error: str | None = None
     violations: list[Violation] | None = None
+    approval_until: Timestamp | None = None
+    decisions: list[DecisionAnswer] | None = None
     erp_status: str | None = None
     progress: list[LineProgressAnswer] | None = None
     shipments: list[ShipmentAnswer] | None = None
@@ -322,6 +333,55 @@ class OrderAdminAnswer(WireModel):
     """200 (nothing to do) or 202 (done) of the operator's replay and cancel routes."""
 
     order_id: str
-    status: Literal["pending", "accepted", "booked", "rejected", "failed"]
+    status: Literal["pending", "pending-approval", "accepted", "booked", "rejected", "failed"]
     changed: bool
     detail: str
+
+
+class ApprovalDecisionRequest(_Contract):
+    """Body of ``POST /api/ops/orders/{orderId}/approve`` and ``/reject``."""
+
+    approver: str = Field(
+        min_length=1, max_length=100, pattern=r"^\S(.*\S)?$", description="Who decides."
+    )
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=r"^\S(.*\S)?$", description="Why (recorded)."
+    )
+
+
+class WaitingOrder(WireModel):
+    """One order held for approval: the broken rules and the figures behind them."""
+
+    order_id: str
+    external_order_id: str
+    customer_id: str
+    channel: str
+    currency: str
+    total_amount: DecimalString
+    created_at: Timestamp
+    approval_until: Timestamp
+    violations: list[Violation]
+    links: OrderLinks
+
+
+class ApprovalsAnswer(WireModel):
+    """200 of ``GET /api/ops/approvals``: every order waiting, soonest expiry first."""
+
+    items: list[WaitingOrder]
+
+
+def waiting_order(order: Order) -> dict[str, Any]:
+    """The ``GET /api/ops/approvals`` entry of a held order."""
+    assert order.approval_until is not None
+    return {
+        "orderId": order.order_id,
+        "externalOrderId": order.external_order_id,
+        "customerId": order.customer_no,
+        "channel": order.channel,
+        "currency": order.currency,
+        "totalAmount": _dec(order.total_amount),
+        "createdAt": order.created_at.isoformat(),
+        "approvalUntil": order.approval_until.isoformat(),
+        "violations": [violation.as_contract() for violation in order.violations],
+        "links": {"self": f"/api/orders/{order.order_id}"},
+    }

@@ -6,9 +6,10 @@ Safe to run twice, for any copy of any message, at any time:
 - only one attempt talks to the ERP at a time: it first claims the order with an
   ETag-conditional write (a second instance gets 412, re-reads, sees the claim and defers);
 - the ERP is the final check: ``create_sales_order_once`` looks the order up by its
-  external document number (our order id) before creating, and again after an ambiguous
-  failure, so a crash after the create, a lost response or a timeout never makes a second
-  ERP order;
+  external document number (our order id) before creating whenever an earlier claim exists
+  (``may_have_reached_erp``: the first attempt ever saves that request), and again after an
+  ambiguous failure, so a crash after the create, a lost response or a timeout never makes
+  a second ERP order;
 - Business Central queues requests beyond 5 at once per principal and may commit a create
   minutes after we stopped waiting, and it does not enforce a unique external document
   number: so no new create is sent for an order until BC's own limit for the previous one
@@ -180,6 +181,15 @@ async def _handle(ctx: OrderContext, message: OrderMessage, delivery_count: int)
     raise RuntimeError(f"order {message.order_id}: kept losing the claim race")
 
 
+def may_have_reached_erp(order: Order) -> bool:
+    """Could an earlier attempt have sent this order to the ERP? Asked of the order's own
+    record after this attempt's claim was saved: ``claims`` counts every claim ever taken
+    (saved before any ERP call, never given back), so 1 means this attempt is the first that
+    was allowed to talk to the ERP, and a create without a look-up first cannot duplicate.
+    Any earlier claim (a crash, a lost answer, a retry, a replay) means look first."""
+    return order.claims != 1
+
+
 def _claim_duration(ctx: OrderContext) -> timedelta:
     """Long enough to cover a create sent at the end of the attempt until BC has surely
     ended it: if this attempt dies, no other may create before a lookup can be trusted."""
@@ -219,7 +229,10 @@ async def _book(
         payload = await sales_order_payload(order, ctx.erp, ctx.locations)
         result = await asyncio.wait_for(
             ctx.erp.create_sales_order_once(
-                payload, correlation_id=order.correlation_id, attempt=create
+                payload,
+                correlation_id=order.correlation_id,
+                attempt=create,
+                look_first=may_have_reached_erp(order),
             ),
             ctx.settings.booking_timeout.total_seconds(),
         )

@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from shared.adapters.bus import MessageBus
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.ports import TableStorage
 from shared.config.channels import Channels
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import BookingRetryPolicy, new_order_id
+from shared.domain.orders import ApprovalAction, BookingRetryPolicy, new_order_id
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.orders.erp import LocationDirectory
@@ -45,6 +46,8 @@ class OrderSettings:
     channels: Channels
     credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
     credit_stale_bound: timedelta = timedelta(minutes=5)
+    # How old a live credit reading intake may reuse (the policy's credit.intakeCache).
+    credit_intake_cache: timedelta = timedelta(0)
     idempotency_retention: timedelta = timedelta(hours=24)
     intake_timeout: timedelta = timedelta(seconds=90)
     duplicate_wait: timedelta = timedelta(seconds=20)
@@ -53,6 +56,11 @@ class OrderSettings:
     max_deliveries: int = ORDERS_MAX_DELIVERY_COUNT
     # Channels that sell receipts expected from purchase orders (sync policy).
     expected_receipt_channels: frozenset[str] = frozenset()
+    # Per broken rule: reject (the default) or hold for a person's approval, for how long.
+    approval_actions: Mapping[str, ApprovalAction] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    approval_hold_for: timedelta = timedelta(hours=24)
 
     def sells_expected(self, channel: str) -> bool:
         """Whether orders of ``channel`` may take receipts expected from purchase orders."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from uuid import UUID
 
 from pydantic import Field
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import SalesOrderCreate, SalesOrderLineCreate
-from shared.domain.orders import Order
+from shared.domain.orders import Order, OrderLine
 
 _LOCATION_REFRESH_SECONDS = 60.0
 
@@ -65,13 +66,13 @@ async def sales_order_payload(
     lines: list[SalesOrderLineCreate] = []
     for line in order.lines:
         split = len(line.allocations) > 1
-        for part in line.allocations:
+        for location, quantity in _parts(line):
             lines.append(
                 SalesOrderLineCreate(
                     line_object_number=line.sku,
-                    quantity=part.quantity,
+                    quantity=quantity,
                     unit_of_measure_code=line.unit_of_measure,
-                    location_id=await locations.id_of(erp, part.location),
+                    location_id=await locations.id_of(erp, location) if location else None,
                     unit_price=line.unit_price if split else None,
                     discount_percent=line.line_discount_percent if split else None,
                 )
@@ -87,3 +88,17 @@ async def sales_order_payload(
             **ship_to,
         }
     )
+
+
+def _parts(line: OrderLine) -> list[tuple[str | None, Decimal]]:
+    """(location, quantity) per ERP line. A line approved short of stock (held for approval
+    with only part of it there) is booked whole: the rest goes with its first location (or
+    the ERP's default location when nothing was there), where the ERP backorders it."""
+    parts: list[tuple[str | None, Decimal]] = [(a.location, a.quantity) for a in line.allocations]
+    rest = line.quantity - sum((quantity for _, quantity in parts), Decimal(0))
+    if rest > 0:
+        if parts:
+            parts[0] = (parts[0][0], parts[0][1] + rest)
+        else:
+            parts.append((None, rest))
+    return parts

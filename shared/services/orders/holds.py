@@ -62,8 +62,12 @@ async def take_holds(
     policy: CreditPolicy,
     *,
     with_expected: bool = False,
+    for_approval: bool = False,
 ) -> None:
     """Hold the order's credit and stock, or hold nothing and raise why.
+
+    `for_approval`: the order waits for a person, so its credit is held even beyond what the
+    credit rules allow (its stock holds are only what there is: see ``allocate``).
 
     Raises the domain's refusal (``CreditRefused``, ``InsufficientStock``) when a concurrent
     order got there first; whatever this call had already taken is given back first.
@@ -74,7 +78,14 @@ async def take_holds(
             tables,
             order.customer_no,
             lambda p: (
-                hold_credit(p, order.order_id, order.credit_amount, figures, policy).pending,
+                hold_credit(
+                    p,
+                    order.order_id,
+                    order.credit_amount,
+                    figures,
+                    policy,
+                    refused_allowed=for_approval,
+                ).pending,
                 None,
             ),
         )

@@ -6,6 +6,9 @@ Steps, each safe to repeat:
    customer's pending credit, the stock positions of each item.
 3. Evaluate every rule (``evaluate_order``); any violation: the order is stored
    ``rejected`` and the 422 listing all of them is the key's answer. Nothing was reserved.
+   Unless the sync policy routes every broken rule to a person (``hold``): then the order
+   goes on like an accepted one, holds its credit (beyond the limit) and the stock there is,
+   and waits as ``pending-approval`` (see ``approvals``) instead of being booked.
 4. Put the order in the outbox and store it ``pending`` with its lines, then take the holds
    (credit: one ETag-conditional row per customer; stock: one per sku and location).
    A concurrent order that got there first makes a hold fail: everything taken is given
@@ -31,6 +34,7 @@ from typing import Any
 from shared.adapters.stores import idempotency_keys as keys
 from shared.adapters.stores import order_outcomes
 from shared.adapters.stores import stock as stock_store
+from shared.adapters.stores.approvals import add_waiting
 from shared.adapters.stores.credit_holds import load_pending
 from shared.adapters.stores.orders import (
     StoredOrder,
@@ -44,6 +48,7 @@ from shared.adapters.stores.orders import (
 from shared.adapters.tables import EntityChanged, EntityExists
 from shared.domain.credit import CreditRefused, PendingCredit
 from shared.domain.orders import (
+    ApprovalAction,
     Evaluation,
     InvalidTransition,
     Order,
@@ -53,7 +58,9 @@ from shared.domain.orders import (
     RequestedLine,
     abandon,
     accept,
+    approval_needed,
     evaluate_order,
+    hold_for_approval,
     mark_holds_released,
     reject,
 )
@@ -69,7 +76,7 @@ from shared.services.orders.api import (
 )
 from shared.services.orders.context import OrderContext
 from shared.services.orders.holds import release_holds, take_holds
-from shared.services.orders.messages import send_booking_message
+from shared.services.orders.messages import publish_status, send_booking_message
 
 # The key table keeps the first answer as sent (status, type, body); rows are read back as
 # outcomes by their status.
@@ -190,6 +197,8 @@ async def _decide(
 
 
 def _answer_for(order: Order, *, credit_stale: bool) -> IntakeAccepted | IntakeRejected:
+    if order.status is OrderStatus.PENDING_APPROVAL:
+        return _accepted(accepted_answer(order, credit_stale=credit_stale))
     if order.status is OrderStatus.REJECTED and order.violations:
         return _rejected(rejection_problem(order.order_id, order.violations))
     if order.status is OrderStatus.REJECTED:
@@ -210,7 +219,9 @@ async def _read_figures(
     ctx: OrderContext, customer_no: str, now: datetime
 ) -> FiguresReading | None:
     try:
-        return await ctx.figures.read(ctx.erp, ctx.tables, customer_no, now)
+        return await ctx.figures.read(
+            ctx.erp, ctx.tables, customer_no, now, reuse_for=ctx.settings.credit_intake_cache
+        )
     except UnknownCustomer:
         return None
     except Unavailable as unavailable:
@@ -284,6 +295,8 @@ def _evaluate(
             policy=policy,
             available=holdings.available,
             sells_from=channel.sells_from if channel is not None else (lambda _: False),
+            partial_stock=ctx.settings.approval_actions.get("insufficient-stock")
+            is ApprovalAction.HOLD,
         ),
     )
 
@@ -328,9 +341,10 @@ async def _intake(
             holdings = await _holdings(ctx, request)  # a concurrent order changed them
         evaluation = _evaluate(ctx, request, reading, holdings, now)
         order = _order(order_id, request, evaluation, now, correlation_id)
-        if not evaluation.acceptable:
+        held = approval_needed(evaluation.violations, ctx.settings.approval_actions)
+        if not evaluation.acceptable and not held:
             return await _reject(ctx, stored, order, evaluation)
-        assert reading is not None  # an acceptable evaluation had credit figures
+        assert reading is not None  # an acceptable (or holdable) evaluation had credit figures
         if stored is None:
             # Both before any hold: a crash after them leaves the outbox entry that lets the
             # sweeper find the pending order and give back whatever it held.
@@ -345,12 +359,16 @@ async def _intake(
                 reading.figures,
                 ctx.settings.credit_policy,
                 with_expected=ctx.settings.sells_expected(order.channel),
+                for_approval=held,
             )
         except (CreditRefused, InsufficientStock) as lost_race:
             _log.info(
                 "order %s lost a race for its holds (%s); evaluating again", order_id, lost_race
             )
             continue
+        if held:
+            waiting = await _hold(ctx, stored, order, evaluation)
+            return _accepted(accepted_answer(waiting, credit_stale=reading.stale))
         accepted = await _accept(ctx, stored, order)
         await _enqueue(ctx, accepted)
         prices_as_of = ctx.price_book.freshness.data_as_of
@@ -383,14 +401,16 @@ async def _reject(
     return _rejected(rejection_problem(order.order_id, evaluation.violations))
 
 
-async def _accept(ctx: OrderContext, stored: StoredOrder, order: Order) -> Order:
-    accepted = accept(order, ctx.clock())
+async def _accept(
+    ctx: OrderContext, stored: StoredOrder, order: Order, moved: Order | None = None
+) -> Order:
+    accepted = moved or accept(order, ctx.clock())
     try:
         return (await save_order(ctx.tables, stored, accepted)).order
     except EntityChanged:
         # Someone moved the pending order (the sweeper thought the intake had died).
         current = await change_order(ctx.tables, order.order_id, lambda o: o)
-        if current is not None and current.order.status is OrderStatus.ACCEPTED:
+        if current is not None and current.order.status is accepted.status:
             return current.order
         await release_holds(
             ctx.tables,
@@ -400,6 +420,25 @@ async def _accept(ctx: OrderContext, stored: StoredOrder, order: Order) -> Order
             remember_for=ctx.settings.released_credit_memory,
         )
         raise _undecided("the order was abandoned while it was being accepted", 1) from None
+
+
+async def _hold(
+    ctx: OrderContext, stored: StoredOrder, order: Order, evaluation: Evaluation
+) -> Order:
+    """Park the order for a person's decision, its holds taken; listed before it turns
+    ``pending-approval`` so no waiting order is ever missing from the list."""
+    now = ctx.clock()
+    until = now + ctx.settings.approval_hold_for
+    await add_waiting(ctx.tables, order.order_id, until)
+    waiting = await _accept(
+        ctx, stored, order, hold_for_approval(order, evaluation.violations, until, now)
+    )
+    await remove_from_outbox(ctx.tables, order.order_id)
+    try:
+        await publish_status(ctx.bus, waiting, now)
+    except Exception:  # the answer and GET /api/orders say it too; the order stands
+        _log.warning("order %s held; its status event was not published", order.order_id)
+    return waiting
 
 
 async def _enqueue(ctx: OrderContext, order: Order) -> None:

@@ -82,6 +82,20 @@ def status_event(order: Order, occurred_at: datetime) -> dict[str, Any]:
         body["priceChanged"] = order.erp_total_amount != order.total_amount
     if order.status in (OrderStatus.FAILED, OrderStatus.REJECTED) and order.failure_reason:
         body["reason"] = order.failure_reason
+    if order.status is OrderStatus.PENDING_APPROVAL and order.approval_until is not None:
+        body["approvalUntil"] = order.approval_until.isoformat()
+        body["rules"] = sorted({str(v.rule) for v in order.violations})
+    if order.decisions:
+        # Held for approval and decided since: the last decision says who and why.
+        last = order.decisions[-1]
+        body["decision"] = {
+            "decision": str(last.decision),
+            "approver": last.approver,
+            "reason": last.reason,
+            "at": last.at.isoformat(),
+        }
+        if order.status is OrderStatus.REJECTED:
+            body["reason"] = last.reason
     # Per order the sequence only grows: 0 before booking, 1 for booked, then the ERP
     # lifecycle's events (shared/services/orders/lifecycle.py) count on from there.
     body["sequence"] = 1 if order.status is OrderStatus.BOOKED else 0

@@ -7,6 +7,8 @@ intake timeout (younger ones may belong to an intake still running):
   it anyway);
 - the order is still ``pending``: its intake died; reject it and give back its holds;
 - anything else: the entry is stale; drop it.
+Then every order held for approval whose ``approvalUntil`` has passed is rejected with the
+reason and its holds are given back (``approvals.expire_due``).
 Every step is idempotent, so a sweep that dies midway is simply repeated by the next one.
 """
 
@@ -21,6 +23,7 @@ from shared.adapters.stores import idempotency_keys as keys
 from shared.adapters.stores import lease
 from shared.adapters.stores.orders import load_order, outbox_entries, remove_from_outbox
 from shared.domain.orders import OrderStatus
+from shared.services.orders.approvals import expire_due
 from shared.services.orders.context import OrderContext
 from shared.services.orders.intake import abandon_intake
 from shared.services.orders.messages import send_booking_message
@@ -37,6 +40,7 @@ class SweepReport:
     abandoned: int = 0
     cleared: int = 0
     send_failures: int = 0
+    approvals_expired: int = 0
 
 
 async def sweep(ctx: OrderContext) -> SweepReport:
@@ -48,6 +52,7 @@ async def sweep(ctx: OrderContext) -> SweepReport:
         for order_id in await outbox_entries(ctx.tables, cutoff):
             report.examined += 1
             await _sweep_one(ctx, order_id, report)
+        report.approvals_expired = (await expire_due(ctx)).expired
     finally:
         await held.release()
     return report
