@@ -13,13 +13,19 @@ Starts Azurite and the Service Bus stand-in on free loopback ports, then for eac
 - Table operations per event: the same workload applied in process through the service with
   a counting TableStore, in batches of 1 and of 100 messages, with the service's own rate and
   call time (no broker, no runner), which separates the handler's cost from the host's;
-- availability route latency for a 10-SKU request (HTTP through the runner).
+- availability route latency for a 10-SKU request (HTTP through the runner);
+- the service's own CPU per event (``time.process_time`` of this process, which runs nothing
+  else while it measures), the earlier path (one partition query per item, every write through
+  the SDK's pipeline with aiohttp trusting the environment) beside today's (one query per 15
+  items, conditional updates through the lean REST client), in the same run, alternating;
+  Azurite's CPU over the same interval is reported beside it, not included.
 
 Everything shares the machine's cores (Azurite, the stand-in, the runner and this script).
 The runner receives with the real azure-servicebus client, which keeps pulling for 200 ms
 after the first message to fill a batch; that wait is part of both latency figures.
 
 Run: .venv/bin/python -m bench.inventory_bench [--events 3000] [--keys 300] [--samples 200]
+     [--service-only] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+from azure.data.tables.aio import TableServiceClient
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 
@@ -301,28 +309,76 @@ class CountingTableStore(TableStore):
 class InProcess:
     """The service alone (no broker, no runner) on the same workload."""
 
+    variant: str
+    batch_size: int
     requests_per_event: float
     requests: int
     events_per_second: float
     call_ms: list[float]
+    cpu_ms_per_event: float
+    azurite_cpu_ms_per_event: float
 
 
-async def in_process(connection: str, load: Workload, batch_size: int, prefix: str) -> InProcess:
-    store = CountingTableStore.from_connection_string(connection, prefix=prefix)
-    assert isinstance(store, CountingTableStore)
+def _cpu_seconds(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    total = 0.0
+    for one in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = one.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def in_process(
+    connection: str,
+    load: Workload,
+    batch_size: int,
+    prefix: str,
+    variant: str = "today",
+    azurite: psutil.Process | None = None,
+) -> InProcess:
+    """``variant`` "earlier": one partition query per item and the SDK for every write."""
+    if variant == "earlier":
+        store: CountingTableStore = CountingTableStore(
+            TableServiceClient.from_connection_string(connection), prefix
+        )
+    else:
+        made = CountingTableStore.from_connection_string(connection, prefix=prefix)
+        assert isinstance(made, CountingTableStore)
+        store = made
     bus = _NullBus()
     policy = StockPolicy()
     calls: list[float] = []
     try:
         messages = [InboundMessage(mid, json.dumps(body)) for mid, body in load.messages]
+        # Tables exist and connections are open before the clock starts.
+        await store.client(stock_store.POSITIONS_TABLE)
+        store.requests = 0
+        cpu_started, azurite_started = time.process_time(), _cpu_seconds(azurite)
         started = time.perf_counter()
         for start in range(0, len(messages), batch_size):
             call_started = time.perf_counter()
-            await apply_inventory_messages(store, bus, messages[start : start + batch_size], policy)
+            await apply_inventory_messages(
+                store,
+                bus,
+                messages[start : start + batch_size],
+                policy,
+                read_together=variant != "earlier",
+            )
             calls.append((time.perf_counter() - call_started) * 1000)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        azurite_cpu = _cpu_seconds(azurite) - azurite_started
         return InProcess(
-            store.requests / len(messages), store.requests, len(messages) / seconds, calls
+            variant,
+            batch_size,
+            store.requests / len(messages),
+            store.requests,
+            len(messages) / seconds,
+            calls,
+            cpu / len(messages) * 1000,
+            azurite_cpu / len(messages) * 1000,
         )
     finally:
         await store.close()
@@ -372,14 +428,21 @@ async def main_async(args: argparse.Namespace) -> None:
     stack = LocalStack(ports=StackPorts.free(), log_dir=log_dir)
     try:
         stack.start_tables()
-        stack.start_servicebus()
-        results = {mode: await _measure_mode(mode, stack, args, log_dir) for mode in args.modes}
+        results: dict[str, dict[str, Any]] = {}
+        if not args.service_only:
+            stack.start_servicebus()
+            for mode in args.modes:
+                results[mode] = await _measure_mode(mode, stack, args, log_dir)
         load = workload(args.events, args.keys, args.seed, "ops")
         connection = stack.settings()["AzureWebJobsStorage"]
-        ops = {
-            size: await in_process(connection, load, size, f"ops{size}x{os.getpid()}")
-            for size in (1, 100)
-        }
+        azurite = psutil.Process(stack.pid("azurite"))
+        ops: list[InProcess] = []
+        # Alternate the two paths, each round on fresh tables, so load drifts hit both alike.
+        for round_number in range(args.rounds):
+            for size in (1, 100):
+                for variant in ("earlier", "today"):
+                    name = f"ops{variant[0]}{size}r{round_number}x{os.getpid()}"
+                    ops.append(await in_process(connection, load, size, name, variant, azurite))
     finally:
         stack.stop()
     print(
@@ -403,17 +466,28 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{mode + ' mode: GET /api/availability (10 SKUs), p50 / p99':58} "
             f"{p50:>10.1f} ms / {p99:.1f} ms"
         )
-    for size, measured in ops.items():
-        print(
-            f"{f'table requests per event, batches of {size}':58} "
-            f"{measured.requests_per_event:>15.3f}       ({measured.requests:,} requests)"
-        )
-    for size, measured in ops.items():
+    print(f"\nThe service alone (no broker, no runner), {args.rounds} rounds alternating:")
+    print(
+        f"{'path':8} {'batch':>5} {'CPU ms/event':>13} {'Azurite CPU ms/ev':>18} "
+        f"{'requests/ev':>12} {'events/s':>9} {'call p50 / p99 ms':>20}"
+    )
+    for measured in ops:
         p50, p99 = _percentile(measured.call_ms, 0.5), _percentile(measured.call_ms, 0.99)
         print(
-            f"{f'service alone, batches of {size}: events/s; call p50 / p99':58} "
-            f"{measured.events_per_second:>15,.0f} ev/s  ({p50:.1f} ms / {p99:.1f} ms)"
+            f"{measured.variant:8} {measured.batch_size:>5} {measured.cpu_ms_per_event:>13.3f} "
+            f"{measured.azurite_cpu_ms_per_event:>18.3f} {measured.requests_per_event:>12.3f} "
+            f"{measured.events_per_second:>9,.0f} {p50:>10.1f} / {p99:.1f}"
         )
+    for size in (1, 100):
+        for variant in ("earlier", "today"):
+            cpu = sorted(
+                m.cpu_ms_per_event for m in ops if (m.variant, m.batch_size) == (variant, size)
+            )
+            median = _percentile(cpu, 0.5)
+            print(
+                f"median CPU per event, {variant}, batches of {size}: {median:.3f} ms"
+                f" (= {1000 / median:,.0f} events per CPU-second)"
+            )
 
 
 def main() -> None:
@@ -426,6 +500,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="latency sends per second")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--modes", nargs="+", default=["batch", "single"])
+    parser.add_argument(
+        "--service-only", action="store_true", help="skip the broker and runner modes"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating service-alone rounds")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 TOPOLOGY = ROOT / "infra" / "servicebus-topology.json"
 AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's documented, public development account (not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
@@ -59,16 +60,19 @@ class StackPorts:
     servicebus: int = 5672
     erp: int = 8787
     storefront: int = 8788
+    blobs: int = 10000
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port())
 
 
-def storage_connection_string(port: int) -> str:
+def storage_connection_string(port: int, blob_port: int | None = None) -> str:
+    """Azurite's account; with ``blob_port`` its Blob service too (price snapshot blobs)."""
+    blobs = f"BlobEndpoint=http://127.0.0.1:{blob_port}/{AZURITE_ACCOUNT};" if blob_port else ""
     return (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};{blobs}"
     )
 
 
@@ -108,7 +112,9 @@ class LocalStack:
         """App settings pointing the function app at this stack."""
         return {
             "APP_ENV": "local",
-            "AzureWebJobsStorage": storage_connection_string(self.ports.tables),
+            "AzureWebJobsStorage": storage_connection_string(
+                self.ports.tables, self.ports.blobs if self.is_running("azurite-blob") else None
+            ),
             "ServiceBusConnection": servicebus_connection_string(self.ports.servicebus),
             "ERP_BASE_URL": f"http://127.0.0.1:{self.ports.erp}",
             "STOREFRONT_BASE_URL": f"http://127.0.0.1:{self.ports.storefront}",
@@ -136,6 +142,27 @@ class LocalStack:
                 str(self.ports.tables),
             ],
             self.ports.tables,
+        )
+
+    def start_blobs(self) -> None:
+        """Azurite's Blob service (the price snapshot blobs), in memory like the tables."""
+        if not AZURITE_BLOB.exists():
+            raise StackError("Azurite is not installed: run `npm ci` (make setup does it)")
+        self._spawn(
+            "azurite-blob",
+            [
+                str(AZURITE_BLOB),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--silent",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.ports.blobs),
+            ],
+            self.ports.blobs,
         )
 
     def start_servicebus(self) -> None:
@@ -192,6 +219,7 @@ class LocalStack:
     def start_all(self) -> None:
         """Everything the product needs, in dependency order."""
         self.start_tables()
+        self.start_blobs()
         self.start_servicebus()
         self.start_erp()
         self.start_storefront()
@@ -218,6 +246,13 @@ class LocalStack:
         for process in reversed(self._processes):
             _terminate(process.popen)
         self._processes.clear()
+
+    def pid(self, name: str) -> int:
+        """The process id of a started part (benchmarks read its CPU time)."""
+        for process in self._processes:
+            if process.name == name:
+                return process.popen.pid
+        raise StackError(f"{name} was not started")
 
     def is_running(self, name: str) -> bool:
         return any(p.name == name and p.popen.poll() is None for p in self._processes)

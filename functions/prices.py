@@ -90,7 +90,9 @@ async def _publish(mode: price_publisher.Mode) -> None:
     services = get_services()
     # LeaseHeld (another run is working: nothing to do, not a failure) propagates to
     # recorded_timer, which records the run as skipped.
-    await price_publisher.publish(services.erp, services.tables, mode)
+    await price_publisher.publish(
+        services.erp, services.tables, mode, snapshots=services.price_snapshots
+    )
 
 
 @bp.function_name("price_publish_delta")

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from azure.servicebus.aio import ServiceBusClient
 
+from shared.adapters.blobs import BlobStore
 from shared.adapters.bus import MessageBus
 from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_channels
 from shared.adapters.dead_letter_queues import DeadLetterQueues
@@ -30,6 +31,8 @@ from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
 from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.stores.orders import load_order
+from shared.adapters.stores.price_snapshot import CONTAINER as SNAPSHOT_CONTAINER
+from shared.adapters.stores.price_snapshot import SnapshotBlobs
 from shared.adapters.tables import TableStore
 from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
@@ -71,12 +74,16 @@ class Services:
     dead_letters: DeadLetterQueues
     # The health probes' results, reused for a few seconds (health route, operations page).
     health: CachedProbes
+    # The price snapshot blobs (None where the storage has no Blob endpoint configured).
+    price_snapshots: SnapshotBlobs | None = None
 
     async def close(self) -> None:
         await self.dead_letters.close()
         await self.erp.aclose()
         await self.storefront_http.aclose()
         await self.tables.close()
+        if self.price_snapshots is not None:
+            await self.price_snapshots.store.close()
         await self.bus.close()
 
 
@@ -215,6 +222,22 @@ def order_context(services: Services) -> OrderContext:
     )
 
 
+def price_snapshot_blobs(settings: Settings) -> SnapshotBlobs | None:
+    """The snapshot container: the account's Blob endpoint with the app's identity in Azure;
+    locally the storage connection string's, when it names one (Azurite's Blob service)."""
+    if settings.storage_account_name:
+        store = BlobStore.from_account(
+            settings.storage_account_name, _azure_credential(), SNAPSHOT_CONTAINER
+        )
+        return SnapshotBlobs(store, settings.table_prefix)
+    connection = settings.storage_connection or ""
+    explicit = any(f"{kind}Endpoint=" in connection for kind in ("Table", "Queue", "File"))
+    if "BlobEndpoint=" in connection or (connection and not explicit):
+        store = BlobStore.from_connection_string(connection, SNAPSHOT_CONTAINER)
+        return SnapshotBlobs(store, settings.table_prefix)
+    return None
+
+
 def build_services(settings: Settings) -> Services:
     """Create the clients the settings describe (connection strings locally, identity in Azure)."""
     if settings.storage_account_name:
@@ -233,13 +256,16 @@ def build_services(settings: Settings) -> Services:
         assert settings.service_bus_connection is not None
         sb_client = ServiceBusClient.from_connection_string(settings.service_bus_connection)
     bus = MessageBus(sb_client)
+    snapshots = price_snapshot_blobs(settings)
     return Services(
         settings=settings,
         tables=tables,
         bus=bus,
         erp=ErpClient(erp_config(settings), shared_limits=shared_erp_limits(settings, tables)),
         price_book=PriceBook(
-            tables, stale_after=policy_for(settings.sync_policy).prices.freshness_objective
+            tables,
+            stale_after=policy_for(settings.sync_policy).prices.freshness_objective,
+            snapshots=snapshots,
         ),
         currencies=default_currency_table(settings.local_currency),
         campaign_policy=CampaignPolicy(settings.campaign_policy),
@@ -249,6 +275,7 @@ def build_services(settings: Settings) -> Services:
         storefront_http=storefront_client(settings),
         dead_letters=DeadLetterQueues(sb_client),
         health=CachedProbes(dependency_probes(tables, bus)),
+        price_snapshots=snapshots,
     )
 
 

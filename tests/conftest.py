@@ -37,6 +37,14 @@ def azurite_connection(local_stack: LocalStack) -> str:
 
 
 @pytest.fixture(scope="session")
+def blob_connection(local_stack: LocalStack, azurite_connection: str) -> str:
+    """Azurite's tables and its Blob service in one connection string (price snapshot blobs)."""
+    if not local_stack.is_running("azurite-blob"):
+        local_stack.start_blobs()
+    return local_stack.settings()["AzureWebJobsStorage"]
+
+
+@pytest.fixture(scope="session")
 def servicebus_connection(local_stack: LocalStack) -> str:
     if not local_stack.is_running("servicebus"):
         local_stack.start_servicebus()

@@ -75,6 +75,18 @@ def _row(data: Mapping[str, Any], etag: str, select: Sequence[str] | None = None
 def _matcher(
     filter_text: str, parameters: Mapping[str, Any]
 ) -> Callable[[Mapping[str, Any]], bool]:
+    """Comparisons joined by ``and``, and groups of those joined by ``or`` (no parentheses)."""
+    alternatives = [
+        _all_of(group, parameters) for group in re.split(r"\s+or\s+", filter_text.strip())
+    ]
+
+    def matches(data: Mapping[str, Any]) -> bool:
+        return any(alternative(data) for alternative in alternatives)
+
+    return matches
+
+
+def _all_of(filter_text: str, parameters: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
     tests: list[tuple[str, Callable[[Any, Any], bool], Any]] = []
     for clause in re.split(r"\s+and\s+", filter_text.strip()):
         match = _COMPARISON.match(clause)

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from shared.adapters.ports import TableStorage
-from shared.adapters.stores import price_data, sync_state
+from shared.adapters.stores import price_data, price_snapshot, sync_state
 from shared.adapters.stores.price_data import LOCAL_CURRENCY_KEY, Record
 from shared.domain.pricing.currency import CurrencyPrecision, CurrencyTable
 from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
@@ -205,8 +205,12 @@ class PriceBook:
         *,
         refresh_interval: timedelta = timedelta(seconds=10),
         stale_after: timedelta = timedelta(minutes=15),
+        snapshots: price_snapshot.SnapshotBlobs | None = None,
     ) -> None:
         self._tables = tables
+        self._snapshots = snapshots
+        # Where the last full load came from: "blob", "tables" (or "" before the first).
+        self.loaded_from = ""
         self._refresh_interval = refresh_interval.total_seconds()
         self._stale_after = stale_after
         self._data = _Data()
@@ -296,7 +300,12 @@ class PriceBook:
         self._feed_position = _minus_overlap(await self._latest_feed_key())
         snapshot = await price_publisher.current_snapshot(self._tables)
         data = _Data()
-        if snapshot is not None:
+        from_blob = await self._from_blob(snapshot)
+        if from_blob is not None:
+            data = from_blob
+            self.loaded_from = "blob"
+        elif snapshot is not None:
+            self.loaded_from = "tables"
             for dataset in price_data.DATASET_NAMES:
                 records = self._snapshot_records(snapshot.run_id, dataset)
                 if dataset == "lines":
@@ -326,6 +335,33 @@ class PriceBook:
             len(data.customers),
             time.perf_counter() - started,
         )
+
+    async def _from_blob(self, snapshot: price_publisher.Snapshot | None) -> _Data | None:
+        """The snapshot built from its blob, every check passed; None (and why, logged) to
+        load from the tables instead. Frames are decoded one at a time, lines parsed as they
+        come, so the raw records of a million lines are never all in memory."""
+        if self._snapshots is None or snapshot is None:
+            return None
+        try:
+            content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
+            data = _Data()
+            lines: list[PriceListLine] = []
+            for dataset, frame in content.frames():
+                if dataset == "lines":
+                    lines.extend(
+                        line for _, record in frame if (line := _parse_line(record)) is not None
+                    )
+                else:
+                    for key, record in frame:
+                        data.apply(dataset, key, record)
+            del content
+            data.index.load(lines)
+            return data
+        except price_snapshot.SnapshotRejected as error:
+            _log.warning("price snapshot blob not used (%s): loading from the tables", error)
+        except Exception as error:  # the blob service down: the tables still serve
+            _log.warning("price snapshot blob unreadable (%s): loading from the tables", error)
+        return None
 
     async def _snapshot_records(
         self, run_id: str, dataset: str

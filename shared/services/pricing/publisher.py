@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.odata import Api
 from shared.adapters.ports import TableStorage
-from shared.adapters.stores import lease, price_data, sync_state
+from shared.adapters.stores import lease, price_data, price_snapshot, sync_state
 from shared.adapters.stores.price_data import DATASETS, Dataset, Record
 from shared.adapters.tables import TableOperation
 
@@ -214,6 +214,7 @@ async def _publish_snapshot(
     dataset: Dataset,
     report: PublishReport,
     held: lease.Lease,
+    writer: price_snapshot.SnapshotWriter | None = None,
 ) -> datetime | None:
     newest: datetime | None = None
     entity_count = 0
@@ -231,6 +232,8 @@ async def _publish_snapshot(
             price_data.SNAPSHOT_TABLE,
             [TableOperation("upsert", entity) for entity in entities],
         )
+        if writer is not None:
+            await writer.add(dataset.name, records)
         report.written += len(records)
         if page_newest is not None and (newest is None or page_newest > newest):
             newest = page_newest
@@ -281,8 +284,14 @@ async def publish(
     tables: TableStorage,
     mode: Mode,
     datasets: Sequence[Dataset] = DATASETS,
+    *,
+    snapshots: price_snapshot.SnapshotBlobs | None = None,
 ) -> PublishReport:
-    """Run one publish; ``lease.LeaseHeld`` if another run is in progress."""
+    """Run one publish; ``lease.LeaseHeld`` if another run is in progress.
+
+    With ``snapshots``, a full publish also writes the snapshot as one blob (committed before
+    the pointer moves to the run, so an instance that sees the pointer finds the blob).
+    """
     held = await lease.acquire(tables, JOB, _LEASE)
     record = sync_state.RunRecord(f"{JOB}-{mode}")
     report = PublishReport(mode=mode, run_id=record.run_id)
@@ -293,11 +302,18 @@ async def publish(
                 await _publish_delta(erp_client, tables, dataset, report, held)
         else:
             previous = await current_snapshot(tables)
+            writer = (
+                price_snapshot.SnapshotWriter(snapshots, report.run_id)
+                if snapshots is not None
+                else None
+            )
             newest: dict[str, datetime | None] = {}
             for dataset in datasets:
                 newest[dataset.name] = await _publish_snapshot(
-                    erp_client, tables, dataset, report, held
+                    erp_client, tables, dataset, report, held, writer
                 )
+            if writer is not None:
+                await writer.commit()
             # The snapshot is complete: point instances at it, then move the watermarks.
             await tables.upsert(
                 sync_state.STATE_TABLE,
@@ -313,6 +329,12 @@ async def publish(
                 await sync_state.save_watermark(tables, f"{JOB}:{name}", value)
             report.watermark = newest.get("lines")
             await _drop_superseded(tables, previous, record.started_at, report)
+            if snapshots is not None:
+                keep = {report.run_id, previous.run_id if previous else ""}
+                try:
+                    await price_snapshot.drop_other_runs(snapshots, keep)
+                except Exception:
+                    _log.warning("price snapshot blobs: old ones not deleted", exc_info=True)
         report.seconds = time.perf_counter() - started
         freshness = (
             report.watermark or (await sync_state.read_watermark(tables, f"{JOB}:lines")).value
