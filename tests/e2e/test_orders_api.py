@@ -393,7 +393,9 @@ def test_an_outage_is_retried_then_dead_lettered_and_a_replay_books_once(
         assert response.status_code == 202, response.text
         assert response.json()["creditStale"] is True
         order_id = response.json()["orderId"]
-        failed = _wait_status(api, order_id, "failed")
+        # Three attempts, each spending the ERP client's own retries on the outage: about 30 s
+        # on a quiet machine, so the bound leaves room for a loaded one.
+        failed = _wait_status(api, order_id, "failed", timeout=90)
     finally:
         _faults(erp_url)
     assert "gave up after attempt 3" in failed["lastError"]
