@@ -88,19 +88,24 @@ def subscriptions(api: httpx.Client, admin: dict[str, str], erp_url: str) -> dic
 
 
 def _sellable(api: httpx.Client, count: int) -> list[str]:
-    """Items the demo customer can buy now, with stock in the projection."""
-    found: list[str] = []
-    for number in range(1, 41):
-        sku = f"IT-{number:06d}"
-        quote = {"customerId": CUSTOMER, "lines": [{"sku": sku, "quantity": 1}]}
-        if api.post("/api/prices/quote", json=quote).status_code != 200:
-            continue
-        item = api.get("/api/availability", params={"skus": sku, "channel": "web"}).json()
-        if int(item["items"][0]["available"]) >= 10:
-            found.append(sku)
-        if len(found) == count:
-            return found
-    raise AssertionError("not enough sellable items with stock in the demo data")
+    """Items the demo customer can buy now, with stock in the projection (waiting until the
+    seeding reconciliation's stock events have been applied)."""
+
+    def enough() -> list[str] | None:
+        found: list[str] = []
+        for number in range(1, 41):
+            sku = f"IT-{number:06d}"
+            quote = {"customerId": CUSTOMER, "lines": [{"sku": sku, "quantity": 1}]}
+            if api.post("/api/prices/quote", json=quote).status_code != 200:
+                continue
+            item = api.get("/api/availability", params={"skus": sku, "channel": "web"}).json()
+            if int(item["items"][0]["available"]) >= 10:
+                found.append(sku)
+            if len(found) == count:
+                return found
+        return None
+
+    return list(eventually(enough, 60))
 
 
 def _book(api: httpx.Client, lines: list[tuple[str, int]]) -> dict[str, Any]:
