@@ -17,6 +17,7 @@ from shared.adapters.erp import (
     ErpUnavailable,
 )
 from shared.adapters.erp.backoff import full_jitter_delay, parse_retry_after
+from shared.adapters.erp.breaker import CircuitBreaker
 from shared.adapters.erp.models import SalesOrder, SalesOrderCreate, SalesOrderLineCreate
 from shared.adapters.erp.odata import guid_key
 from tests.support.erp_client_fakes import (
@@ -431,3 +432,16 @@ async def test_503_retry_after_pauses_every_caller() -> None:
         await client.find_sales_order_by_external_document_number("X")
         await client.find_sales_order_by_external_document_number("Y")
     assert sent_at == [1000.0, 1005.0, 1005.0]
+
+
+def test_the_breaker_is_answering_only_while_nothing_failed_since_the_last_answer() -> None:
+    """Booking skips its look-up before a first create only while the ERP answers."""
+    breaker = CircuitBreaker(failure_threshold=3, open_seconds=30, clock=FakeClock())
+    assert breaker.answering
+    breaker.record_failure()
+    assert not breaker.answering  # still closed, but a call failed since the last answer
+    breaker.record_success()
+    assert breaker.answering
+    for _ in range(3):
+        breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and not breaker.answering

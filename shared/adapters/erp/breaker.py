@@ -40,6 +40,11 @@ class CircuitBreaker:
             return BreakerState.HALF_OPEN
         return self._state
 
+    @property
+    def answering(self) -> bool:
+        """Closed, and the last call answered: nothing has failed since the last success."""
+        return self._state is BreakerState.CLOSED and self._consecutive_failures == 0
+
     def admit(self) -> bool:
         """Let a call through or raise ``ErpUnavailable``; True when the call is the probe."""
         if self._state is BreakerState.OPEN:

@@ -153,6 +153,10 @@ class ErpClient:
         """Requests sent, throttled responses, retries, breaker openings and state."""
         return self._pipeline.counters()
 
+    def answering(self) -> bool:
+        """This client's last ERP call answered and none has failed since (breaker closed)."""
+        return self._pipeline.breaker.answering
+
     # ---- generic building blocks ----
 
     def iter_pages(

@@ -232,7 +232,9 @@ async def _book(
                 payload,
                 correlation_id=order.correlation_id,
                 attempt=create,
-                look_first=may_have_reached_erp(order),
+                # Without the look-up, a create the ERP fails to answer is ambiguous and the
+                # retry must wait out BC's answer limit; so skip it only while the ERP answers.
+                look_first=may_have_reached_erp(order) or not ctx.erp.answering(),
             ),
             ctx.settings.booking_timeout.total_seconds(),
         )
