@@ -190,6 +190,23 @@ async def test_a_run_that_cannot_still_be_running_is_shown_interrupted(
     assert {s.name: s.history[-1].error for s in beyond}["lone"] == timer_runs.INTERRUPTED
 
 
+async def test_a_newer_run_skipped_for_the_lease_does_not_end_a_running_one(
+    tables: MemoryTables,
+) -> None:
+    """A manual invocation while the scheduled run still works finds the lease held: that
+    proves nothing about the running one, which stays ``running`` until functionTimeout."""
+    store = _store(tables)
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    busy = timer_runs.TimerRun("sync", started_at=start)
+    await timer_runs.record_start(store, busy)
+    skipped = timer_runs.TimerRun("sync", started_at=start + timedelta(minutes=1))
+    await timer_runs.record_end(store, skipped, "skipped-lease-held")
+
+    (status,) = await timer_runs.timer_statuses(store, [], now=start + timedelta(minutes=2))
+
+    assert [run.result for run in status.history] == ["skipped-lease-held", "running"]
+
+
 def test_the_run_time_limit_is_the_hosts_function_timeout() -> None:
     host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))

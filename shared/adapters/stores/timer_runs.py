@@ -6,7 +6,7 @@ it when it ends. ``TimerRuns`` keeps one partition per function (PartitionKey = 
 function name) with RowKeys that sort newest first, pruned to a short history. A killed
 process never writes its end, so a row still ``running`` is shown as ``interrupted`` once it
 cannot be running any more: the host ends every run at ``functionTimeout``, and a timer is a
-singleton, so a newer run of the same function means the older one is over.
+singleton, so a newer run of the same function that got to work means the older one is over.
 
 Recording is best effort by design: the caller (``functions/timer_runs.py``) bounds it in time
 and never lets a recording failure replace the job's own outcome.
@@ -134,12 +134,17 @@ def _view(entity: dict[str, object]) -> TimerRunView:
 
 
 def judged(runs: list[TimerRunView], now: datetime) -> list[TimerRunView]:
-    """One function's runs (newest first), each ``running`` one that is over marked so."""
+    """One function's runs (newest first), each ``running`` one that is over marked so.
+
+    A newer run proves it only when that run got to work: one skipped because the job's lease
+    is held says the opposite (a manual invocation may overlap a scheduled one)."""
     shown = []
-    for position, run in enumerate(runs):
-        over = position > 0 or now - run.started_at > RUN_TIME_LIMIT
+    took_over = False  # a newer run of this function started its job
+    for run in runs:
+        over = took_over or now - run.started_at > RUN_TIME_LIMIT
         if run.result == "running" and over:
             run = run.model_copy(update={"result": "interrupted", "error": INTERRUPTED})
+        took_over = took_over or run.result != "skipped-lease-held"
         shown.append(run)
     return shown
 
