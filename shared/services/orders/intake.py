@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -297,8 +298,24 @@ def _evaluate(
             sells_from=channel.sells_from if channel is not None else (lambda _: False),
             partial_stock=ctx.settings.approval_actions.get("insufficient-stock")
             is ApprovalAction.HOLD,
+            backorderable=_backorderable(ctx),
         ),
     )
+
+
+def _backorderable(ctx: OrderContext) -> Callable[[str], bool]:
+    """Which items' short lines are backordered: the policy's items and item categories (the
+    category as the published item data has it)."""
+    backorders = ctx.settings.backorders
+    if backorders is None:
+        return lambda _: False
+    items = ctx.price_book.items
+
+    def allows(sku: str) -> bool:
+        item = items.get(sku)
+        return backorders.allows(sku, item.category if item is not None else "")
+
+    return allows
 
 
 def _order(
