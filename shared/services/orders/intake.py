@@ -8,7 +8,9 @@ Steps, each safe to repeat:
    ``rejected`` and the 422 listing all of them is the key's answer. Nothing was reserved.
    Unless the sync policy routes every broken rule to a person (``hold``): then the order
    goes on like an accepted one, holds its credit (beyond the limit) and the stock there is,
-   and waits as ``pending-approval`` (see ``approvals``) instead of being booked.
+   and waits as ``pending-approval`` (see ``approvals``) instead of being booked. With
+   ``insufficient-stock: backorder`` a short line of an item the policy names is no violation:
+   it holds what there is and the rest is backordered (booked whole, credit for the whole).
 4. Put the order in the outbox and store it ``pending`` with its lines, then take the holds
    (credit: one ETag-conditional row per customer; stock: one per sku and location).
    A concurrent order that got there first makes a hold fail: everything taken is given
