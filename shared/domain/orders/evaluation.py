@@ -79,6 +79,9 @@ class OrderFacts:
     sells_from: Callable[[str], bool]
     # Held for approval: a short line holds what there is (the rest waits for the decision).
     partial_stock: bool = False
+    # Items the sync policy lets intake backorder: a short line of one is accepted, holding
+    # what there is, the rest backordered (no insufficient-stock violation).
+    backorderable: Callable[[str], bool] = lambda _: False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +260,13 @@ def _allocate(
         per_unit[position] = item.sales_units_of_measure[quoted.unit_of_measure]
         demands.append(LineDemand(position, quoted.sku, quoted.quantity, per_unit[position]))
     result = (
-        allocate(demands, facts.available, facts.sells_from, partial=facts.partial_stock)
+        allocate(
+            demands,
+            facts.available,
+            facts.sells_from,
+            partial=facts.partial_stock,
+            backorderable=facts.backorderable,
+        )
         if facts.channel_known
         else None
     )
@@ -276,6 +285,7 @@ def _allocate(
                     },
                 )
             )
+    backordered = {b.line: b.backordered for b in result.backorders} if result else {}
     lines = []
     for position, quoted in sorted(priced.items()):
         allocations = result.allocations.get(position, ()) if result is not None else ()
@@ -291,6 +301,7 @@ def _allocate(
                 line_amount=quoted.line_amount,
                 expected_unit_price=requested[position].expected_unit_price,
                 allocations=allocations,
+                backordered=backordered.get(position, _ZERO),
             )
         )
     return tuple(lines)
