@@ -15,10 +15,17 @@ credit live for every order (the policy's default, and the only way before) and 
 policy's ``credit.intakeCache`` at ``--intake-cache``; the booking handler books the first
 half of the queue with the look-up before every create (the old path, by forcing
 ``may_have_reached_erp``) and the rest with the new path (the look-up only after an earlier
-claim). Then the catch-up time for ``--backlog`` queued orders is worked out from the
-measured rate and from Business Central's budget (6,000 requests per 5 minutes per principal).
+claim). A third part of the queue is booked by the new path spread over ``--principals``
+principals (ERP_BOOKING_PRINCIPALS; each phase has its own static tokens, so the
+simulator counts each principal on its own). While booking, the simulator and the client
+enforce Business Central's sustained rate per principal, 20 requests per second, over a
+``--window-seconds`` window instead of 6,000 per 300 s, so the budget binds within seconds
+as it would after the first 5 minutes of a long catch-up. Then the catch-up time for
+``--backlog`` queued orders is worked out from the measured rate and from Business Central's
+budget (6,000 requests per 5 minutes per principal).
 
     .venv/bin/python -m bench.orders_bench [--orders N] [--latency-ms N] [--intake-cache PT30S]
+        [--principals N] [--window-seconds S]
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import json
 import statistics
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +66,8 @@ from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing.book import PriceBook
 
 LINES_PER_ORDER = 3
+# Business Central's sustained rate per principal: 6,000 requests per 300 s.
+BC_REQUESTS_PER_SECOND = 20
 _NEW_LOOK_FIRST = booking_service.may_have_reached_erp
 
 
@@ -88,6 +97,11 @@ def _percentile(values: list[float], share: float) -> float:
 def _erp_requests(erp_url: str) -> int:
     stats = httpx.get(f"{erp_url}/_sim/stats", timeout=10).json()
     return int(stats["total"])
+
+
+def _erp_throttled(erp_url: str) -> int:
+    stats = httpx.get(f"{erp_url}/_sim/stats", timeout=10).json()
+    return int(stats["throttled"])
 
 
 def _customers(erp_url: str, count: int) -> list[str]:
@@ -171,21 +185,57 @@ async def _intake(
     return latencies, accepted
 
 
+@dataclass(frozen=True)
+class Principals:
+    """The booking principals of one phase: static tokens the simulator counts apart."""
+
+    phase: str = ""
+    count: int = 1
+    window_seconds: float = 300.0
+
+    def settings(self) -> dict[str, str]:
+        if not self.phase:
+            return {}
+        tokens = [f"bench-{self.phase}-{n}" for n in range(self.count)]
+        return {
+            "ERP_AUTH_MODE": "static",
+            "ERP_STATIC_TOKEN": tokens[0],
+            "ERP_BOOKING_PRINCIPALS": json.dumps([{"token": t} for t in tokens[1:]]),
+        }
+
+    def per_window(self) -> int:
+        return max(1, round(BC_REQUESTS_PER_SECOND * self.window_seconds))
+
+
 def _context(
-    stack: LocalStack, prefix: str, erp_url: str, intake_cache: str = "PT0S"
+    stack: LocalStack,
+    prefix: str,
+    erp_url: str,
+    intake_cache: str = "PT0S",
+    principals: Principals | None = None,
 ) -> OrderContext:
     """The order context over the stack, built the way the composition root builds it."""
     settings = stack.settings()
+    chosen = principals or Principals()
     app_settings = load_settings(
         ERP_BASE_URL=erp_url,
         CREDIT_OVERDUE_TOLERANCE="100000000",
         SYNC_POLICY=json.dumps({"credit": {"intakeCache": intake_cache}}),
+        **chosen.settings(),
     )
+    config = erp_config(app_settings)
+    if principals is not None:
+        config = config.model_copy(
+            update={
+                "requests_per_window": chosen.per_window(),
+                "window_seconds": chosen.window_seconds,
+            }
+        )
     tables = TableStore.from_connection_string(settings["AzureWebJobsStorage"], prefix)
     return OrderContext(
         tables=tables,
         bus=MessageBus.from_connection_string(settings["ServiceBusConnection"]),
-        erp=ErpClient(erp_config(app_settings)),
+        erp=ErpClient(config),
         price_book=PriceBook(tables),
         currencies=default_currency_table(app_settings.local_currency),
         campaign_policy=CampaignPolicy(app_settings.campaign_policy),
@@ -226,11 +276,13 @@ async def _intake_in_process(
     return latencies, accepted
 
 
-async def _book_all(stack: LocalStack, prefix: str, erp_url: str, expected: int) -> float:
+async def _book_all(
+    stack: LocalStack, prefix: str, erp_url: str, expected: int, principals: Principals
+) -> float:
     """Run the real handler over the queue, 16 at a time; seconds until ``expected`` more
     orders are booked."""
     settings = stack.settings()
-    ctx = _context(stack, prefix, erp_url)
+    ctx = _context(stack, prefix, erp_url, principals=principals)
     booked = 0
     started = time.perf_counter()
     try:
@@ -271,6 +323,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--intake-cache", default="PT30S", help="credit.intakeCache, new path")
     parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--principals", type=int, default=2, help="booking principals, last phase")
+    parser.add_argument(
+        "--window-seconds",
+        type=float,
+        default=1.0,
+        help="budget window while booking (20 requests per second per principal, as BC's)",
+    )
     args = parser.parse_args()
     prefix = "bench" + uuid.uuid4().hex[:8]
     stack = LocalStack(ports=StackPorts.free(), erp_items=200, erp_customers=50)
@@ -339,21 +398,36 @@ def main() -> None:
         accepted_ids = [i for _, ids in results.values() for i in ids] + in_process
         # The warm-up orders wait in the queue too; the handler books them with the rest.
         queued = len(accepted_ids) + len(warm_accepted)
-        rates: dict[str, tuple[float, float]] = {}
-        halves = {"old (look-up, create)": queued // 2, "new (create only)": queued - queued // 2}
-        for label, count in halves.items():
-            old = label.startswith("old")
+        rates: dict[str, tuple[float, float, int]] = {}
+        many = args.principals
+        phases = [
+            ("old (look-up, create), 1 principal", True, 1),
+            ("new (create only), 1 principal", False, 1),
+            (f"new (create only), {many} principals", False, many),
+        ]
+        shares = [queued // 3, queued // 3, queued - 2 * (queued // 3)]
+        per_window = Principals(count=1, window_seconds=args.window_seconds).per_window()
+        httpx.post(
+            f"{erp_url}/_sim/limits",
+            json={"requestsPerWindow": per_window, "windowSeconds": args.window_seconds},
+            timeout=10,
+        ).raise_for_status()
+        for number, ((label, old, count), share) in enumerate(zip(phases, shares, strict=True)):
             booking_service.may_have_reached_erp = (  # type: ignore[assignment]
                 (lambda order: True) if old else _NEW_LOOK_FIRST
             )
+            principals = Principals(f"phase{number}", count, args.window_seconds)
             before_booking = _erp_requests(erp_url)
-            seconds = asyncio.run(_book_all(stack, prefix, erp_url, count))
-            per_order = (_erp_requests(erp_url) - before_booking) / count
-            rates[label] = (count / seconds, per_order)
+            throttled_before = _erp_throttled(erp_url)
+            seconds = asyncio.run(_book_all(stack, prefix, erp_url, share, principals))
+            per_order = (_erp_requests(erp_url) - before_booking) / share
+            rates[label] = (share / seconds, per_order, count)
             print(
-                f"booking, {label}: {count} orders in {seconds:.1f} s = {count / seconds:.1f}"
-                f" orders/s, ERP requests per order {per_order:.2f} (16 deliveries at a time,"
-                " ERP client limit 5 requests in flight, one principal)"
+                f"booking, {label}: {share} orders in {seconds:.1f} s = {share / seconds:.1f}"
+                f" orders/s, ERP requests per order {per_order:.2f}, 429s"
+                f" {_erp_throttled(erp_url) - throttled_before} (16 deliveries at a time, 5"
+                f" requests in flight and {per_window} per {args.window_seconds:g} s per"
+                " principal)"
             )
         booking_service.may_have_reached_erp = _NEW_LOOK_FIRST  # type: ignore[assignment]
         booked = asyncio.run(_count_booked(stack, prefix, accepted_ids + warm_accepted))
@@ -362,14 +436,20 @@ def main() -> None:
             f"ERP requests per accepted order through the runner's intake (the shipped policy,"
             f" credit live): {runner_calls / max(1, runner_accepted):.2f}"
         )
-        for label, (rate, per_order) in rates.items():
-            for principals in (1, 2, 4):
-                seconds = _catch_up_seconds(args.backlog, per_order, principals, rate)
-                print(
-                    f"catch-up of {args.backlog} queued orders, {label}, {principals}"
-                    f" principal(s) (modelled: measured rate per principal, 6,000 requests per"
-                    f" 5 min each): {seconds:.0f} s = {args.backlog / seconds:.1f} orders/s"
-                )
+        for label, (rate, per_order, count) in rates.items():
+            seconds = _catch_up_seconds(args.backlog, per_order, count, rate / count)
+            print(
+                f"catch-up of {args.backlog} queued orders, {label} (from the measured rate"
+                f" per principal, 6,000 requests per 5 min each): {seconds:.0f} s ="
+                f" {args.backlog / seconds:.1f} orders/s"
+            )
+            if count == 1:
+                for modelled in (2, 4):
+                    seconds = _catch_up_seconds(args.backlog, per_order, modelled, rate)
+                    print(
+                        f"  modelled as before over {modelled} principals (this rate each):"
+                        f" {seconds:.0f} s"
+                    )
     finally:
         stack.stop()
 

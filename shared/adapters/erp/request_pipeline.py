@@ -123,6 +123,12 @@ class RequestPipeline:
             in_flight=self._in_flight,
         )
 
+    @property
+    def load(self) -> tuple[int, int]:
+        """Requests in flight and slots of the window's budget used: which principal has
+        the most room (no I/O)."""
+        return self._in_flight, self._budget.used
+
     async def send(
         self,
         method: Method,
