@@ -183,8 +183,8 @@ class ErpClient:
         return [pipeline.counters() for pipeline in self._booking]
 
     def _booking_pipeline(self) -> RequestPipeline:
-        """The booking principal with the most room now: fewest requests in flight, then the
-        least of its window's budget used; ties go round the principals in turn."""
+        """The booking principal with the most room now: fewest requests in flight or waiting,
+        then the least of its window's budget used; ties go round the principals in turn."""
         if len(self._booking) == 1:
             return self._pipeline
         self._booking_turn = (self._booking_turn + 1) % len(self._booking)
