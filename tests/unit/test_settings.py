@@ -154,3 +154,29 @@ def test_a_booking_principal_equal_to_the_default_is_refused() -> None:
             static_token=SecretStr("same"),
             booking_principals=(BookingPrincipal(static_token=SecretStr("same")),),
         )
+
+
+def test_each_booking_principal_has_its_own_shared_limits_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BC counts each principal on its own, so the instances share one record per principal."""
+    from shared.adapters.stores.erp_limits import TableLimitsStore
+    from shared.bootstrap import shared_erp_limits
+    from tests.support.memory_tables import InMemoryTableStore
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
+    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
+    monkeypatch.setenv(
+        "ERP_BOOKING_PRINCIPALS",
+        json.dumps([{"clientId": f"app-{n}", "clientSecret": f"secret-{n}"} for n in (2, 3)]),
+    )
+    settings = load_settings()
+    tables = InMemoryTableStore()
+    records = []
+    for number in range(3):
+        store = shared_erp_limits(settings, tables, number)._store  # type: ignore[arg-type]
+        assert isinstance(store, TableLimitsStore)
+        records.append(store._partition)
+    assert len(set(records)) == 3
+    assert all("secret" not in record for record in records)
