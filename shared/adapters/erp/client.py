@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from shared.adapters.erp.auth import TokenProvider, token_provider_for
 from shared.adapters.erp.booking import BookingResult, CreateAttempt, book_sales_order_once
+from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.clock import Clock, SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.contract import (
@@ -183,13 +184,18 @@ class ErpClient:
         return [pipeline.counters() for pipeline in self._booking]
 
     def _booking_pipeline(self) -> RequestPipeline:
-        """The booking principal with the most room now: fewest requests in flight or waiting,
-        then the least of its window's budget used; ties go round the principals in turn."""
+        """The booking principal with the most room now: one whose breaker is not open (a
+        principal whose calls keep failing, e.g. a revoked secret, is left alone until its
+        breaker probes again), then fewest requests in flight or waiting, then the least of
+        its window's budget used; ties go round the principals in turn."""
         if len(self._booking) == 1:
             return self._pipeline
         self._booking_turn = (self._booking_turn + 1) % len(self._booking)
         turn = self._booking[self._booking_turn :] + self._booking[: self._booking_turn]
-        return min(turn, key=lambda pipeline: pipeline.load)
+        return min(
+            turn,
+            key=lambda pipeline: (pipeline.breaker.state is BreakerState.OPEN, pipeline.load),
+        )
 
     def answering(self) -> bool:
         """This client's last ERP call answered and none has failed since (breaker closed)."""
