@@ -17,6 +17,7 @@ from shared.bootstrap import Services, get_policy, get_services
 from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
+from shared.services.operations.section_cache import SectionCache
 
 bp = func.Blueprint()
 
@@ -29,6 +30,13 @@ EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = [
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
 _FORM = "application/x-www-form-urlencoded"
 DASHBOARD_PEEK = 3
+# Sums over days of the order-outcome ledger grow with the orders taken, and change over
+# minutes: kept 5 s, refreshed behind the page, never older than 60 s (their age is shown).
+# Sections an operator acts on (approvals, orders waiting) are read for every answer.
+SECTION_CACHE = SectionCache(fresh_seconds=5.0, max_age_seconds=60.0)
+CACHED_SECTIONS = frozenset(
+    {operations_sections.accuracy_section, operations_sections.impact_section}
+)
 
 
 class _DeadLettersQuery(BaseModel):
@@ -56,14 +64,24 @@ class _DashboardQuery(BaseModel):
 async def _extra_section(
     provider: operations_sections.SectionProvider, services: Services
 ) -> operations.ExtraSection:
+    name = getattr(provider, "__name__", "extra section")
     try:
-        return await asyncio.wait_for(
-            provider(services.tables, get_policy()), operations.SECTION_TIMEOUT_SECONDS
+        if provider not in CACHED_SECTIONS:
+            return await asyncio.wait_for(
+                provider(services.tables, get_policy()), operations.SECTION_TIMEOUT_SECONDS
+            )
+        cached = await asyncio.wait_for(
+            SECTION_CACHE.get(name, lambda: provider(services.tables, get_policy())),
+            operations.SECTION_TIMEOUT_SECONDS,
+        )
+        section = cached.value
+        assert isinstance(section, operations.ExtraSection)
+        return section.model_copy(
+            update={"checked_at": cached.checked_at, "age_ms": SECTION_CACHE.age_ms(cached)}
         )
     except Exception as error:  # a broken contribution must not take the page down
         return operations.ExtraSection(
-            title=getattr(provider, "__name__", "extra section"),
-            rows=[operations.KeyValue(key="error", value=type(error).__name__)],
+            title=name, rows=[operations.KeyValue(key="error", value=type(error).__name__)]
         )
 
 

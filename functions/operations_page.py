@@ -219,7 +219,15 @@ def _extra(overview: OperationsOverview) -> str:
     parts = []
     for section in overview.extra_sections:
         rows = [f"<tr><td>{_e(r.key)}</td><td>{_e(r.value)}</td></tr>" for r in section.rows]
-        parts.append(f"<section><h2>{_e(section.title)}</h2>{_table(['', ''], rows, '')}</section>")
+        age = (
+            f'<p class="age">read {_e(_time(section.checked_at))},'
+            f" {section.age_ms / 1000:.1f} s ago</p>"
+            if section.checked_at
+            else ""
+        )
+        parts.append(
+            f"<section><h2>{_e(section.title)}</h2>{age}{_table(['', ''], rows, '')}</section>"
+        )
     if overview.section_errors:
         rows = [
             f"<tr><td>{_e(name)}</td><td>{_e(error)}</td></tr>"

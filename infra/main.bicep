@@ -218,6 +218,9 @@ var appSettings = {
   ERP_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.erpClientSecretUri})'
   // Static tokens are for a developer's shell; Azure uses client credentials.
   ERP_STATIC_TOKEN: ''
+  // More Entra apps sharing the booking of orders (BC's limits are per principal): a Key Vault
+  // reference to a secret holding [{"clientId": ..., "clientSecret": ...}]; '' = the default app alone.
+  ERP_BOOKING_PRINCIPALS: ''
   ERP_TIMEOUT_SECONDS: '10'
   // Deep-merged over shared/config/sync_policy.json (timer schedules, staleness bounds); '' = as shipped.
   SYNC_POLICY: syncPolicy

@@ -27,7 +27,7 @@ from shared.adapters.channels_webhook import WebhookPolicy, catalog_webhook_chan
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.clock import SystemClock
-from shared.adapters.erp.config import ErpConfig
+from shared.adapters.erp.config import BookingPrincipal, ErpConfig
 from shared.adapters.erp.shared_limits import SharedLimits, SharedLimitSettings
 from shared.adapters.stores.erp_limits import TableLimitsStore, principal_key
 from shared.adapters.stores.orders import load_order
@@ -101,6 +101,14 @@ def erp_config(settings: Settings) -> ErpConfig:
         static_token=settings.erp_static_token,
         client_id=settings.erp_client_id,
         client_secret=settings.erp_client_secret,
+        booking_principals=tuple(
+            BookingPrincipal(
+                client_id=principal.client_id,
+                client_secret=principal.client_secret,
+                static_token=principal.token,
+            )
+            for principal in settings.booking_principals
+        ),
         request_timeout_seconds=settings.erp_timeout_seconds,
         read_timeout_seconds=settings.erp_timeout_seconds,
     )
@@ -115,13 +123,22 @@ def storefront_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def shared_erp_limits(settings: Settings, tables: TableStore) -> SharedLimits:
-    """BC's per-principal slots and budget, leased from Table storage by every instance."""
+def shared_erp_limits(
+    settings: Settings, tables: TableStore, principal_number: int = 0
+) -> SharedLimits:
+    """BC's per-principal slots and budget, leased from Table storage by every instance.
+
+    ``principal_number`` 0 is the default principal, n the n-th of ERP_BOOKING_PRINCIPALS;
+    each has its own record, since BC counts each on its own.
+    """
     config = erp_config(settings)
+    if principal_number:
+        config = config.for_principal(config.booking_principals[principal_number - 1])
+    # A static token has no client id; its position names it (never the token itself).
+    name = config.client_id or (f"static-{principal_number}" if principal_number else "")
     principal = principal_key(
-        config.base_url, config.tenant, config.environment, str(config.auth_mode),
-        config.client_id or "",
-    )  # fmt: skip
+        config.base_url, config.tenant, config.environment, str(config.auth_mode), name
+    )
     instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     return SharedLimits(
         TableLimitsStore(tables, principal),
@@ -265,7 +282,14 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         tables=tables,
         bus=bus,
-        erp=ErpClient(erp_config(settings), shared_limits=shared_erp_limits(settings, tables)),
+        erp=ErpClient(
+            erp_config(settings),
+            shared_limits=shared_erp_limits(settings, tables),
+            booking_shared_limits=[
+                shared_erp_limits(settings, tables, number)
+                for number in range(1, len(settings.booking_principals) + 1)
+            ],
+        ),
         price_book=PriceBook(
             tables,
             stale_after=policy_for(settings.sync_policy).prices.freshness_objective,

@@ -8,6 +8,8 @@ routed. Control routes (``/_sim/*``) live elsewhere and never pass this gate.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -141,7 +143,31 @@ async def api_endpoint(request: Request) -> Response:
 def _principal(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else "anonymous"
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return "anonymous"
+    return principal_of_token(token)
+
+
+def principal_of_token(token: str) -> str:
+    """Who a bearer token speaks for: Business Central counts its limits per user or app,
+    not per token, so two tokens of one Entra app (a refresh) share one budget. An Entra
+    token is a JWT whose claims name the app (``appid``/``azp``) and the object (``oid``);
+    the simulator reads them without checking the signature. Any other token is its own
+    principal (static tokens in tests)."""
+    parts = token.split(".")
+    if len(parts) == 3:
+        try:
+            padded = parts[1] + "=" * (-len(parts[1]) % 4)
+            claims = json.loads(base64.urlsafe_b64decode(padded))
+        except (ValueError, binascii.Error):
+            claims = None
+        if isinstance(claims, dict):
+            tenant = str(claims.get("tid", ""))
+            for claim in ("oid", "appid", "azp"):
+                if isinstance(claims.get(claim), str) and claims[claim]:
+                    return f"{tenant}/{claim}:{claims[claim]}"
+    return token
 
 
 def _origin(request: Request) -> str:

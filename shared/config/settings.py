@@ -15,8 +15,11 @@ from typing import Literal
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -42,6 +45,22 @@ class SettingsError(RuntimeError):
 
 def _alias(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+MAX_BOOKING_PRINCIPALS = 8
+
+
+class BookingPrincipalSetting(BaseModel):
+    """One more Entra app that books orders: client credentials, or a static token locally."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    client_id: str | None = Field(None, alias="clientId", min_length=1)
+    client_secret: SecretStr | None = Field(None, alias="clientSecret")
+    token: SecretStr | None = None
+
+
+_BOOKING_PRINCIPALS = TypeAdapter(list[BookingPrincipalSetting])
 
 
 class Settings(BaseSettings):
@@ -93,6 +112,12 @@ class Settings(BaseSettings):
     erp_client_id: str | None = Field(None, validation_alias=_alias("ERP_CLIENT_ID"))
     erp_client_secret: SecretStr | None = Field(None, validation_alias=_alias("ERP_CLIENT_SECRET"))
     erp_static_token: SecretStr | None = Field(None, validation_alias=_alias("ERP_STATIC_TOKEN"))
+    # More Entra apps (service principals) that share the booking of orders, since Business
+    # Central's limits are per principal: a JSON list of {"clientId", "clientSecret"} (or
+    # {"token"} with ERP_AUTH_MODE=static), in Azure a Key Vault reference; "" = none.
+    erp_booking_principals: SecretStr | None = Field(
+        None, validation_alias=_alias("ERP_BOOKING_PRINCIPALS")
+    )
     erp_timeout_seconds: float = Field(
         10.0, gt=0, le=120, validation_alias=_alias("ERP_TIMEOUT_SECONDS")
     )
@@ -285,12 +310,48 @@ class Settings(BaseSettings):
         "erp_client_id",
         "erp_client_secret",
         "erp_static_token",
+        "erp_booking_principals",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Settings files and app settings hold "" for "not used here".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def booking_principals(self) -> tuple[BookingPrincipalSetting, ...]:
+        """The extra booking principals (validated when the settings were loaded)."""
+        if self.erp_booking_principals is None:
+            return ()
+        raw = self.erp_booking_principals.get_secret_value()
+        return tuple(_BOOKING_PRINCIPALS.validate_json(raw))
+
+    @model_validator(mode="after")
+    def _booking_principals_valid(self) -> Settings:
+        try:
+            principals = self.booking_principals
+        except ValidationError:
+            # Never echo the value: it holds secrets.
+            raise ValueError(
+                'ERP_BOOKING_PRINCIPALS must be a JSON list of {"clientId", "clientSecret"}'
+                ' or {"token"} objects'
+            ) from None
+        if len(principals) > MAX_BOOKING_PRINCIPALS:
+            raise ValueError(f"ERP_BOOKING_PRINCIPALS: at most {MAX_BOOKING_PRINCIPALS}")
+        if principals and self.erp_auth_mode == "none":
+            raise ValueError(
+                "ERP_BOOKING_PRINCIPALS needs ERP_AUTH_MODE static or client_credentials"
+            )
+        for principal in principals:
+            if self.erp_auth_mode == "static" and principal.token is None:
+                raise ValueError(
+                    'ERP_BOOKING_PRINCIPALS: each needs "token" (ERP_AUTH_MODE=static)'
+                )
+            if self.erp_auth_mode == "client_credentials" and not (
+                principal.client_id and principal.client_secret
+            ):
+                raise ValueError('ERP_BOOKING_PRINCIPALS: each needs "clientId" and "clientSecret"')
+        return self
 
     @model_validator(mode="after")
     def _connections_present(self) -> Settings:

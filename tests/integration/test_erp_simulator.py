@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -996,6 +997,40 @@ def test_request_window_produces_429_with_retry_after_and_stats_count_it(
     # Control routes are never throttled.
     for _ in range(5):
         _ok(client.get("/_sim/stats"))
+
+
+def _entra_like_token(claims: dict[str, str]) -> str:
+    """An unsigned JWT shaped like an Entra access token (the simulator reads its claims)."""
+
+    def part(value: dict[str, str]) -> str:
+        raw = json.dumps(value).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.sig-{uuid.uuid4().hex}"
+
+
+def test_limits_count_per_app_identity_not_per_token(client: httpx.Client, std: str) -> None:
+    """Business Central counts its limits per user or service principal: "Each user or service
+    principal can submit a maximum of 6,000 requests within a five-minute sliding window"
+    (learn.microsoft.com training module work-with-api, unit 4-limits) and processes 5 OData
+    requests at once, queueing up to 95 (MicrosoftDocs/dynamics365smb-devitpro-pb,
+    dev-itpro/administration/operational-limits-online.md, OData request limits). So a fresh
+    token of the same Entra app shares the app's budget, and another app has its own."""
+    _ok(client.post("/_sim/limits", json={"requestsPerWindow": 2, "windowSeconds": 60}))
+    app_a = {"tid": "tenant-1", "oid": "sp-object-a", "appid": "app-a"}
+    first, refreshed = _entra_like_token(app_a), _entra_like_token(app_a)
+    assert first != refreshed
+    for token in (first, refreshed):
+        _ok(client.get(f"{std}/items", params={"$top": "1"}, headers=_bearer(token)))
+    # A third request of app A, under either token, is over A's budget.
+    throttled = client.get(f"{std}/items", params={"$top": "1"}, headers=_bearer(first))
+    assert throttled.status_code == 429
+    other = _entra_like_token({"tid": "tenant-1", "oid": "sp-object-b", "appid": "app-b"})
+    _ok(client.get(f"{std}/items", params={"$top": "1"}, headers=_bearer(other)))
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_requests_beyond_the_concurrency_limit_queue_then_get_429(

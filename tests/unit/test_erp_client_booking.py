@@ -160,3 +160,39 @@ async def test_unavailable_before_posting_sends_no_post() -> None:
         with pytest.raises(ErpUnavailable):
             await client.create_sales_order_once(payload())
     assert erp.posts == 0
+
+
+async def test_bookings_avoid_a_booking_principal_whose_breaker_is_open() -> None:
+    """A principal that keeps failing (e.g. its secret was revoked) is left alone; the
+    bookings go through the other one."""
+    from pydantic import SecretStr
+
+    from shared.adapters.erp.config import BookingPrincipal
+
+    erp_orders = FakeErpOrders()
+    seen_by: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        seen_by[token] = seen_by.get(token, 0) + 1
+        if token == "broken":
+            return json_response({}, 503)
+        return erp_orders(request)
+
+    client = make_client(
+        handler,
+        auth_mode="static",
+        static_token=SecretStr("working"),
+        booking_principals=(BookingPrincipal(static_token=SecretStr("broken")),),
+        breaker_failure_threshold=1,
+        retry_max_attempts=1,
+    )
+    # The first booking goes to the second principal (ties go round), which fails.
+    with pytest.raises(ErpUnavailable):
+        await client.create_sales_order_once(payload("ord-1"))
+    broken_calls = seen_by["broken"]
+    results = [await client.create_sales_order_once(payload(f"ord-{n}")) for n in (2, 3, 4)]
+    assert [r.outcome for r in results] == [BookingOutcome.CREATED] * 3
+    assert seen_by["broken"] == broken_calls
+    assert erp_orders.posts == 3
+    await client.aclose()

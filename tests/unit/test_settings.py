@@ -97,3 +97,86 @@ def test_cloud_refuses_the_demo_channel_secrets(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ERP_BASE_URL", "https://api.businesscentral.dynamics.com")
     with pytest.raises(SettingsError, match="CHANNEL_SECRETS"):
         load_settings()
+
+
+def test_booking_principals_reach_the_erp_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.bootstrap import erp_config
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
+    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
+    monkeypatch.setenv(
+        "ERP_BOOKING_PRINCIPALS",
+        json.dumps([{"clientId": "app-2", "clientSecret": "secret-2"}]),
+    )
+    config = erp_config(load_settings())
+    assert [p.client_id for p in config.booking_principals] == ["app-2"]
+    second = config.for_principal(config.booking_principals[0])
+    assert second.client_id == "app-2"
+    assert second.client_secret is not None
+    assert second.client_secret.get_secret_value() == "secret-2"
+
+
+@pytest.mark.parametrize(
+    ("mode", "value"),
+    [
+        ("client_credentials", '[{"clientId": "app-2"}]'),  # no secret
+        ("client_credentials", '{"clientId": "app-2", "clientSecret": "hush-hush"}'),  # no list
+        ("static", '[{"clientId": "app-2", "clientSecret": "hush-hush"}]'),  # no token
+        ("none", '[{"token": "hush-hush"}]'),  # principals told apart only by their token
+        ("client_credentials", "not json hush-hush"),
+    ],
+)
+def test_malformed_booking_principals_are_named_without_their_secrets(
+    monkeypatch: pytest.MonkeyPatch, mode: str, value: str
+) -> None:
+    monkeypatch.setenv("ERP_AUTH_MODE", mode)
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
+    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
+    monkeypatch.setenv("ERP_STATIC_TOKEN", "token-main")
+    monkeypatch.setenv("ERP_BOOKING_PRINCIPALS", value)
+    with pytest.raises(SettingsError, match="ERP_BOOKING_PRINCIPALS") as raised:
+        load_settings()
+    assert "hush-hush" not in str(raised.value)
+
+
+def test_a_booking_principal_equal_to_the_default_is_refused() -> None:
+    from pydantic import SecretStr, ValidationError
+
+    from shared.adapters.erp.config import BookingPrincipal, ErpConfig
+
+    with pytest.raises(ValidationError, match="must differ"):
+        ErpConfig(
+            tenant="t",
+            company_id="7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20",
+            base_url="http://127.0.0.1:1",
+            auth_mode="static",
+            static_token=SecretStr("same"),
+            booking_principals=(BookingPrincipal(static_token=SecretStr("same")),),
+        )
+
+
+def test_each_booking_principal_has_its_own_shared_limits_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BC counts each principal on its own, so the instances share one record per principal."""
+    from shared.adapters.stores.erp_limits import TableLimitsStore
+    from shared.bootstrap import shared_erp_limits
+    from tests.support.memory_tables import InMemoryTableStore
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
+    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
+    monkeypatch.setenv(
+        "ERP_BOOKING_PRINCIPALS",
+        json.dumps([{"clientId": f"app-{n}", "clientSecret": f"secret-{n}"} for n in (2, 3)]),
+    )
+    settings = load_settings()
+    tables = InMemoryTableStore()
+    records = []
+    for number in range(3):
+        store = shared_erp_limits(settings, tables, number)._store  # type: ignore[arg-type]
+        assert isinstance(store, TableLimitsStore)
+        records.append(store._partition)
+    assert len(set(records)) == 3
+    assert all("secret" not in record for record in records)

@@ -3,12 +3,17 @@
 One instance per process (built by the composition root, reused by every invocation), so
 connections are reused and the limits, breaker and counters cover all calls of the
 principal. Close it with ``aclose()`` or use it as an async context manager.
+
+With ``ErpConfig.booking_principals`` the booking of sales orders (look-up and create) is
+spread over the default principal and those: each has its own token, its own requests in
+flight and its own budget (Business Central counts them per user or app), so bookings go
+as many times further. Everything else keeps the default principal.
 """
 
 from __future__ import annotations
 
 import random as _random
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -19,6 +24,7 @@ from pydantic import BaseModel
 
 from shared.adapters.erp.auth import TokenProvider, token_provider_for
 from shared.adapters.erp.booking import BookingResult, CreateAttempt, book_sales_order_once
+from shared.adapters.erp.breaker import BreakerState
 from shared.adapters.erp.clock import Clock, SystemClock
 from shared.adapters.erp.config import ErpConfig
 from shared.adapters.erp.contract import (
@@ -104,9 +110,13 @@ class ErpClient:
         token_provider: TokenProvider | None = None,
         correlation_id_provider: Callable[[], str | None] | None = None,
         shared_limits: SharedLimits | None = None,
+        booking_shared_limits: Sequence[SharedLimits | None] = (),
     ) -> None:
+        """``booking_shared_limits``: the shared limits of each ``config.booking_principals``
+        principal, in order (missing ones: this process alone)."""
         self.config = config
         self._clock: Clock = clock or SystemClock()
+        principals = 1 + len(config.booking_principals)
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(
@@ -115,10 +125,10 @@ class ErpClient:
                 write=config.read_timeout_seconds,
                 pool=config.connect_timeout_seconds,
             ),
-            # Room for BC's 5 concurrent requests plus token calls; all kept alive.
+            # Room for BC's 5 concurrent requests per principal plus token calls; kept alive.
             limits=httpx.Limits(
-                max_connections=config.max_concurrent + 2,
-                max_keepalive_connections=config.max_concurrent + 2,
+                max_connections=principals * config.max_concurrent + 2,
+                max_keepalive_connections=principals * config.max_concurrent + 2,
             ),
             follow_redirects=False,
         )
@@ -133,6 +143,22 @@ class ErpClient:
             correlation_id_provider or get_correlation_id,
             shared_limits,
         )
+        # The default principal first, then one pipeline per booking principal.
+        self._booking: list[RequestPipeline] = [self._pipeline]
+        for index, principal in enumerate(config.booking_principals):
+            own = config.for_principal(principal)
+            self._booking.append(
+                RequestPipeline(
+                    own,
+                    self._http,
+                    token_provider_for(own, self._http, self._clock),
+                    self._clock,
+                    random or _random.random,
+                    correlation_id_provider or get_correlation_id,
+                    booking_shared_limits[index] if index < len(booking_shared_limits) else None,
+                )
+            )
+        self._booking_turn = 0
 
     async def __aenter__(self) -> Self:
         return self
@@ -152,6 +178,24 @@ class ErpClient:
     def counters(self) -> ErpCounters:
         """Requests sent, throttled responses, retries, breaker openings and state."""
         return self._pipeline.counters()
+
+    def booking_counters(self) -> list[ErpCounters]:
+        """The counters of each booking principal, the default one first."""
+        return [pipeline.counters() for pipeline in self._booking]
+
+    def _booking_pipeline(self) -> RequestPipeline:
+        """The booking principal with the most room now: one whose breaker is not open (a
+        principal whose calls keep failing, e.g. a revoked secret, is left alone until its
+        breaker probes again), then fewest requests in flight or waiting, then the least of
+        its window's budget used; ties go round the principals in turn."""
+        if len(self._booking) == 1:
+            return self._pipeline
+        self._booking_turn = (self._booking_turn + 1) % len(self._booking)
+        turn = self._booking[self._booking_turn :] + self._booking[: self._booking_turn]
+        return min(
+            turn,
+            key=lambda pipeline: (pipeline.breaker.state is BreakerState.OPEN, pipeline.load),
+        )
 
     def answering(self) -> bool:
         """This client's last ERP call answered and none has failed since (breaker closed)."""
@@ -501,20 +545,26 @@ class ErpClient:
         *,
         read_only: bool = False,
         correlation_id: str | None = None,
+        via: RequestPipeline | None = None,
     ) -> SalesOrder | None:
         """The order booked for one of our orders, or None.
 
         Not from the read replica by default: it must see an order committed a moment ago,
-        or a booking retry would create a second one.
+        or a booking retry would create a second one. Whichever principal asks, BC answers
+        from the same company data, so a create sent by one is found by another.
         """
         key = normalize_external_document_number(external_document_number)
-        return await self.find_first(
+        found = await self._find(
             "salesOrders",
             SalesOrder,
             eq_filter("externalDocumentNumber", key),
+            api=Api.STANDARD,
             read_only=read_only,
+            top=1,
             correlation_id=correlation_id,
+            via=via,
         )
+        return found[0] if found else None
 
     async def get_sales_order(
         self, order_id: UUID, *, expand_lines: bool = False, correlation_id: str | None = None
@@ -527,7 +577,11 @@ class ErpClient:
         )
 
     async def create_sales_order(
-        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+        self,
+        payload: SalesOrderCreate,
+        *,
+        correlation_id: str | None = None,
+        via: RequestPipeline | None = None,
     ) -> SalesOrder:
         """One POST with the lines inside (deep insert); never resent after it may have landed.
 
@@ -542,6 +596,7 @@ class ErpClient:
             "salesOrders",
             body=payload.to_body(),
             correlation_id=correlation_id,
+            via=via,
         )
 
     async def create_sales_order_once(
@@ -557,15 +612,19 @@ class ErpClient:
         ``ErpAmbiguousResult.decided_by`` says when a lookup can prove the order absent;
         ``attempt.sent_at`` is set when the create goes out. ``look_first=False`` (see
         ``book_sales_order_once``) when no earlier attempt can have reached the ERP.
+
+        One booking principal (the one with the most room) sends this booking's requests;
+        the look-up finds an order whichever principal created it.
         """
+        via = self._booking_pipeline()
 
         async def find(key: str) -> SalesOrder | None:
             return await self.find_sales_order_by_external_document_number(
-                key, correlation_id=correlation_id
+                key, correlation_id=correlation_id, via=via
             )
 
         async def create(body: SalesOrderCreate) -> SalesOrder:
-            return await self.create_sales_order(body, correlation_id=correlation_id)
+            return await self.create_sales_order(body, correlation_id=correlation_id, via=via)
 
         return await book_sales_order_once(
             payload,
@@ -703,8 +762,9 @@ class ErpClient:
         etag: str | None = None,
         read_only: bool = False,
         correlation_id: str | None = None,
+        via: RequestPipeline | None = None,
     ) -> ModelT:
-        response = await self._pipeline.send(
+        response = await (via or self._pipeline).send(
             method,
             url,
             entity_set=entity_set,
@@ -725,11 +785,12 @@ class ErpClient:
         read_only: bool,
         top: int,
         correlation_id: str | None,
+        via: RequestPipeline | None = None,
     ) -> list[ModelT]:
         url = self.urls.with_query(
             self.urls.entity_set(entity_set, api), {"$filter": filter, "$top": top}
         )
-        response = await self._pipeline.send(
+        response = await (via or self._pipeline).send(
             "GET", url, entity_set=entity_set, read_only=read_only, correlation_id=correlation_id
         )
         page = parse_collection(response_json(response, entity_set), entity_set)

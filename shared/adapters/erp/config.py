@@ -27,6 +27,21 @@ class AuthMode(StrEnum):
     CLIENT_CREDENTIALS = "client_credentials"
 
 
+class BookingPrincipal(BaseModel):
+    """Credentials of one more Entra app (service principal) that books orders.
+
+    Business Central counts its limits per user or app: each principal has its own 5
+    requests in flight and 6,000 requests per 5 minutes, so bookings spread over several
+    go further. Same ``auth_mode`` as the default principal.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    static_token: SecretStr | None = None
+
+
 class ErpConfig(BaseModel):
     """Everything the ERP client needs; immutable so one instance can be shared."""
 
@@ -44,6 +59,8 @@ class ErpConfig(BaseModel):
     static_token: SecretStr | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    # More principals that share the booking of orders (none: the default one alone).
+    booking_principals: tuple[BookingPrincipal, ...] = ()
     authority_host: str = "https://login.microsoftonline.com"
     scope: str = "https://api.businesscentral.dynamics.com/.default"
     # Refresh this long before expiry so no request carries a token that dies in flight.
@@ -100,6 +117,7 @@ class ErpConfig(BaseModel):
             self.client_id and self.client_secret
         ):
             raise ValueError("auth_mode 'client_credentials' needs client_id and client_secret")
+        self._booking_principals_complete()
         host = urlsplit(self.base_url).hostname or ""
         if (
             self.auth_mode is not AuthMode.NONE
@@ -110,3 +128,41 @@ class ErpConfig(BaseModel):
         if self.retry_max_backoff_seconds < self.retry_base_backoff_seconds:
             raise ValueError("retry_max_backoff_seconds must be >= retry_base_backoff_seconds")
         return self
+
+    def _booking_principals_complete(self) -> None:
+        if not self.booking_principals:
+            return
+        if self.auth_mode is AuthMode.NONE:
+            raise ValueError(
+                "booking principals need auth_mode 'static' or 'client_credentials': "
+                "the ERP tells principals apart by their token"
+            )
+        names: list[str] = [self._principal_name(self)]
+        for principal in self.booking_principals:
+            if self.auth_mode is AuthMode.STATIC and not principal.static_token:
+                raise ValueError("each booking principal needs a static_token")
+            if self.auth_mode is AuthMode.CLIENT_CREDENTIALS and not (
+                principal.client_id and principal.client_secret
+            ):
+                raise ValueError("each booking principal needs client_id and client_secret")
+            names.append(self._principal_name(principal))
+        if len(set(names)) != len(names):
+            # The same principal twice would count one budget as two.
+            raise ValueError("booking principals must differ from each other and the default")
+
+    def _principal_name(self, principal: ErpConfig | BookingPrincipal) -> str:
+        if self.auth_mode is AuthMode.STATIC:
+            token = principal.static_token
+            return token.get_secret_value() if token else ""
+        return principal.client_id or ""
+
+    def for_principal(self, principal: BookingPrincipal) -> ErpConfig:
+        """This configuration with ``principal``'s credentials in place of the default's."""
+        return self.model_copy(
+            update={
+                "client_id": principal.client_id,
+                "client_secret": principal.client_secret,
+                "static_token": principal.static_token,
+                "booking_principals": (),
+            }
+        )

@@ -107,6 +107,7 @@ class RequestPipeline:
         self._failures = 0
         self._ambiguous = 0
         self._in_flight = 0
+        self._waiting = 0  # requests waiting for a slot or budget
 
     def counters(self) -> ErpCounters:
         """Current counters; cheap, no I/O."""
@@ -122,6 +123,12 @@ class RequestPipeline:
             breaker_state=self.breaker.state,
             in_flight=self._in_flight,
         )
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """Requests in flight or waiting for a slot, and slots of the window's budget used:
+        which principal has the most room (no I/O)."""
+        return self._in_flight + self._waiting, self._budget.used
 
     async def send(
         self,
@@ -277,7 +284,11 @@ class RequestPipeline:
         token = await self._tokens.get_token()
         if token:
             headers = {**headers, "Authorization": f"Bearer {token}"}
-        await self._take_slot(deadline)
+        self._waiting += 1
+        try:
+            await self._take_slot(deadline)
+        finally:
+            self._waiting -= 1
         self._in_flight += 1
         try:
             self._requests_sent += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -166,12 +166,17 @@ def _row(entity: dict[str, Any]) -> OutcomeRow:
 async def outcomes_between(
     tables: TableStorage, first_day: date, last_day: date
 ) -> AsyncIterator[OutcomeRow]:
-    """Every row of the days ``first_day`` .. ``last_day`` (inclusive), day by day."""
-    day = first_day
-    while day <= last_day:
-        # One partition per day: a point query each, never a table scan.
-        async for row in tables.query(
-            TABLE, "PartitionKey eq @pk", {"pk": encode_key(day.isoformat())}
-        ):
-            yield _row(row.entity)
-        day += timedelta(days=1)
+    """Every row of the days ``first_day`` .. ``last_day`` (inclusive), day by day.
+
+    One range query over the day partitions (ISO days sort as they follow each other), not
+    one query per day: a 30-day report is then one round trip when the days are few rows,
+    where it was 30 in a row (about 230 ms on the operations page).
+    """
+    if last_day < first_day:
+        return
+    async for row in tables.query(
+        TABLE,
+        "PartitionKey ge @first and PartitionKey le @last",
+        {"first": encode_key(first_day.isoformat()), "last": encode_key(last_day.isoformat())},
+    ):
+        yield _row(row.entity)

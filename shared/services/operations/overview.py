@@ -70,10 +70,15 @@ class KeyValue(_Wire):
 
 
 class ExtraSection(_Wire):
-    """A titled key/value table contributed by another capability."""
+    """A titled key/value table contributed by another capability.
+
+    checkedAt and ageMs: when a section served from the page's short-lived cache was read
+    (absent: read for this answer)."""
 
     title: str
     rows: list[KeyValue] = []
+    checked_at: datetime | None = None
+    age_ms: int = 0
 
 
 class OperationsOverview(_Wire):
