@@ -38,7 +38,7 @@ from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import ApprovalAction, BookingRetryPolicy, Order
+from shared.domain.orders import ApprovalAction, BookingRetryPolicy, Order, QuantityLimits
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.domain.stock import StockThresholds
 from shared.services.content.delivery import BatchLimits
@@ -192,6 +192,11 @@ def order_settings(settings: Settings) -> OrderSettings:
             {rule: ApprovalAction(action) for rule, action in policy.orders.approvals.rules.items()}
         ),
         approval_hold_for=policy.orders.approvals.hold_for,
+        quantity_limits=QuantityLimits(
+            customers=policy.orders.approvals.quantity_limits.customers,
+            items=policy.orders.approvals.quantity_limits.items,
+            default=policy.orders.approvals.quantity_limits.default,
+        ),
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from shared.adapters.stores.credit_holds import load_pending
 from shared.adapters.stores.orders import change_order, load_order
-from shared.domain.orders import ApprovalAction, Decision, Order, OrderStatus
+from shared.domain.orders import ApprovalAction, Decision, Order, OrderStatus, QuantityLimits
 from shared.services.orders.admin import AdminResult, NotAllowed
 from shared.services.orders.api import order_view
 from shared.services.orders.approvals import (
@@ -380,3 +380,29 @@ async def test_an_approval_says_so_when_the_price_changed_since_acceptance(
     assert stored.order.decisions == ()
     assert await held_everywhere(harness, order_id) == {"MAIN", "credit"}
     assert stored.order.attempt == 0  # no booking message was issued
+
+
+async def test_a_line_over_its_quantity_limit_is_refused_or_held_then_booked(
+    harness: Harness,
+) -> None:
+    limits = QuantityLimits(customers={CUSTOMER: Decimal(4)}, items={SKU: Decimal(10)})
+    harness.ctx.settings = replace(harness.ctx.settings, quantity_limits=limits)
+    await harness.stock(SKU, MAIN=20)
+    refused = await harness.submit(order_body([{"sku": SKU, "quantity": 5}]))
+    assert refused.status == 422, refused.body
+    problem = json.loads(refused.body)
+    assert [
+        (v["rule"], v["line"], v["quantity"], v["limit"], v["limitSource"])
+        for v in problem["violations"]
+    ] == [("quantity-over-threshold", 0, "5", "4", "customer")]
+    assert await held_everywhere(harness, problem["orderId"]) == set()
+
+    hold(harness, "quantity-over-threshold")
+    harness.ctx.settings = replace(harness.ctx.settings, quantity_limits=limits)
+    answer = await harness.submit(order_body([{"sku": SKU, "quantity": 5}]))
+    assert answer.status == 202, answer.body
+    order_id = json.loads(answer.body)["orderId"]
+    assert (await harness.reservations(SKU))["MAIN"] == {order_id: Decimal(5)}
+    await approve_order(harness.ctx, order_id, "Sam Sales", "a known big buyer", "c-q")
+    await harness.deliver(until=settled(harness, order_id))
+    assert len(erp_orders(harness.sim, order_id)) == 1

@@ -297,6 +297,7 @@ def _evaluate(
             sells_from=channel.sells_from if channel is not None else (lambda _: False),
             partial_stock=ctx.settings.approval_actions.get("insufficient-stock")
             is ApprovalAction.HOLD,
+            quantity_limits=ctx.settings.quantity_limits,
         ),
     )
 
