@@ -1,9 +1,10 @@
 """A process killed between an approval decision and what follows it (issue 19), end to end:
-a separate process approves or rejects a held order through the real stores on Azurite and is
-SIGKILLed the moment the decision is written (``crash_after_decision``). Approved: the booking
-message was never sent; the next ``orders_sweep`` sends it from the outbox and the order is
-booked once in the ERP. Rejected: the holds were never given back; the next sweep (or the next
-reject call) gives them back once, well before the approval would have expired.
+a separate process (``tests.support.crash_after_decision``) approves or rejects a held order
+through the real stores on Azurite and is SIGKILLed the moment the decision is written.
+Approved: the booking message was never sent; the next ``orders_sweep`` sends it from the
+outbox and the order is booked once in the ERP. Rejected: the holds were never given back;
+the next sweep (or the next reject call) gives them back once, well before the approval
+would have expired.
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
 session's Azurite under its own table prefix.
@@ -26,8 +27,8 @@ import pytest
 from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack
-from tests.e2e.approval_rules import RUNNER_ENV, Case, Probe, policy
 from tests.e2e.conftest import PrivateStack
+from tests.support.approval_rules import RUNNER_ENV, Case, Probe, policy
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,7 @@ def _decide_and_die(stack: LocalStack, azurite_connection: str, verb: str, order
         **ENV,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.crash_after_decision", verb, order_id],
+        [sys.executable, "-m", "tests.support.crash_after_decision", verb, order_id],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -4,7 +4,7 @@ available again, no pending credit) and nothing reaches the ERP; approved, it is
 (one ERP sales order with the order's id as externalDocumentNumber).
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
-session's Azurite under its own table prefix. The cases are in ``approval_rules``.
+session's Azurite under its own table prefix. The cases are in ``tests/support/approval_rules.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack
-from tests.e2e.approval_rules import RULES, RUNNER_ENV, Probe, policy
 from tests.e2e.conftest import PrivateStack
+from tests.support.approval_rules import RULES, RUNNER_ENV, Probe, policy
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow

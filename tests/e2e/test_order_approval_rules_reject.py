@@ -3,7 +3,7 @@ is refused with 422 naming that rule, nothing is held (stock available as before
 credit) and nothing reaches the ERP, as before approvals existed.
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
-session's Azurite under its own table prefix. The cases are in ``approval_rules``.
+session's Azurite under its own table prefix. The cases are in ``tests/support/approval_rules.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack
-from tests.e2e.approval_rules import RULES, RUNNER_ENV, Probe, policy
 from tests.e2e.conftest import PrivateStack
+from tests.support.approval_rules import RULES, RUNNER_ENV, Probe, policy
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,11 @@
 """A process that dies right after writing an approval decision (issue 19's crash window).
 
-``python -m tests.e2e.crash_after_decision approve|reject ORDER_ID`` builds the product's
+``python -m tests.support.crash_after_decision approve|reject ORDER_ID`` builds the product's
 services from the environment (the same settings as the stack's function app), approves or
 rejects the held order with ``shared.services.orders.approvals``, and SIGKILLs itself the
 moment the decision's ETag-conditional write has returned: the booking message is not sent,
 the holds are not given back, no status is published. What the next sweep or call does
-about it is the test (``test_order_approval_crash.py``).
+about it is the test (``tests/e2e/test_order_approval_crash.py``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 that breaks that rule and no other on a private stack, and the probes that show what an order
 holds (stock availability, pending credit) and what the ERP booked.
 
-Used by ``test_order_approval_rules_hold.py`` (the policy at ``hold``) and
-``test_order_approval_rules_reject.py`` (at ``reject``); each module has its own stack.
+Used by ``tests/e2e/test_order_approval_rules_hold.py`` (the policy at ``hold``) and
+``tests/e2e/test_order_approval_rules_reject.py`` (at ``reject``); each module has its own stack.
 """
 
 from __future__ import annotations
