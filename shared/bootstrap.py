@@ -38,7 +38,13 @@ from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import ApprovalAction, BookingRetryPolicy, Order, QuantityLimits
+from shared.domain.orders import (
+    ApprovalAction,
+    BackorderPolicy,
+    BookingRetryPolicy,
+    Order,
+    QuantityLimits,
+)
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.domain.stock import StockThresholds
 from shared.services.content.delivery import BatchLimits
@@ -173,6 +179,7 @@ def figures_source(settings: Settings) -> CreditFiguresSource:
 def order_settings(settings: Settings) -> OrderSettings:
     """The order and credit settings as plain values, from the app settings and the policy."""
     policy = policy_for(settings.sync_policy)
+    approvals = policy.orders.approvals
     return OrderSettings(
         sold_currencies=settings.sold_currency_set,
         channels=settings.channels,
@@ -189,13 +196,16 @@ def order_settings(settings: Settings) -> OrderSettings:
         claim_duration=timedelta(seconds=settings.order_booking_claim_seconds),
         expected_receipt_channels=policy.stock.sell_expected_receipts,
         approval_actions=MappingProxyType(
-            {rule: ApprovalAction(action) for rule, action in policy.orders.approvals.rules.items()}
+            {rule: ApprovalAction(action) for rule, action in approvals.actions().items()}
         ),
-        approval_hold_for=policy.orders.approvals.hold_for,
+        approval_hold_for=approvals.hold_for,
+        backorders=BackorderPolicy(approvals.backorder.item_categories, approvals.backorder.items)
+        if approvals.backorders
+        else None,
         quantity_limits=QuantityLimits(
-            customers=policy.orders.approvals.quantity_limits.customers,
-            items=policy.orders.approvals.quantity_limits.items,
-            default=policy.orders.approvals.quantity_limits.default,
+            customers=approvals.quantity_limits.customers,
+            items=approvals.quantity_limits.items,
+            default=approvals.quantity_limits.default,
         ),
     )
 

@@ -189,17 +189,66 @@ class QuantityLimits(_Section):
     default: LineQuantity | None = None
 
 
+ItemCode = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^\S+$")]
+
+
+class Backorders(_Section):
+    """Which items ``insufficient-stock: backorder`` may sell beyond the stock there is.
+
+    Business Central's APIV2 ``items`` page exposes ``itemCategoryCode`` but not the item's
+    "Prevent Negative Inventory" or the setup's "Stockout Warning", so the ERP cannot tell us
+    whether an item may be backordered: the policy names the item categories and items that
+    may (``item_categories``, ``items``). A short line of any other item falls back to
+    ``otherwise`` (``reject`` or ``hold``), as if the rule said that.
+    """
+
+    item_categories: frozenset[ItemCode] = frozenset()
+    items: frozenset[ItemCode] = frozenset()
+    otherwise: Literal["reject", "hold"] = "reject"
+
+
 class OrderApprovals(_Section):
     """Per broken rule, what intake does: ``reject`` (422, nothing held; the default for every
     rule) or ``hold`` (accepted as ``pending-approval``, its stock and credit holds kept for
-    ``hold_for`` while a person decides; then it is rejected with the reason).
+    ``hold_for`` while a person decides; then it is rejected with the reason); for
+    ``insufficient-stock`` also ``backorder`` (accepted: the stock there is held, the rest of
+    each short line backordered, for the items ``backorder`` names).
     ``quantity_limits`` sets the thresholds of the ``quantity-over-threshold`` rule."""
 
     hold_for: Duration = timedelta(hours=24)
-    rules: dict[ApprovableRule, Literal["reject", "hold"]] = Field(default_factory=dict)
+    rules: dict[ApprovableRule, Literal["reject", "hold", "backorder"]] = Field(
+        default_factory=dict
+    )
+    backorder: Backorders = Field(default_factory=Backorders)
     quantity_limits: QuantityLimits = Field(default_factory=QuantityLimits)
 
     _hold_positive = field_validator("hold_for")(_positive)
+
+    @model_validator(mode="after")
+    def _backorder_only_for_stock(self) -> OrderApprovals:
+        for rule, action in self.rules.items():
+            if action == "backorder" and rule != "insufficient-stock":
+                raise ValueError(f"rules.{rule}: backorder applies to insufficient-stock only")
+        wanted = self.rules.get("insufficient-stock") == "backorder"
+        if wanted and not (self.backorder.item_categories or self.backorder.items):
+            raise ValueError(
+                "rules.insufficient-stock is backorder but backorder names no itemCategories "
+                "or items"
+            )
+        return self
+
+    def actions(self) -> dict[str, Literal["reject", "hold"]]:
+        """Per named rule, reject or hold (``backorder`` stands for its ``otherwise`` here: the
+        action for the short lines of items that may not be backordered)."""
+        return {
+            rule: self.backorder.otherwise if action == "backorder" else action
+            for rule, action in self.rules.items()
+        }
+
+    @property
+    def backorders(self) -> bool:
+        """Whether short lines of the named items are backordered instead."""
+        return self.rules.get("insufficient-stock") == "backorder"
 
 
 class OrdersSync(_Section):

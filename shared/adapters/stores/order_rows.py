@@ -61,7 +61,7 @@ def _dec(value: Decimal | None) -> str | None:
 
 
 def _line_record(line: OrderLine) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "line": line.line,
         "sku": line.sku,
         "quantity": _dec(line.quantity),
@@ -75,6 +75,9 @@ def _line_record(line: OrderLine) -> dict[str, Any]:
             {"location": a.location, "quantity": _dec(a.quantity)} for a in line.allocations
         ],
     }
+    if line.backordered:  # only backorders carry it: rows of other orders stay as they were
+        record["backordered"] = _dec(line.backordered)
+    return record
 
 
 def _line_from(record: Mapping[str, Any]) -> OrderLine:
@@ -93,6 +96,7 @@ def _line_from(record: Mapping[str, Any]) -> OrderLine:
             LineAllocation(str(a["location"]), Decimal(a["quantity"]))
             for a in record["allocations"]
         ),
+        backordered=Decimal(record.get("backordered") or 0),
     )
 
 

@@ -62,6 +62,7 @@ def item_record(item: erp.Item) -> tuple[str, Record]:
         item.base_unit_of_measure_code,
         str(item.unit_price),
         item.blocked,
+        item.item_category_code,
     ]
 
 

@@ -13,8 +13,15 @@ Pure domain code: no I/O. How the layers above use it:
    finished.
 """
 
-from .allocation import AllocationResult, LineAllocation, LineDemand, Shortage, allocate
-from .approvals import ApprovalAction, approval_needed, price_changes
+from .allocation import (
+    AllocationResult,
+    Backorder,
+    LineAllocation,
+    LineDemand,
+    Shortage,
+    allocate,
+)
+from .approvals import ApprovalAction, BackorderPolicy, approval_needed, price_changes
 from .booking import BookingDecision, Disposition, decide
 from .evaluation import (
     Evaluation,
@@ -64,6 +71,8 @@ __all__ = [
     "AllocationResult",
     "ApprovalAction",
     "ApprovalDecision",
+    "Backorder",
+    "BackorderPolicy",
     "BookingClaim",
     "BookingDecision",
     "BookingRetryPolicy",

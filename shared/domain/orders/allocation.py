@@ -45,9 +45,25 @@ class Shortage:
 
 
 @dataclass(frozen=True, slots=True)
+class Backorder:
+    """A short line of a backorderable item: `reserved` is held now, `backordered` is booked
+    with it and waits in the ERP for stock (both in the line's unit)."""
+
+    line: int
+    sku: str
+    reserved: Decimal
+    backordered: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class AllocationResult:
     allocations: Mapping[int, tuple[LineAllocation, ...]]
     shortages: tuple[Shortage, ...]
+    backorders: tuple[Backorder, ...] = ()
+
+
+def _never(_: str) -> bool:
+    return False
 
 
 def _whole_units(base_quantity: Decimal, qty_per_unit: Decimal) -> Decimal:
@@ -60,12 +76,15 @@ def allocate(
     sells_from: Callable[[str], bool],
     *,
     partial: bool = False,
+    backorderable: Callable[[str], bool] = _never,
 ) -> AllocationResult:
     """Place every line; `available` is base units per sku and location.
 
     Lines are placed in order and each placement uses up stock for the following lines of
     the same item. A line that cannot be served is reported as a shortage and takes nothing,
-    or with `partial` (an order held for approval) takes what there is.
+    or with `partial` (an order held for approval) takes what there is. A short line of an
+    item that is `backorderable` is no shortage: it takes what there is (perhaps nothing)
+    and the rest is reported as a backorder.
     """
     remaining = {
         sku: {loc: max(qty, _ZERO) for loc, qty in locations.items() if sells_from(loc)}
@@ -73,6 +92,7 @@ def allocate(
     }
     allocations: dict[int, tuple[LineAllocation, ...]] = {}
     shortages: list[Shortage] = []
+    backorders: list[Backorder] = []
     for demand in demands:
         stock = remaining.setdefault(demand.sku, {})
         units = {
@@ -80,7 +100,9 @@ def allocate(
         }
         ranked = sorted(units, key=lambda loc: (-units[loc], loc))
         total = sum(units.values(), _ZERO)
-        if total < demand.quantity:
+        if total < demand.quantity and backorderable(demand.sku):
+            backorders.append(Backorder(demand.line, demand.sku, total, demand.quantity - total))
+        elif total < demand.quantity:
             shortages.append(Shortage(demand.line, demand.sku, demand.quantity, total))
             if not partial or total == 0:
                 continue
@@ -99,4 +121,4 @@ def allocate(
         for part in placed:
             stock[part.location] -= part.quantity * demand.qty_per_unit
         allocations[demand.line] = tuple(placed)
-    return AllocationResult(allocations, tuple(shortages))
+    return AllocationResult(allocations, tuple(shortages), tuple(backorders))

@@ -4,6 +4,7 @@ approval must check again before the order is booked as it was accepted."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.domain.pricing import QuoteLineRequest, QuoteRejected, quote
@@ -18,6 +19,20 @@ class ApprovalAction(StrEnum):
 
     REJECT = "reject"  # 422, nothing held (the default)
     HOLD = "hold"  # accepted as pending-approval, its holds kept until a person decides
+
+
+@dataclass(frozen=True, slots=True)
+class BackorderPolicy:
+    """The items whose short lines intake accepts, holding what there is and backordering the
+    rest (the sync policy's ``insufficient-stock: backorder``): named by item category (the
+    ERP's ``itemCategoryCode``) or by item number."""
+
+    item_categories: frozenset[str] = frozenset()
+    items: frozenset[str] = frozenset()
+
+    def allows(self, sku: str, category: str) -> bool:
+        """Whether item `sku` of item category `category` may be backordered."""
+        return sku in self.items or (bool(category) and category in self.item_categories)
 
 
 def approval_needed(

@@ -80,6 +80,9 @@ class OrderFacts:
     sells_from: Callable[[str], bool]
     # Held for approval: a short line holds what there is (the rest waits for the decision).
     partial_stock: bool = False
+    # Items the sync policy lets intake backorder: a short line of one is accepted, holding
+    # what there is, the rest backordered (no insufficient-stock violation).
+    backorderable: Callable[[str], bool] = lambda _: False
     # Per-customer / per-item maximum line quantities (sync policy; none by default).
     quantity_limits: QuantityLimits = field(default_factory=QuantityLimits)
 
@@ -262,7 +265,13 @@ def _allocate(
         per_unit[position] = item.sales_units_of_measure[quoted.unit_of_measure]
         demands.append(LineDemand(position, quoted.sku, quoted.quantity, per_unit[position]))
     result = (
-        allocate(demands, facts.available, facts.sells_from, partial=facts.partial_stock)
+        allocate(
+            demands,
+            facts.available,
+            facts.sells_from,
+            partial=facts.partial_stock,
+            backorderable=facts.backorderable,
+        )
         if facts.channel_known
         else None
     )
@@ -281,6 +290,7 @@ def _allocate(
                     },
                 )
             )
+    backordered = {b.line: b.backordered for b in result.backorders} if result else {}
     lines = []
     for position, quoted in sorted(priced.items()):
         allocations = result.allocations.get(position, ()) if result is not None else ()
@@ -296,6 +306,7 @@ def _allocate(
                 line_amount=quoted.line_amount,
                 expected_unit_price=requested[position].expected_unit_price,
                 allocations=allocations,
+                backordered=backordered.get(position, _ZERO),
             )
         )
     return tuple(lines)

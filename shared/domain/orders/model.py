@@ -85,10 +85,18 @@ class OrderLine:
     line_amount: Decimal
     expected_unit_price: Decimal | None = None
     allocations: tuple[LineAllocation, ...] = ()
+    # Accepted beyond the stock there was (the sync policy's backorder): booked with the line,
+    # it waits in the ERP for stock; nothing is held for it here.
+    backordered: Decimal = _ZERO
 
     @property
     def base_quantity(self) -> Decimal:
         return self.quantity * self.qty_per_unit
+
+    @property
+    def reserved(self) -> Decimal:
+        """What the order holds for this line now, in the line's unit."""
+        return sum((part.quantity for part in self.allocations), _ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,17 @@ class Order:
                 totals[key] = totals.get(key, _ZERO) + part.quantity * line.qty_per_unit
         return tuple(StockHold(sku, loc, qty) for (sku, loc), qty in sorted(totals.items()))
 
+    def backordered_of(self, sku: str, unit_of_measure: str) -> Decimal:
+        """What intake accepted as backordered for an item in a unit, summed over its lines."""
+        return sum(
+            (
+                line.backordered
+                for line in self.lines
+                if line.sku == sku and line.unit_of_measure == unit_of_measure
+            ),
+            _ZERO,
+        )
+
     @property
     def booked_at(self) -> datetime | None:
         """When the booking was recorded, after the ERP confirmed it (None if not booked)."""
@@ -215,12 +234,17 @@ def _require(order: Order, *allowed: OrderStatus) -> None:
 def accept(order: Order, now: datetime) -> Order:
     """Holds are all taken: the order is promised to the shopper and queued for booking."""
     _require(order, OrderStatus.PENDING)
+    backordered = ", ".join(
+        f"{line.sku} {line.backordered.normalize():f}" for line in order.lines if line.backordered
+    )
     return replace(
         order,
         status=OrderStatus.ACCEPTED,
         attempt=1,
         updated_at=now,
-        history=_note(order, now, HistoryEvent.ACCEPTED),
+        history=_note(
+            order, now, HistoryEvent.ACCEPTED, f"backordered: {backordered}" if backordered else ""
+        ),
     )
 
 

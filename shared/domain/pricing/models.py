@@ -192,6 +192,8 @@ class ItemPricingInfo:
     discount_group: str = ""
     blocked: bool = False
     sales_units_of_measure: Mapping[str, Decimal] = field(default_factory=dict)
+    # The ERP's item category code (the sync policy may make a category backorderable).
+    category: str = ""
 
     def __post_init__(self) -> None:
         base = normalize_code(self.base_unit_of_measure)

@@ -128,6 +128,8 @@ def _line(line: OrderLine) -> dict[str, Any]:
             {"location": part.location, "quantity": _quantity(part.quantity)}
             for part in line.allocations
         ],
+        "reserved": _quantity(line.reserved),
+        "backordered": _quantity(line.backordered),
     }
     if line.expected_unit_price is not None:
         body["expectedUnitPrice"] = _dec(line.expected_unit_price)
@@ -245,6 +247,13 @@ class OrderLineAnswer(WireModel):
     line_discount_percent: DecimalString
     line_amount: DecimalString
     allocations: list[AllocationAnswer]
+    reserved: WireQuantity = Field(
+        description="Held for the order now (the sum of allocations), in the line's unit."
+    )
+    backordered: WireQuantity = Field(
+        description="Accepted beyond the stock there was (sync policy insufficient-stock: "
+        "backorder): booked with the line in the ERP, shipped when stock arrives; 0 otherwise."
+    )
     expected_unit_price: DecimalString | None = None
 
 

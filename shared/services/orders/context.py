@@ -19,7 +19,13 @@ from shared.adapters.erp.client import ErpClient
 from shared.adapters.ports import TableStorage
 from shared.config.channels import Channels
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import ApprovalAction, BookingRetryPolicy, QuantityLimits, new_order_id
+from shared.domain.orders import (
+    ApprovalAction,
+    BackorderPolicy,
+    BookingRetryPolicy,
+    QuantityLimits,
+    new_order_id,
+)
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
 from shared.services.credit.figures import CreditFiguresSource
 from shared.services.orders.erp import LocationDirectory
@@ -61,6 +67,9 @@ class OrderSettings:
         default_factory=lambda: MappingProxyType({})
     )
     approval_hold_for: timedelta = timedelta(hours=24)
+    # insufficient-stock at backorder: the items whose short lines are backordered (None: off;
+    # approval_actions then holds the action for the other items' short lines).
+    backorders: BackorderPolicy | None = None
     # Maximum line quantities per customer / item (rule quantity-over-threshold; none: no limit).
     quantity_limits: QuantityLimits = field(default_factory=QuantityLimits)
 

@@ -8,7 +8,9 @@ Steps, each safe to repeat:
    ``rejected`` and the 422 listing all of them is the key's answer. Nothing was reserved.
    Unless the sync policy routes every broken rule to a person (``hold``): then the order
    goes on like an accepted one, holds its credit (beyond the limit) and the stock there is,
-   and waits as ``pending-approval`` (see ``approvals``) instead of being booked.
+   and waits as ``pending-approval`` (see ``approvals``) instead of being booked. With
+   ``insufficient-stock: backorder`` a short line of an item the policy names is no violation:
+   it holds what there is and the rest is backordered (booked whole, credit for the whole).
 4. Put the order in the outbox and store it ``pending`` with its lines, then take the holds
    (credit: one ETag-conditional row per customer; stock: one per sku and location).
    A concurrent order that got there first makes a hold fail: everything taken is given
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -297,9 +300,25 @@ def _evaluate(
             sells_from=channel.sells_from if channel is not None else (lambda _: False),
             partial_stock=ctx.settings.approval_actions.get("insufficient-stock")
             is ApprovalAction.HOLD,
+            backorderable=_backorderable(ctx),
             quantity_limits=ctx.settings.quantity_limits,
         ),
     )
+
+
+def _backorderable(ctx: OrderContext) -> Callable[[str], bool]:
+    """Which items' short lines are backordered: the policy's items and item categories (the
+    category as the published item data has it)."""
+    backorders = ctx.settings.backorders
+    if backorders is None:
+        return lambda _: False
+    items = ctx.price_book.items
+
+    def allows(sku: str) -> bool:
+        item = items.get(sku)
+        return backorders.allows(sku, item.category if item is not None else "")
+
+    return allows
 
 
 def _order(

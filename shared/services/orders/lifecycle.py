@@ -238,6 +238,9 @@ def status_event(order: Order, record: LifecycleRecord) -> dict[str, Any]:
                 "shipped": _quantity(line.shipped),
                 "invoiced": _quantity(line.invoiced),
                 "backordered": _quantity(line.backordered),
+                "backorderedAtIntake": _quantity(
+                    order.backordered_of(line.sku, line.unit_of_measure)
+                ),
                 "cancelled": _quantity(line.cancelled),
                 "credited": _quantity(line.credited),
             }

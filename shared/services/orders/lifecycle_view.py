@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from shared.adapters.stores.order_lifecycle import LifecycleRecord
 from shared.domain.orders import Order
 from shared.services.http_contract import DecimalString, Timestamp, WireModel, WireQuantity
@@ -26,7 +28,10 @@ class LineProgressAnswer(WireModel):
     ordered: WireQuantity
     shipped: WireQuantity
     invoiced: WireQuantity
-    backordered: WireQuantity
+    backordered: WireQuantity = Field(description="Ordered and not shipped yet.")
+    backordered_at_intake: WireQuantity = Field(
+        description="Of that, what intake accepted beyond the stock there was (backorder)."
+    )
     cancelled: WireQuantity
     credited: WireQuantity
 

@@ -108,6 +108,7 @@ def status_event(order: Order, occurred_at: datetime) -> dict[str, Any]:
                 "shipped": 0,
                 "invoiced": 0,
                 "backordered": _quantity(line.quantity),
+                "backorderedAtIntake": _quantity(line.backordered),
                 "cancelled": 0,
             }
             for line in order.lines

@@ -110,8 +110,10 @@ class _Data:
             if record is None:
                 self.items.pop(key, None)
             else:
-                _, base_unit, unit_price, blocked = record
-                self._set_item(key, base_unit, Decimal(unit_price), bool(blocked))
+                # Records published before the category was part of an item have 4 fields.
+                _, base_unit, unit_price, blocked, *rest = record
+                category = str(rest[0] or "") if rest else ""
+                self._set_item(key, base_unit, Decimal(unit_price), bool(blocked), category)
         elif dataset == "units":
             number, code = key.split("|", 1)
             units = self.units.setdefault(number, {})
@@ -121,7 +123,9 @@ class _Data:
                 units[code] = Decimal(record[2])
             item = self.items.get(number)
             if item is not None:
-                self._set_item(number, item.base_unit_of_measure, item.unit_price, item.blocked)
+                self._set_item(
+                    number, item.base_unit_of_measure, item.unit_price, item.blocked, item.category
+                )
         elif dataset == "customers":
             self._set(self.customer_rows, key, record)
             self._rebuild_customer(key)
@@ -146,7 +150,9 @@ class _Data:
         else:
             rows[key] = record
 
-    def _set_item(self, number: str, base_unit: str, unit_price: Decimal, blocked: bool) -> None:
+    def _set_item(
+        self, number: str, base_unit: str, unit_price: Decimal, blocked: bool, category: str = ""
+    ) -> None:
         """(Re)build an item from its own facts and the units known for it so far."""
         try:
             self.items[number] = ItemPricingInfo(
@@ -155,6 +161,7 @@ class _Data:
                 unit_price=unit_price,
                 blocked=blocked,
                 sales_units_of_measure=self.units.get(number, {}),
+                category=category,
             )
         except InvalidPricingInput as error:
             self.items.pop(number, None)

@@ -1,0 +1,199 @@
+"""Backorders end to end through the runner (issue 19): the sync policy's
+``insufficient-stock: backorder`` (``SYNC_POLICY``), HTTP intake, Service Bus booking, the ERP
+simulator, reconciliation.
+
+10 ordered of an item with 4 available: accepted, 4 held, 6 backordered; a replay answers the
+same bytes; booked once in the ERP with quantity 10; availability of the item 0 afterwards,
+never negative, before and after the ERP's figures take over.
+
+Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
+session's Azurite under its own table prefix. Every figure comes from the ERP simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.erp_sim.reference import ITEM_CATEGORIES
+from devtools.erp_sim.testing import custom_api, standard_api
+from devtools.stack import LocalStack, StackPorts
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+CUSTOMER = "C00001"
+# Every category of the demo data may be backordered; short lines of other items are refused.
+POLICY = {
+    "orders": {
+        "approvals": {
+            "rules": {"insufficient-stock": "backorder"},
+            "backorder": {"itemCategories": [code for code, _ in ITEM_CATEGORIES]},
+        }
+    }
+}
+NO_DEMAND = {
+    "reservedQuantity": 0,
+    "reservedQtyOnSalesOrders": 0,
+    "qtyOnSalesOrders": 0,
+    "qtyOnPurchaseOrders": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def stack(azurite_connection: str) -> Iterator[LocalStack]:
+    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
+    try:
+        private.start_servicebus()
+        private.start_erp()
+        private.start_runner(
+            {
+                "AzureWebJobsStorage": azurite_connection,
+                "TABLE_PREFIX": "bko" + uuid.uuid4().hex[:8],
+                "SYNC_POLICY": json.dumps(POLICY),
+                "CREDIT_OVERDUE_TOLERANCE": "1000000",
+            }
+        )
+        yield private
+    finally:
+        private.stop()
+
+
+@pytest.fixture(scope="module")
+def published(api: httpx.Client, admin: dict[str, str], erp_url: str) -> None:
+    assert api.post("/admin/functions/price_publish_full", json={}, headers=admin).is_success
+    httpx.post(
+        f"{erp_url}/_sim/customers/{CUSTOMER}/financials",
+        json={"balance": "-100000000", "outstandingOrdersAmount": "0", "overdueAmount": "0"},
+        timeout=10,
+    ).raise_for_status()
+    body = {"customerId": CUSTOMER, "lines": [{"sku": "IT-000001", "quantity": 1}]}
+    eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
+
+
+def _sellable_item(api: httpx.Client) -> str:
+    for number in range(1, 41):
+        sku = f"IT-{number:06d}"
+        body = {"customerId": CUSTOMER, "lines": [{"sku": sku, "quantity": 1}]}
+        if api.post("/api/prices/quote", json=body).status_code == 200:
+            return sku
+    raise AssertionError("no sellable item in the demo data")
+
+
+def _rows(erp_url: str, sku: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{custom_api(erp_url)}/itemAvailabilityByLocation",
+        params={"$filter": f"itemNumber eq '{sku}'"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return sorted(response.json()["value"], key=lambda row: row["locationCode"])
+
+
+def _item(api: httpx.Client, sku: str) -> dict[str, Any]:
+    response = api.get("/api/availability", params={"skus": sku, "channel": "web"})
+    assert response.status_code == 200, response.text
+    return dict(response.json()["items"][0])
+
+
+def _reconcile(api: httpx.Client, admin: dict[str, str], sku: str) -> None:
+    """Run the reconciliation timer and wait until the item's projection took a newer read."""
+    before = _item(api, sku)["asOf"] or ""
+    started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).is_success
+
+    def read_applied() -> bool:
+        as_of = _item(api, sku)["asOf"] or ""
+        return as_of > before and as_of >= started[:19]
+
+    eventually(read_applied, 60)
+
+
+def _only_four_in_the_erp(api: httpx.Client, admin: dict[str, str], erp_url: str, sku: str) -> str:
+    """The ERP holds 4 of `sku` at one location and nothing anywhere else, and no demand; the
+    projection takes that over by reconciliation. Returns the location."""
+    rows = _rows(erp_url, sku)
+    assert rows, f"{sku} has no stock rows in the simulator"
+    for index, row in enumerate(rows):
+        httpx.patch(
+            f"{custom_api(erp_url)}/itemAvailabilityByLocation({row['id']})",
+            json={"inventory": 4 if index == 0 else 0, **NO_DEMAND},
+            headers={"If-Match": row["@odata.etag"]},
+            timeout=10,
+        ).raise_for_status()
+    _reconcile(api, admin, sku)
+    eventually(lambda: _item(api, sku)["available"] == "4", 60)
+    return str(rows[0]["locationCode"])
+
+
+def _never_negative(item: dict[str, Any]) -> bool:
+    return Decimal(item["available"]) >= 0 and all(
+        Decimal(line["available"]) >= 0 for line in item["locations"]
+    )
+
+
+def test_ten_ordered_with_four_available_hold_four_backorder_six_and_book_ten_once(
+    api: httpx.Client, admin: dict[str, str], erp_url: str, published: None
+) -> None:
+    sku = _sellable_item(api)
+    location = _only_four_in_the_erp(api, admin, erp_url, sku)
+
+    body = {
+        "customerId": CUSTOMER,
+        "externalOrderId": f"shop-{uuid.uuid4().hex[:8]}",
+        "channel": "web",
+        "lines": [{"sku": sku, "quantity": 10}],
+    }
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    answer = api.post("/api/orders", json=body, headers=key)
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()
+    order_id = accepted["orderId"]
+    assert accepted["status"] == "accepted"
+    line = accepted["lines"][0]
+    assert (line["quantity"], line["reserved"], line["backordered"]) == (10, 4, 6)
+    assert line["allocations"] == [{"location": location, "quantity": 4}]
+    # The same key and body: the first answer, byte for byte.
+    again = api.post("/api/orders", json=body, headers=key)
+    assert (again.status_code, again.content) == (202, answer.content)
+    # The four are held (or already handed over as booked demand): none left, none negative.
+    item = _item(api, sku)
+    assert item["available"] == "0" and _never_negative(item)
+
+    view = eventually(
+        lambda: (
+            (found := api.get(f"/api/orders/{order_id}").json())["status"] == "booked" and found
+        ),
+        60,
+    )
+    assert [(li["reserved"], li["backordered"]) for li in view["lines"]] == [(4, 6)]
+    assert view["history"][0]["detail"] == f"backordered: {sku} 6"
+    erp = httpx.get(
+        f"{standard_api(erp_url)}/salesOrders",
+        params={"$filter": f"externalDocumentNumber eq '{order_id}'"},
+        timeout=10,
+    ).json()["value"]
+    assert len(erp) == 1, erp
+    erp_lines = httpx.get(
+        f"{standard_api(erp_url)}/salesOrders({erp[0]['id']})/salesOrderLines", timeout=10
+    ).json()["value"]
+    assert sum(Decimal(str(li["quantity"])) for li in erp_lines) == 10
+    assert Decimal(str(erp[0]["totalAmountExcludingTax"])) == Decimal(accepted["totalAmount"])
+    assert sum(row["qtyOnSalesOrders"] for row in _rows(erp_url, sku)) == 10
+
+    # After booking: availability 0, not negative.
+    item = _item(api, sku)
+    assert item["available"] == "0" and _never_negative(item)
+    # After the ERP's figures take over (a reconciliation): on hand 4, demand 10, still 0.
+    _reconcile(api, admin, sku)
+    item = _item(api, sku)
+    at = next(li for li in item["locations"] if li["location"] == location)
+    assert (at["onHand"], at["erpDemand"], at["pendingHolds"]) == ("4", "10", "0")
+    assert item["available"] == "0" and _never_negative(item)
