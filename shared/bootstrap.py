@@ -38,7 +38,13 @@ from shared.config.policy import SyncPolicy, policy_for
 from shared.config.settings import Settings, get_settings
 from shared.domain.content.listing import ChannelProfile
 from shared.domain.credit import CreditPolicy
-from shared.domain.orders import ApprovalAction, BackorderPolicy, BookingRetryPolicy, Order
+from shared.domain.orders import (
+    ApprovalAction,
+    BackorderPolicy,
+    BookingRetryPolicy,
+    Order,
+    QuantityLimits,
+)
 from shared.domain.pricing import CampaignPolicy, CurrencyTable, default_currency_table
 from shared.domain.stock import StockThresholds
 from shared.services.content.delivery import BatchLimits
@@ -213,6 +219,11 @@ def order_settings(settings: Settings) -> OrderSettings:
         backorders=BackorderPolicy(approvals.backorder.item_categories, approvals.backorder.items)
         if approvals.backorders
         else None,
+        quantity_limits=QuantityLimits(
+            customers=approvals.quantity_limits.customers,
+            items=approvals.quantity_limits.items,
+            default=approvals.quantity_limits.default,
+        ),
     )
 
 

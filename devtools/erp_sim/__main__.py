@@ -40,10 +40,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests-per-window", type=int, default=6000)
     parser.add_argument("--window-seconds", type=float, default=300.0)
     parser.add_argument(
-        "--no-credit-check",
+        "--credit-check",
         action="store_true",
-        help="accept orders over the customer's credit limit",
+        help="refuse orders over the customer's credit limit, as a tenant whose extension blocks "
+        "them would (Business Central itself only warns a user)",
     )
+    # Kept so existing scripts still start: accepting such orders is now the default.
+    parser.add_argument("--no-credit-check", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--reserve-on-order",
         action="store_true",
@@ -64,7 +67,7 @@ def _options(arguments: argparse.Namespace) -> SimulatorOptions:
             requests_per_window=arguments.requests_per_window,
             window_seconds=arguments.window_seconds,
         ),
-        credit_check=not arguments.no_credit_check,
+        credit_check=arguments.credit_check and not arguments.no_credit_check,
         reserve_on_order=arguments.reserve_on_order,
     )
 

@@ -173,7 +173,20 @@ ApprovableRule = Literal[
     "price-mismatch",
     "insufficient-stock",
     "customer-blocked",
+    "quantity-over-threshold",
 ]
+LineQuantity = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class QuantityLimits(_Section):
+    """The largest quantity one order line may carry (rule ``quantity-over-threshold``), in the
+    item's base unit of measure: per customer number, per item number, and ``default`` for the
+    lines neither names. The lower of a line's customer and item limit applies. Nothing set
+    (the default): no limit."""
+
+    customers: dict[str, LineQuantity] = Field(default_factory=dict)
+    items: dict[str, LineQuantity] = Field(default_factory=dict)
+    default: LineQuantity | None = None
 
 
 ItemCode = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^\S+$")]
@@ -199,13 +212,15 @@ class OrderApprovals(_Section):
     rule) or ``hold`` (accepted as ``pending-approval``, its stock and credit holds kept for
     ``hold_for`` while a person decides; then it is rejected with the reason); for
     ``insufficient-stock`` also ``backorder`` (accepted: the stock there is held, the rest of
-    each short line backordered, for the items ``backorder`` names)."""
+    each short line backordered, for the items ``backorder`` names).
+    ``quantity_limits`` sets the thresholds of the ``quantity-over-threshold`` rule."""
 
     hold_for: Duration = timedelta(hours=24)
     rules: dict[ApprovableRule, Literal["reject", "hold", "backorder"]] = Field(
         default_factory=dict
     )
     backorder: Backorders = Field(default_factory=Backorders)
+    quantity_limits: QuantityLimits = Field(default_factory=QuantityLimits)
 
     _hold_positive = field_validator("hold_for")(_positive)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -121,6 +121,15 @@ class Violation(WireModel):
     order_amount_lcy: DecimalString | None = None
     available_credit: DecimalString | None = None
     overdue_amount: DecimalString | None = None
+    quantity: DecimalString | None = Field(
+        None, description="quantity-over-threshold: the line's quantity in base units."
+    )
+    limit: DecimalString | None = Field(
+        None, description="quantity-over-threshold: the largest quantity the policy allows."
+    )
+    limit_source: Literal["customer", "item", "default"] | None = Field(
+        None, description="quantity-over-threshold: which limit of the sync policy applies."
+    )
 
 
 class Problem(WireModel):

@@ -1,19 +1,72 @@
 """Clients for end-to-end modules that run their own private stack.
 
-A module defines a module-scoped ``stack`` fixture (a started ``LocalStack``); these fixtures
-give it the HTTP client with the function key, the admin key header, a Service Bus client and
-the ERP simulator's URL for that stack.
+A module defines a module-scoped ``stack`` fixture (a started ``LocalStack``), usually with
+``private_stack``::
+
+    @pytest.fixture(scope="module")
+    def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+        with private_stack("apr", policy=POLICY, env={"ORDER_BOOKING_CLAIM_SECONDS": "10"}) as s:
+            yield s
+
+The other fixtures give it the HTTP client with the function key, the admin key header, a
+Service Bus client and the ERP simulator's URL for that stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import httpx
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from devtools.stack import LocalStack
+from devtools.stack import LocalStack, StackPorts
+
+# prefix, then keywords policy (the SYNC_POLICY override), env (more runner settings), and
+# erp_items / erp_customers (the simulator's size).
+PrivateStack = Callable[..., AbstractContextManager[LocalStack]]
+
+
+@pytest.fixture(scope="session")
+def private_stack(azurite_connection: str) -> PrivateStack:
+    """Starts a module's own function app, Service Bus stand-in and ERP simulator on free
+    ports, sharing only the session's Azurite under a table prefix of its own (``prefix`` and
+    a random suffix). Demo customers often have some overdue balance: the overdue tolerance is
+    set high unless ``env`` says otherwise."""
+
+    @contextmanager
+    def start(
+        prefix: str,
+        *,
+        policy: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        erp_items: int = 40,
+        erp_customers: int = 12,
+    ) -> Iterator[LocalStack]:
+        settings = {
+            "AzureWebJobsStorage": azurite_connection,
+            "TABLE_PREFIX": prefix + uuid.uuid4().hex[:8],
+            "CREDIT_OVERDUE_TOLERANCE": "1000000",
+        }
+        if policy is not None:
+            settings["SYNC_POLICY"] = json.dumps(policy)
+        settings.update(env or {})
+        started = LocalStack(
+            ports=StackPorts.free(), erp_items=erp_items, erp_customers=erp_customers
+        )
+        try:
+            started.start_servicebus()
+            started.start_erp()
+            started.start_runner(settings)
+            yield started
+        finally:
+            started.stop()
+
+    return start
 
 
 @pytest.fixture(scope="module")

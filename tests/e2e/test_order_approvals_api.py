@@ -22,13 +22,13 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from devtools.erp_sim.testing import standard_api
-from devtools.stack import LocalStack, StackPorts
+from devtools.stack import LocalStack
+from tests.e2e.conftest import PrivateStack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 CUSTOMER = "C00001"
-TABLE_PREFIX = "apr" + uuid.uuid4().hex[:8]
 POLICY = {
     "orders": {
         "approvals": {
@@ -40,22 +40,9 @@ POLICY = {
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_connection: str) -> Iterator[LocalStack]:
-    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
-    try:
-        private.start_servicebus()
-        private.start_erp()
-        private.start_runner(
-            {
-                "AzureWebJobsStorage": azurite_connection,
-                "TABLE_PREFIX": TABLE_PREFIX,
-                "SYNC_POLICY": json.dumps(POLICY),
-                "CREDIT_OVERDUE_TOLERANCE": "1000000",
-            }
-        )
-        yield private
-    finally:
-        private.stop()
+def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+    with private_stack("apr", policy=POLICY) as started:
+        yield started
 
 
 _sequences: dict[tuple[str, str], int] = {}

@@ -12,7 +12,6 @@ session's Azurite under its own table prefix. Every figure comes from the ERP si
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ import pytest
 
 from devtools.erp_sim.reference import ITEM_CATEGORIES
 from devtools.erp_sim.testing import custom_api, standard_api
-from devtools.stack import LocalStack, StackPorts
+from devtools.stack import LocalStack
+from tests.e2e.conftest import PrivateStack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -48,22 +48,9 @@ NO_DEMAND = {
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_connection: str) -> Iterator[LocalStack]:
-    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
-    try:
-        private.start_servicebus()
-        private.start_erp()
-        private.start_runner(
-            {
-                "AzureWebJobsStorage": azurite_connection,
-                "TABLE_PREFIX": "bko" + uuid.uuid4().hex[:8],
-                "SYNC_POLICY": json.dumps(POLICY),
-                "CREDIT_OVERDUE_TOLERANCE": "1000000",
-            }
-        )
-        yield private
-    finally:
-        private.stop()
+def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+    with private_stack("bko", policy=POLICY) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,10 @@ import pytest
 from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
-from devtools.stack import LocalStack, StackPorts
+from devtools.stack import LocalStack
 from shared.config.settings import DEMO_CHANNEL_SECRETS
 from shared.domain.orders.customer_token import sign
+from tests.e2e.conftest import PrivateStack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -41,26 +42,16 @@ _log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_connection: str) -> Iterator[LocalStack]:
-    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
-    try:
-        private.start_servicebus()
-        private.start_erp()
-        private.start_runner(
-            {
-                "AzureWebJobsStorage": azurite_connection,
-                "TABLE_PREFIX": "lif" + uuid.uuid4().hex[:8],
-                "ORDER_BOOKING_CLAIM_SECONDS": "10",
-                "CREDIT_OVERDUE_TOLERANCE": "1000000",
-                "ERP_WEBHOOK_RESOURCES": (
-                    "itemAvailabilityByLocation,salesOrders,salesShipments,salesInvoices,"
-                    "salesShipmentTracking"
-                ),
-            }
-        )
-        yield private
-    finally:
-        private.stop()
+def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+    env = {
+        "ORDER_BOOKING_CLAIM_SECONDS": "10",
+        "ERP_WEBHOOK_RESOURCES": (
+            "itemAvailabilityByLocation,salesOrders,salesShipments,salesInvoices,"
+            "salesShipmentTracking"
+        ),
+    }
+    with private_stack("lif", env=env) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

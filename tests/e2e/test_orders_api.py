@@ -25,9 +25,10 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 
 from devtools.erp_sim.testing import custom_api, standard_api
-from devtools.stack import LocalStack, StackPorts
+from devtools.stack import LocalStack
 from shared.adapters.stores.idempotency_keys import StoredResponse, claim_key, request_hash
 from shared.adapters.tables import TableStore
+from tests.e2e.conftest import PrivateStack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -38,26 +39,16 @@ TABLE_PREFIX = "ord" + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_connection: str) -> Iterator[LocalStack]:
-    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
-    try:
-        private.start_servicebus()
-        private.start_erp()
-        private.start_runner(
-            {
-                "AzureWebJobsStorage": azurite_connection,
-                "TABLE_PREFIX": TABLE_PREFIX,
-                "ORDER_BOOKING_MAX_ATTEMPTS": "3",
-                "ORDER_BOOKING_RETRY_BASE_SECONDS": "0.5",
-                "ORDER_BOOKING_RETRY_MAX_SECONDS": "1",
-                "ORDER_BOOKING_CLAIM_SECONDS": "10",
-                # Random demo customers often have some overdue balance; not what this tests.
-                "CREDIT_OVERDUE_TOLERANCE": "1000000",
-            }
-        )
-        yield private
-    finally:
-        private.stop()
+def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+    env = {
+        "TABLE_PREFIX": TABLE_PREFIX,
+        "ORDER_BOOKING_MAX_ATTEMPTS": "3",
+        "ORDER_BOOKING_RETRY_BASE_SECONDS": "0.5",
+        "ORDER_BOOKING_RETRY_MAX_SECONDS": "1",
+        "ORDER_BOOKING_CLAIM_SECONDS": "10",
+    }
+    with private_stack("ord", env=env) as started:
+        yield started
 
 
 _sequences: dict[tuple[str, str], int] = {}

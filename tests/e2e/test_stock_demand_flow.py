@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from devtools.erp_sim.testing import custom_api, standard_api
-from devtools.stack import LocalStack, StackPorts
+from devtools.stack import LocalStack
+from tests.e2e.conftest import PrivateStack
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -38,24 +39,12 @@ ZERO_FIGURES = {
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_connection: str) -> Iterator[LocalStack]:
-    private = LocalStack(ports=StackPorts.free(), erp_items=40, erp_customers=12)
-    try:
-        private.start_servicebus()
-        private.start_erp()
-        private.start_runner(
-            {
-                "AzureWebJobsStorage": azurite_connection,
-                "TABLE_PREFIX": "dem" + uuid.uuid4().hex[:8],
-                "ORDER_BOOKING_CLAIM_SECONDS": "10",
-                # Random demo customers may have an overdue balance or a low limit; the credit
-                # rules are not what this module tests.
-                "CREDIT_OVERDUE_TOLERANCE": "1000000",
-            }
-        )
-        yield private
-    finally:
-        private.stop()
+def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
+    env = {
+        "ORDER_BOOKING_CLAIM_SECONDS": "10",
+    }
+    with private_stack("dem", env=env) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel
 
-from devtools.erp_sim.testing import running_simulator, standard_api
+from devtools.erp_sim.testing import custom_api, running_simulator, standard_api
 from shared.adapters.erp.models import (
     Customer,
     CustomerFinancialDetail,
@@ -171,3 +172,49 @@ def test_simulator_subscriptions_have_the_documented_forms(sim: str) -> None:
         Subscription.model_validate(created.json())
     finally:
         httpx.post(f"{sim}/_sim/config", json={"subscriptionHandshake": True}, timeout=10)
+
+
+def test_an_api_create_over_the_credit_limit_is_not_refused(sim: str) -> None:
+    """Business Central's credit limit check only warns a person: codeunit 312 "Cust-Check Cr.
+    Limit" (microsoft/BCApps, Base Application, Sales/Customer/CustCheckCrLimit.Codeunit.al)
+    does nothing in ``SalesHeaderCheck`` unless ``GuiAllowed``, and ``SalesLineCheck`` only
+    sends a notification (page 343 "Check Credit Limit", a confirmation dialog, when a UI is
+    there); neither raises an error. A sales order created through the API (no UI) is
+    therefore created over the limit, and the outstanding amount goes past it. Refusing it is
+    a stricter tenant's extension: the simulator does that only when asked (``creditCheck``).
+    """
+    std = standard_api(sim)
+    fixtures = httpx.get(f"{sim}/_sim/info", timeout=10).json()["fixtures"]
+    customer = fixtures["customers"]["creditNearlyExhausted"]
+    summary_url = f"{custom_api(sim)}/customerCreditSummaries"
+    item = _first(f"{std}/items", **{"$filter": "blocked eq false and inventory gt 0"})
+
+    def summary() -> dict[str, Any]:
+        return _first(summary_url, **{"$filter": f"customerNumber eq '{customer}'"})
+
+    before = summary()
+    headroom = (
+        Decimal(str(before["creditLimit"]))
+        - Decimal(str(before["balance"]))
+        - Decimal(str(before["outstandingOrdersAmount"]))
+    )
+    over = headroom + 100
+    body = {
+        "customerNumber": customer,
+        "externalDocumentNumber": "CONF-CREDIT",
+        "salesOrderLines": [
+            {"lineObjectNumber": item["number"], "quantity": 1, "unitPrice": float(over)}
+        ],
+    }
+    created = httpx.post(f"{std}/salesOrders", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    after = summary()
+    used = Decimal(str(after["balance"])) + Decimal(str(after["outstandingOrdersAmount"]))
+    assert used > Decimal(str(after["creditLimit"]))  # over the limit, as BC allows
+
+    httpx.post(f"{sim}/_sim/config", json={"creditCheck": True}, timeout=10)
+    try:
+        refused = httpx.post(f"{std}/salesOrders", json=body, timeout=10)
+        assert refused.status_code == 400 and "credit limit" in refused.text
+    finally:
+        httpx.post(f"{sim}/_sim/config", json={"creditCheck": False}, timeout=10)

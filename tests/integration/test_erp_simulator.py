@@ -58,7 +58,7 @@ def client(base_url: str) -> Iterator[httpx.Client]:
                 },
             )
         )
-        _ok(http.post("/_sim/config", json={"creditCheck": True, "reserveOnOrder": False}))
+        _ok(http.post("/_sim/config", json={"creditCheck": False, "reserveOnOrder": False}))
         yield http
 
 
@@ -626,6 +626,7 @@ def test_credit_limit_rule_is_configurable(
         "customerNumber": customer,
         "salesOrderLines": [{"lineObjectNumber": item["number"], "quantity": 1, "unitPrice": 150}],
     }
+    _ok(client.post("/_sim/config", json={"creditCheck": True}))  # a stricter tenant, opt-in
     refused = client.post(f"{std}/salesOrders", json=body)
     assert refused.status_code == 400 and "credit limit" in refused.json()["error"]["message"]
     small = {**body, "salesOrderLines": [{**body["salesOrderLines"][0], "unitPrice": 60}]}

@@ -17,12 +17,14 @@ import pytest
 
 from shared.adapters.stores.credit_holds import load_pending
 from shared.adapters.stores.orders import change_order, load_order
-from shared.domain.orders import ApprovalAction, Decision, Order, OrderStatus
+from shared.domain.orders import ApprovalAction, Decision, Order, OrderStatus, QuantityLimits
+from shared.services.orders import approvals
 from shared.services.orders.admin import AdminResult, NotAllowed
 from shared.services.orders.api import order_view
 from shared.services.orders.approvals import (
     NoLongerBookable,
     approve_order,
+    expire_due,
     expire_one,
     list_waiting,
     reject_order,
@@ -380,3 +382,74 @@ async def test_an_approval_says_so_when_the_price_changed_since_acceptance(
     assert stored.order.decisions == ()
     assert await held_everywhere(harness, order_id) == {"MAIN", "credit"}
     assert stored.order.attempt == 0  # no booking message was issued
+
+
+async def test_a_line_over_its_quantity_limit_is_refused_or_held_then_booked(
+    harness: Harness,
+) -> None:
+    limits = QuantityLimits(customers={CUSTOMER: Decimal(4)}, items={SKU: Decimal(10)})
+    harness.ctx.settings = replace(harness.ctx.settings, quantity_limits=limits)
+    await harness.stock(SKU, MAIN=20)
+    refused = await harness.submit(order_body([{"sku": SKU, "quantity": 5}]))
+    assert refused.status == 422, refused.body
+    problem = json.loads(refused.body)
+    assert [
+        (v["rule"], v["line"], v["quantity"], v["limit"], v["limitSource"])
+        for v in problem["violations"]
+    ] == [("quantity-over-threshold", 0, "5", "4", "customer")]
+    assert await held_everywhere(harness, problem["orderId"]) == set()
+
+    hold(harness, "quantity-over-threshold")
+    harness.ctx.settings = replace(harness.ctx.settings, quantity_limits=limits)
+    answer = await harness.submit(order_body([{"sku": SKU, "quantity": 5}]))
+    assert answer.status == 202, answer.body
+    order_id = json.loads(answer.body)["orderId"]
+    assert (await harness.reservations(SKU))["MAIN"] == {order_id: Decimal(5)}
+    await approve_order(harness.ctx, order_id, "Sam Sales", "a known big buyer", "c-q")
+    await harness.deliver(until=settled(harness, order_id))
+    assert len(erp_orders(harness.sim, order_id)) == 1
+
+
+class _Crashed(Exception):
+    """Stands for the process dying right after a decision's write."""
+
+
+@pytest.mark.parametrize("decision", ["reject", "expire"])
+async def test_a_decision_that_dies_after_its_write_is_finished_once_by_the_next_sweep(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, decision: str
+) -> None:
+    hold(harness, "insufficient-stock", hold_for=timedelta(minutes=10))
+    await harness.stock(SKU, MAIN=2)
+    answer = await harness.submit(order_body([{"sku": SKU, "quantity": 4}]))
+    order_id = json.loads(answer.body)["orderId"]
+    later = replace(harness.ctx, clock=lambda: utc_now() + timedelta(minutes=11))
+    ctx = harness.ctx if decision == "reject" else later
+    write = approvals.change_order
+
+    async def write_then_die(*args: Any, **kwargs: Any) -> Any:
+        await write(*args, **kwargs)
+        raise _Crashed
+
+    monkeypatch.setattr(approvals, "change_order", write_then_die)
+    with pytest.raises(_Crashed):
+        if decision == "reject":
+            await reject_order(ctx, order_id, "Fran Finance", "no", "c-k")
+        else:
+            await expire_due(ctx)
+    monkeypatch.setattr(approvals, "change_order", write)
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None and stored.order.status is OrderStatus.REJECTED
+    assert not stored.order.holds_released
+    assert await held_everywhere(harness, order_id) == {"MAIN", "credit"}  # nothing given back
+
+    await drain(harness.bus_connection, "order-status", "storefront")
+    await sweep(ctx)  # a rejection is due at once, not at approvalUntil
+    assert await held_everywhere(harness, order_id) == set()
+    assert await list_waiting(harness.ctx) == []
+    stored = await load_order(harness.ctx.tables, order_id)
+    assert stored is not None and stored.order.holds_released
+    assert len(stored.order.decisions) == 1
+    events = await status_events(harness, order_id)
+    assert [e["status"] for e in events] == ["rejected"]  # what the dead process never said
+    await sweep(ctx)  # again: nothing left to do, nothing published twice
+    assert await status_events(harness, order_id) == []

@@ -84,7 +84,9 @@ def test_the_shipped_policy_rejects_every_rule_and_holds_for_a_day() -> None:
     approvals = load_policy().orders.approvals
     assert approvals.hold_for == timedelta(hours=24)
     assert set(approvals.rules.values()) == {"reject"}
-    assert len(approvals.rules) == 5
+    assert len(approvals.rules) == 6
+    limits = approvals.quantity_limits  # no limit: behaviour as before the rule existed
+    assert limits.customers == {} and limits.items == {} and limits.default is None
 
 
 def test_an_override_puts_one_rule_at_hold() -> None:
@@ -96,6 +98,18 @@ def test_an_override_puts_one_rule_at_hold() -> None:
     assert approvals.rules["price-mismatch"] == "reject"  # deep merge keeps the others
 
 
+def test_quantity_limits_are_read_as_decimals_per_customer_and_item() -> None:
+    approvals = load_policy(
+        '{"orders": {"approvals": {"rules": {"quantity-over-threshold": "hold"}, '
+        '"quantityLimits": {"customers": {"C00001": 100}, "items": {"IT-1": "12.5"}, '
+        '"default": 500}}}}'
+    ).orders.approvals
+    assert approvals.rules["quantity-over-threshold"] == "hold"
+    limits = approvals.quantity_limits
+    assert limits.customers == {"C00001": D(100)} and limits.items == {"IT-1": D("12.5")}
+    assert limits.default == D(500)
+
+
 @pytest.mark.parametrize(
     ("override", "mentions"),
     [
@@ -103,6 +117,10 @@ def test_an_override_puts_one_rule_at_hold() -> None:
         ('{"orders": {"approvals": {"rules": {"price-mismatch": "maybe"}}}}', "price-mismatch"),
         ('{"orders": {"approvals": {"holdFor": "PT0S"}}}', "holdFor"),
         ('{"orders": {"approvals": {"holdFor": 3600}}}', "holdFor"),
+        ('{"orders": {"approvals": {"quantityLimits": {"items": {"A": 0}}}}}', "items"),
+        ('{"orders": {"approvals": {"quantityLimits": {"default": "-1"}}}}', "default"),
+        ('{"orders": {"approvals": {"quantityLimits": {"customers": {"C1": "x"}}}}}', "C1"),
+        ('{"orders": {"approvals": {"quantityLimits": {"skus": {"A": 5}}}}}', "skus"),
     ],
 )
 def test_a_bad_approvals_policy_fails_naming_the_field(override: str, mentions: str) -> None:

@@ -17,11 +17,13 @@ from shared.domain.orders import (
     Disposition,
     InvalidTransition,
     LineDemand,
+    LineLimit,
     Order,
     OrderFacts,
     OrderRule,
     OrderStatus,
     PricingData,
+    QuantityLimits,
     RequestedLine,
     accept,
     allocate,
@@ -251,6 +253,50 @@ def test_stock_is_checked_in_base_units_for_a_box() -> None:
         [RequestedLine("A", D(2), "BOX")], None, _pricing(), _facts(stock={"A": {"M": D(23)}})
     )
     assert [v.rule for v in short.violations] == [OrderRule.INSUFFICIENT_STOCK]
+
+
+def test_a_line_above_its_quantity_limit_names_the_line_the_quantity_and_the_limit() -> None:
+    limits = QuantityLimits(customers={"C1": D(30)}, items={"A": D(20)}, default=D(5))
+    result = evaluate_order(
+        [
+            RequestedLine("A", D(2), "BOX"),  # 24 base units, item limit 20 (lower than 30)
+            RequestedLine("A", D(20)),  # exactly at the limit: fine
+            RequestedLine("B", D(31)),  # customer limit 30 (B has no item limit)
+        ],
+        None,
+        _pricing(),
+        replace(_facts(limit="100000"), quantity_limits=limits),
+    )
+    over = [v.as_contract() for v in result.violations]
+    assert [(v["rule"], v["line"]) for v in over] == [
+        ("quantity-over-threshold", 0),
+        ("quantity-over-threshold", 2),
+    ]
+    assert over[0] | {"detail": ""} == {
+        "rule": "quantity-over-threshold",
+        "sku": "A",
+        "line": 0,
+        "field": "lines[0]",
+        "detail": "",
+        "quantity": "24",
+        "limit": "20",
+        "limitSource": "item",
+    }
+    assert (over[1]["quantity"], over[1]["limit"], over[1]["limitSource"]) == (
+        "31",
+        "30",
+        "customer",
+    )
+    assert "24" in str(over[0]["detail"]) and "20" in str(over[0]["detail"])
+
+
+def test_the_default_quantity_limit_applies_only_where_none_is_named() -> None:
+    limits = QuantityLimits(items={"A": D(50)}, default=D(5))
+    assert limits.limit_for("C1", "A") == LineLimit(D(50), "item")  # above the default
+    assert limits.limit_for("C1", "B") == LineLimit(D(5), "default")
+    assert QuantityLimits().limit_for("C1", "A") is None
+    unlimited = evaluate_order([RequestedLine("B", D(90))], None, _pricing(), _facts())
+    assert unlimited.acceptable  # no limits set: as before the rule existed
 
 
 # ---- life cycle ------------------------------------------------------------------------

@@ -31,6 +31,13 @@ async def add_waiting(tables: TableStorage, order_id: str, until: datetime) -> N
     )
 
 
+async def mark_due(tables: TableStorage, order_id: str, now: datetime) -> None:
+    """A decision is about to be written: the expiry sweep looks at the order from ``now`` on,
+    so holds a crash leaves behind after the decision are given back by the next sweep (it
+    finds the order decided, or not yet expired and leaves it waiting)."""
+    await add_waiting(tables, order_id, now)
+
+
 async def remove_waiting(tables: TableStorage, order_id: str) -> None:
     with contextlib.suppress(EntityChanged):
         await tables.delete(APPROVALS_TABLE, _WAITING, order_id)

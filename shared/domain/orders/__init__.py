@@ -61,6 +61,7 @@ from .model import (
     request_replay,
     schedule_retry,
 )
+from .quantity_limits import LineLimit, QuantityLimits, quantity_violations
 from .retry import BookingRetryPolicy
 from .violations import OrderRule, OrderViolation
 
@@ -84,6 +85,7 @@ __all__ = [
     "InvalidTransition",
     "LineAllocation",
     "LineDemand",
+    "LineLimit",
     "Order",
     "OrderFacts",
     "OrderLine",
@@ -91,6 +93,7 @@ __all__ = [
     "OrderStatus",
     "OrderViolation",
     "PricingData",
+    "QuantityLimits",
     "RequestedLine",
     "Shortage",
     "StockHold",
@@ -111,6 +114,7 @@ __all__ = [
     "mark_settled",
     "new_order_id",
     "price_changes",
+    "quantity_violations",
     "record_booked",
     "record_failed",
     "reject",

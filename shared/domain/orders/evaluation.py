@@ -9,7 +9,7 @@ the priced and allocated lines ready to be reserved.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -35,6 +35,7 @@ from shared.domain.pricing import (
 
 from .allocation import LineDemand, allocate
 from .model import OrderLine
+from .quantity_limits import QuantityLimits, quantity_violations
 from .violations import OrderRule, OrderViolation
 
 _ZERO = Decimal(0)
@@ -82,6 +83,8 @@ class OrderFacts:
     # Items the sync policy lets intake backorder: a short line of one is accepted, holding
     # what there is, the rest backordered (no insufficient-stock violation).
     backorderable: Callable[[str], bool] = lambda _: False
+    # Per-customer / per-item maximum line quantities (sync policy; none by default).
+    quantity_limits: QuantityLimits = field(default_factory=QuantityLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,8 @@ def evaluate_order(
 
     credit_amount, assessment = _credit(resolved, currency_ok, total, pricing, facts, violations)
     lines = _allocate(requested, priced, pricing, facts, violations)
+    if customer is not None:
+        violations.extend(quantity_violations(lines, customer.customer_no, facts.quantity_limits))
     # Order-level problems first, then line problems in line order.
     violations.sort(key=lambda v: (v.line is not None, v.line or 0))
     return Evaluation(

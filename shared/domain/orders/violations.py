@@ -25,6 +25,8 @@ class OrderRule(StrEnum):
     CREDIT_OVER_LIMIT = "credit-over-limit"
     CREDIT_OVERDUE = "credit-overdue"
     INSUFFICIENT_STOCK = "insufficient-stock"
+    # A line above the sync policy's per-customer / per-item maximum (orders.approvals).
+    QUANTITY_OVER_THRESHOLD = "quantity-over-threshold"
 
 
 @dataclass(frozen=True, slots=True)

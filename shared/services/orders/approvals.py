@@ -11,7 +11,9 @@ exactly one decision is recorded and the others find the order decided:
 What follows a decision (the booking message, releasing the holds, the status event, the
 list entry) is idempotent and done after it; a crash in between is finished by the next
 call or sweep: the outbox entry (written before an approval) lets the sweeper send the
-booking message, and a rejected order keeps ``holdsReleased`` false until its holds are back.
+booking message; before a rejection the order's list entry is made due now (``mark_due``), so
+the next expiry sweep finds it decided and gives back the holds (a rejected order keeps
+``holdsReleased`` false until they are back), and says so in a status event.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime
 
 from shared.adapters.bus import BusSendFailed
 from shared.adapters.stores import order_outcomes
-from shared.adapters.stores.approvals import remove_waiting, waiting
+from shared.adapters.stores.approvals import mark_due, remove_waiting, waiting
 from shared.adapters.stores.orders import (
     add_to_outbox,
     change_order,
@@ -129,6 +131,11 @@ async def reject_order(
     Raises `UnknownOrder` or `NotAllowed` (approved meanwhile: it is booking).
     """
     now = ctx.clock()
+    stored = await load_order(ctx.tables, order_id)
+    if stored is None:
+        raise UnknownOrder(order_id)
+    if stored.order.status is OrderStatus.PENDING_APPROVAL:
+        await mark_due(ctx.tables, order_id, now)
     try:
         moved = await change_order(
             ctx.tables, order_id, lambda o: reject_held(o, approver, reason, now, correlation_id)
@@ -137,7 +144,7 @@ async def reject_order(
         current = await load_order(ctx.tables, order_id)
         assert current is not None
         if current.order.status is OrderStatus.REJECTED:
-            await _give_back(ctx, current.order)  # finish what a crashed decision left
+            await _finish_rejection(ctx, current.order)  # what a crashed decision left
         return _already(current.order, Decision.REJECTED, "rejected")
     if moved is None:
         raise UnknownOrder(order_id)
@@ -155,7 +162,7 @@ async def expire_one(ctx: OrderContext, order_id: str) -> Order | None:
         if current is None:
             return None
         if current.order.status is OrderStatus.REJECTED:
-            return await _give_back(ctx, current.order)
+            return await _finish_rejection(ctx, current.order)
         if current.order.status is not OrderStatus.PENDING_APPROVAL:
             await remove_waiting(ctx.tables, order_id)
         return current.order
@@ -205,6 +212,17 @@ async def _give_back(ctx: OrderContext, order: Order) -> Order:
         await order_outcomes.record_rejected_at_approval(ctx.tables, order)
     await remove_waiting(ctx.tables, order.order_id)
     return order
+
+
+async def _finish_rejection(ctx: OrderContext, order: Order) -> Order:
+    """A rejection whose holds were not given back yet (its process died after the decision):
+    give them back, and publish the status the dead process never did."""
+    if order.holds_released:
+        await remove_waiting(ctx.tables, order.order_id)
+        return order
+    done = await _give_back(ctx, order)
+    await _announce(ctx, done)
+    return done
 
 
 async def _announce(ctx: OrderContext, order: Order) -> None:

@@ -23,6 +23,7 @@ from shared.domain.orders import (
     ApprovalAction,
     BackorderPolicy,
     BookingRetryPolicy,
+    QuantityLimits,
     new_order_id,
 )
 from shared.domain.pricing import CampaignPolicy, CurrencyTable
@@ -69,6 +70,8 @@ class OrderSettings:
     # insufficient-stock at backorder: the items whose short lines are backordered (None: off;
     # approval_actions then holds the action for the other items' short lines).
     backorders: BackorderPolicy | None = None
+    # Maximum line quantities per customer / item (rule quantity-over-threshold; none: no limit).
+    quantity_limits: QuantityLimits = field(default_factory=QuantityLimits)
 
     def sells_expected(self, channel: str) -> bool:
         """Whether orders of ``channel`` may take receipts expected from purchase orders."""

@@ -301,6 +301,7 @@ def _evaluate(
             partial_stock=ctx.settings.approval_actions.get("insufficient-stock")
             is ApprovalAction.HOLD,
             backorderable=_backorderable(ctx),
+            quantity_limits=ctx.settings.quantity_limits,
         ),
     )
 
