@@ -176,12 +176,13 @@ def test_simulator_subscriptions_have_the_documented_forms(sim: str) -> None:
 
 def test_an_api_create_over_the_credit_limit_is_not_refused(sim: str) -> None:
     """Business Central's credit limit check only warns a person: codeunit 312 "Cust-Check Cr.
-    Limit" (microsoft/BCApps, Base Application, Sales/Customer/CustCheckCrLimit.Codeunit.al)
-    does nothing in ``SalesHeaderCheck`` unless ``GuiAllowed``, and ``SalesLineCheck`` only
-    sends a notification (page 343 "Check Credit Limit", a confirmation dialog, when a UI is
-    there); neither raises an error. A sales order created through the API (no UI) is
-    therefore created over the limit, and the outstanding amount goes past it. Refusing it is
-    a stricter tenant's extension: the simulator does that only when asked (``creditCheck``).
+    Limit" (Base Application source, file CustCheckCrLimit.Codeunit.al, namespace
+    Microsoft.Sales.Customer) does nothing in ``SalesHeaderCheck`` unless ``GuiAllowed``,
+    and ``SalesLineCheck`` only sends a notification (page 343 "Check Credit Limit", a
+    confirmation dialog, when a UI is there); neither raises an error. A sales order created
+    through the API (no UI) is therefore created over the limit, and the outstanding amount
+    goes past it. Refusing it is a stricter tenant's extension: the simulator does that only
+    when asked (``creditCheck``).
     """
     std = standard_api(sim)
     fixtures = httpx.get(f"{sim}/_sim/info", timeout=10).json()["fixtures"]
