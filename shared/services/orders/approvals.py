@@ -95,7 +95,7 @@ async def approve_order(
         raise UnknownOrder(order_id)
     order = stored.order
     if order.status is not OrderStatus.PENDING_APPROVAL:
-        return _already(order, Decision.APPROVED, "approved")
+        return await _approved_before(ctx, order)
     now = ctx.clock()
     if order.approval_until is not None and now >= order.approval_until:
         expired = await expire_one(ctx, order_id)
@@ -111,16 +111,33 @@ async def approve_order(
     except InvalidTransition:
         current = await load_order(ctx.tables, order_id)
         assert current is not None
-        return _already(current.order, Decision.APPROVED, "approved")
+        return await _approved_before(ctx, current.order)
     assert moved is not None
     approved = moved.order
-    with contextlib.suppress(BusSendFailed):  # the outbox sends it later
-        await send_booking_message(
-            ctx.bus, order_id, approved.generation, approved.attempt, approved.correlation_id
-        )
-        await remove_from_outbox(ctx.tables, order_id)
+    await _queue_for_booking(ctx, approved)
     await _announce(ctx, approved)
     return AdminResult(approved, True, f"approved by {approver}; queued for booking")
+
+
+async def _queue_for_booking(ctx: OrderContext, order: Order) -> None:
+    """Send the approved order's booking message and drop its outbox entry. Safe to repeat:
+    the same MessageId is dropped by the broker's duplicate detection, and booking looks the
+    order up before creating it again."""
+    with contextlib.suppress(BusSendFailed):  # the outbox sends it later
+        await send_booking_message(
+            ctx.bus, order.order_id, order.generation, order.attempt, order.correlation_id
+        )
+        await remove_from_outbox(ctx.tables, order.order_id)
+
+
+async def _approved_before(ctx: OrderContext, order: Order) -> AdminResult:
+    """Approve called on an order decided before. If it was approved and still waits to be
+    booked, the process that approved it may have died before sending the booking message:
+    send it again now rather than leave it to the sweep."""
+    answer = _already(order, Decision.APPROVED, "approved")
+    if order.status is OrderStatus.ACCEPTED:
+        await _queue_for_booking(ctx, order)
+    return answer
 
 
 async def reject_order(
