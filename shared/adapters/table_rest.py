@@ -5,10 +5,11 @@ policies, model (de)serialization, tracing wrappers, and for entity-group transa
 multipart body built and parsed with the ``email`` package), several times the cost of the
 HTTP exchange itself. Stock events cost about one Table request each, so that pipeline was
 most of the handler's CPU. This client speaks the same Table REST API (service version
-2019-02-02, JSON with minimal metadata) over one reused aiohttp session, signed with the
-account key (SharedKey: Azurite, connection strings) or a bearer token from the managed
-identity (Azure): point reads, queries (with continuation), insert, replace/merge (with or
-without ``If-Match``), delete and entity-group transactions (``$batch``).
+2019-02-02, JSON with minimal metadata) over pooled keep-alive connections
+(``http_keepalive``), signed with the account key (SharedKey: Azurite, connection strings)
+or a bearer token from the managed identity (Azure): point reads, queries (with
+continuation), insert, replace/merge (with or without ``If-Match``), delete and entity-group
+transactions (``$batch``).
 
 Entities are (de)serialized here, following Microsoft's "Payload format for Table service
 operations": a JSON string, boolean or Int32 needs no annotation; Int64, Double, DateTime,
@@ -37,8 +38,9 @@ from email.utils import formatdate
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
-import aiohttp
 from yarl import URL
+
+from shared.adapters.http_keepalive import Answer, KeepAliveClient
 
 API_VERSION = "2019-02-02"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -241,13 +243,6 @@ class BatchOperation:
     merge: bool = False
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
 class TableRestClient:
     """Table entity operations over the Table REST API (account key or bearer token)."""
 
@@ -268,7 +263,7 @@ class TableRestClient:
         self._key = base64.b64decode(account_key) if account_key else None
         self._credential = credential
         self._token: tuple[str, float] | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._http: KeepAliveClient | None = None
 
     @classmethod
     def from_connection_string(cls, connection: str) -> TableRestClient | None:
@@ -286,11 +281,10 @@ class TableRestClient:
             endpoint = f"{protocol}://{account}.table.{suffix}"
         return cls(endpoint, account, account_key=key)
 
-    def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # Nothing from the environment (proxies, .netrc) is looked up per request.
-            self._session = aiohttp.ClientSession(trust_env=False)
-        return self._session
+    def _http_now(self) -> KeepAliveClient:
+        if self._http is None:
+            self._http = KeepAliveClient(self._origin)
+        return self._http
 
     async def _authorization(self, method: str, content_type: str, date: str, path: str) -> str:
         if self._key is not None:
@@ -321,7 +315,7 @@ class TableRestClient:
         body: bytes | None = None,
         content_type: str = "",
         headers: Mapping[str, str] | None = None,
-    ) -> _Answer:
+    ) -> Answer:
         date = formatdate(usegmt=True)
         sent = {
             "x-ms-date": date,
@@ -334,12 +328,11 @@ class TableRestClient:
         }
         if content_type:
             sent["Content-Type"] = content_type
-        url = URL(self._origin + path + (f"?{query}" if query else ""), encoded=True)
-        async with self._session_now().request(method, url, data=body, headers=sent) as response:
-            return _Answer(response.status, response.headers, await response.read())
+        target = path + (f"?{query}" if query else "")
+        return await self._http_now().request(method, target, sent, body or b"")
 
     @staticmethod
-    def _fail(answer: _Answer) -> RestStatusError:
+    def _fail(answer: Answer) -> RestStatusError:
         text = answer.body.decode("utf-8", "replace")
         return RestStatusError(answer.status, text, _error_code(text))
 
@@ -363,7 +356,7 @@ class TableRestClient:
         )
         if answer.status != 204:
             raise self._fail(answer)
-        return str(answer.headers.get("ETag", ""))
+        return str(answer.headers.get("etag", ""))
 
     async def update(
         self,
@@ -388,7 +381,7 @@ class TableRestClient:
         )
         if answer.status != 204:
             raise self._fail(answer)
-        return str(answer.headers.get("ETag", ""))
+        return str(answer.headers.get("etag", ""))
 
     async def delete(self, table: str, partition: str, row: str, etag: str = "*") -> None:
         """Delete the row if it still has ``etag`` (``*``: any); 404 and 412 are raised."""
@@ -421,11 +414,11 @@ class TableRestClient:
                 raise self._fail(answer)
             for payload in json.loads(answer.body).get("value", []):
                 yield entity_from_payload(payload)
-            partition = answer.headers.get("x-ms-continuation-NextPartitionKey")
+            partition = answer.headers.get("x-ms-continuation-nextpartitionkey")
             if not partition:
                 return
             next_keys = [f"NextPartitionKey={quote(partition, safe='')}"]
-            row = answer.headers.get("x-ms-continuation-NextRowKey")
+            row = answer.headers.get("x-ms-continuation-nextrowkey")
             if row:
                 next_keys.append(f"NextRowKey={quote(row, safe='')}")
 
@@ -494,9 +487,9 @@ class TableRestClient:
         return "\r\n".join(lines).encode("utf-8"), batch
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 # The status line of each operation's answer inside a $batch response.
