@@ -193,7 +193,12 @@ def substitute(filter_text: str, parameters: Mapping[str, Any] | None) -> str:
     """``filter_text`` with each ``@name`` replaced by its parameter's literal."""
     if not parameters:
         return filter_text
-    return _PARAMETER.sub(lambda match: odata_literal(parameters[match.group(1)]), filter_text)
+
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return odata_literal(parameters[name]) if name in parameters else match.group(0)
+
+    return _PARAMETER.sub(literal, filter_text)
 
 
 def _key_literal(key: str) -> str:
