@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
+from enum import Enum
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
@@ -81,13 +82,16 @@ class Int64:
 
 
 def _utc_text(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("Table storage times must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # A naive time is taken as UTC (the product writes aware times; the SDK took naive ones
+    # as the host's local time, which is UTC on Azure Functions).
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _typed(name: str, value: Any) -> tuple[str | None, Any]:
     """(Edm type or None, JSON value) of one property value."""
+    if isinstance(value, Enum):
+        value = value.value
     if isinstance(value, bool):
         return None, value
     if isinstance(value, Int64):
