@@ -23,6 +23,7 @@ TableStore contract tests (every operation goes through this client there).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -41,7 +42,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from shared.adapters.http_keepalive import Answer, KeepAliveClient
+from shared.adapters.http_keepalive import Answer, HttpFailure, KeepAliveClient
 
 API_VERSION = "2019-02-02"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -217,6 +218,19 @@ def _error_code(text: str) -> str:
         return ""
 
 
+# Answers worth another try (the SDK's default retry policy retried these too).
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_RETRY_DELAYS = (0.0, 1.6, 3.2)
+_MAX_RETRY_AFTER = 10.0
+
+
+def _retry_after(answer: Answer) -> float:
+    try:
+        return min(float(answer.headers.get("retry-after", "")), _MAX_RETRY_AFTER)
+    except ValueError:
+        return 0.0
+
+
 # ---- authorization ----
 
 
@@ -325,20 +339,35 @@ class TableRestClient:
         content_type: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        date = formatdate(usegmt=True)
-        sent = {
-            "x-ms-date": date,
-            "x-ms-version": API_VERSION,
-            "DataServiceVersion": "3.0",
-            "MaxDataServiceVersion": "3.0;NetFx",
-            "Accept": _ACCEPT,
-            "Authorization": await self._authorization(method, content_type, date, path),
-            **(headers or {}),
-        }
-        if content_type:
-            sent["Content-Type"] = content_type
+        """One request, retried like the SDK's default policy did: a connection failure or a
+        transient status (408, 429, 500, 502, 503, 504) is tried again, up to 3 times, at
+        once and then after 1.6 and 3.2 s (or the service's ``Retry-After``)."""
         target = path + (f"?{query}" if query else "")
-        return await self._http_now().request(method, target, sent, body or b"")
+        for attempt in range(len(_RETRY_DELAYS) + 1):
+            date = formatdate(usegmt=True)
+            sent = {
+                "x-ms-date": date,
+                "x-ms-version": API_VERSION,
+                "DataServiceVersion": "3.0",
+                "MaxDataServiceVersion": "3.0;NetFx",
+                "Accept": _ACCEPT,
+                "Authorization": await self._authorization(method, content_type, date, path),
+                **(headers or {}),
+            }
+            if content_type:
+                sent["Content-Type"] = content_type
+            last = attempt == len(_RETRY_DELAYS)
+            try:
+                answer = await self._http_now().request(method, target, sent, body or b"")
+            except (HttpFailure, OSError, TimeoutError):
+                if last:
+                    raise
+                await asyncio.sleep(_RETRY_DELAYS[attempt])
+                continue
+            if answer.status not in _TRANSIENT or last:
+                return answer
+            await asyncio.sleep(_retry_after(answer) or _RETRY_DELAYS[attempt])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _fail(answer: Answer) -> RestStatusError:

@@ -15,6 +15,7 @@ an emulator that is laxer than Azure cannot hide a drift.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ import pytest
 
 from shared.adapters.table_rest import (
     Int64,
+    RestStatusError,
     TableRestClient,
     entity_from_payload,
     entity_payload,
@@ -197,3 +199,57 @@ def test_substitution_replaces_every_named_parameter_and_nothing_else() -> None:
     )
     assert text == "PartitionKey eq 'a''b' or (PartitionKey eq 'c' and held gt 0)"
     assert substitute("kind eq 'alert'", None) == "kind eq 'alert'"
+
+
+async def _scripted_service(answers: list[bytes], seen: list[bytes]) -> asyncio.Server:
+    """A loopback server answering each request with the next scripted answer."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                seen.append(head + await reader.readexactly(length))
+                writer.write(answers.pop(0))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_a_transient_status_is_tried_again_and_a_conflict_is_not() -> None:
+    busy = b"HTTP/1.1 503 Server Busy\r\nContent-Length: 0\r\n\r\n"
+    done = b'HTTP/1.1 204 No Content\r\nETag: W/"2"\r\n\r\n'
+    changed = (
+        b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 62\r\n\r\n"
+        b'{"odata.error":{"code":"UpdateConditionNotSatisfied","m":"x"}}'
+    )
+    seen: list[bytes] = []
+    server = await _scripted_service([busy, done, changed], seen)
+    port = server.sockets[0].getsockname()[1]
+    client = TableRestClient(f"http://127.0.0.1:{port}/acct", "acct", account_key=KEY)
+    try:
+        entity = {"PartitionKey": "p", "RowKey": "r", "n": 1}
+        assert await client.update("T", entity, 'W/"1"') == 'W/"2"'
+        assert len(seen) == 2  # the 503, then the same request again
+        assert seen[0].split(b"\r\n")[0] == seen[1].split(b"\r\n")[0]
+        with pytest.raises(RestStatusError) as refused:
+            await client.update("T", entity, 'W/"1"')
+        assert refused.value.status == 412
+        assert refused.value.code == "UpdateConditionNotSatisfied"
+        assert len(seen) == 3  # a 412 is an answer, not a hiccup: never retried
+        assert seen[2].startswith(b"PUT /acct/T(PartitionKey='p',RowKey='r') HTTP/1.1\r\n")
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
