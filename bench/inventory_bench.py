@@ -57,9 +57,9 @@ from azure.servicebus.aio import ServiceBusClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.previous_table_rest import TableRestClient as PreviousRestClient  # noqa: E402
 from devtools.stack import LocalStack, StackPorts, free_port  # noqa: E402
 from shared.adapters.stores import stock as stock_store  # noqa: E402
-from shared.adapters.table_rest import TableRestClient  # noqa: E402
 from shared.adapters.tables import (  # noqa: E402
     TableOperation,
     TableStore,
@@ -356,7 +356,7 @@ async def in_process(
         store = CountingTableStore(
             TableServiceClient.from_connection_string(connection, transport=_transport()),
             prefix,
-            TableRestClient.from_connection_string(connection),
+            PreviousRestClient.from_connection_string(connection),  # type: ignore[arg-type]
             rest_for_updates_only=True,
         )
     else:
