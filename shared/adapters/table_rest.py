@@ -124,6 +124,9 @@ def entity_payload(entity: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON object for an entity; None values are left out (Table storage has no null)."""
     payload: dict[str, Any] = {}
     for name, value in entity.items():
+        if type(value) is str:  # most properties: no annotation, nothing to convert
+            payload[name] = value
+            continue
         if value is None:
             continue
         edm_type, payload[name] = _typed(name, value)
@@ -165,10 +168,17 @@ def entity_from_payload(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str
     left out, like the SDK did.
     """
     entity: dict[str, Any] = {}
+    typed: dict[str, str] = {}
     for name, value in payload.items():
-        if name.startswith("odata.") or "@odata." in name or name == "Timestamp":
+        if "." in name:  # "odata.etag", "<name>@odata.type" (property names have no dot)
+            if name.endswith("@odata.type"):
+                typed[name[: -len("@odata.type")]] = value
             continue
-        entity[name] = _from_json(payload.get(f"{name}@odata.type"), value)
+        if name != "Timestamp":
+            entity[name] = value
+    for name, edm_type in typed.items():
+        if name in entity:
+            entity[name] = _from_json(edm_type, entity[name])
     return entity, str(payload.get("odata.etag", ""))
 
 

@@ -139,7 +139,7 @@ def _encode_value(name: str, value: Any, lean: bool = False) -> Any:
     sequence number past 2^31 be refused (contracts allow up to 2^63 - 1).
 
     ``lean``: marked for the lean REST client (``Int64``) instead of the SDK."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is str or isinstance(value, bool) or not isinstance(value, int):
         return value
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueOutOfRange(f"property {name!r}: {value} does not fit Table storage's Int64")
