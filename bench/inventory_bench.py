@@ -15,17 +15,18 @@ Starts Azurite and the Service Bus stand-in on free loopback ports, then for eac
   call time (no broker, no runner), which separates the handler's cost from the host's;
 - availability route latency for a 10-SKU request (HTTP through the runner);
 - the service's own CPU per event (``time.process_time`` of this process, which runs nothing
-  else while it measures), the earlier path (one partition query per item, every write through
-  the SDK's pipeline with aiohttp trusting the environment) beside today's (one query per 15
-  items, conditional updates through the lean REST client), in the same run, alternating;
-  Azurite's CPU over the same interval is reported beside it, not included.
+  else while it measures), for three paths in the same run, alternating: "earlier" (one
+  partition query per item, every request through the SDK's pipeline with aiohttp trusting
+  the environment), "previous" (one query per 15 items, conditional updates through the lean
+  REST client, the rest through the SDK) and "today" (every entity request through the lean
+  REST client); Azurite's CPU over the same interval is reported beside it, not included.
 
 Everything shares the machine's cores (Azurite, the stand-in, the runner and this script).
 The runner receives with the real azure-servicebus client, which keeps pulling for 200 ms
 after the first message to fill a batch; that wait is part of both latency figures.
 
 Run: .venv/bin/python -m bench.inventory_bench [--events 3000] [--keys 300] [--samples 200]
-     [--service-only] [--rounds 3]
+     [--service-only] [--rounds 3] [--sizes 1 100] [--variants earlier previous today]
 """
 
 from __future__ import annotations
@@ -56,9 +57,15 @@ from azure.servicebus.aio import ServiceBusClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.previous_table_rest import TableRestClient as PreviousRestClient  # noqa: E402
 from devtools.stack import LocalStack, StackPorts, free_port  # noqa: E402
 from shared.adapters.stores import stock as stock_store  # noqa: E402
-from shared.adapters.tables import TableOperation, TableStore, chunk_operations  # noqa: E402
+from shared.adapters.tables import (  # noqa: E402
+    TableOperation,
+    TableStore,
+    _transport,
+    chunk_operations,
+)
 from shared.services.inventory.events import (  # noqa: E402
     InboundMessage,
     apply_inventory_messages,
@@ -338,10 +345,19 @@ async def in_process(
     variant: str = "today",
     azurite: psutil.Process | None = None,
 ) -> InProcess:
-    """``variant`` "earlier": one partition query per item and the SDK for every write."""
+    """``variant``: "earlier" one partition query per item and the SDK for every request;
+    "previous" shared partition reads, the lean REST client for conditional updates only
+    (the SDK for queries, transactions, deletes); "today" every entity request lean."""
     if variant == "earlier":
         store: CountingTableStore = CountingTableStore(
             TableServiceClient.from_connection_string(connection), prefix
+        )
+    elif variant == "previous":
+        store = CountingTableStore(
+            TableServiceClient.from_connection_string(connection, transport=_transport()),
+            prefix,
+            PreviousRestClient.from_connection_string(connection),  # type: ignore[arg-type]
+            rest_for_updates_only=True,
         )
     else:
         made = CountingTableStore.from_connection_string(connection, prefix=prefix)
@@ -439,8 +455,8 @@ async def main_async(args: argparse.Namespace) -> None:
         ops: list[InProcess] = []
         # Alternate the two paths, each round on fresh tables, so load drifts hit both alike.
         for round_number in range(args.rounds):
-            for size in (1, 100):
-                for variant in ("earlier", "today"):
+            for size in args.sizes:
+                for variant in args.variants:
                     name = f"ops{variant[0]}{size}r{round_number}x{os.getpid()}"
                     ops.append(await in_process(connection, load, size, name, variant, azurite))
     finally:
@@ -478,8 +494,8 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{measured.azurite_cpu_ms_per_event:>18.3f} {measured.requests_per_event:>12.3f} "
             f"{measured.events_per_second:>9,.0f} {p50:>10.1f} / {p99:.1f}"
         )
-    for size in (1, 100):
-        for variant in ("earlier", "today"):
+    for size in args.sizes:
+        for variant in args.variants:
             cpu = sorted(
                 m.cpu_ms_per_event for m in ops if (m.variant, m.batch_size) == (variant, size)
             )
@@ -504,6 +520,14 @@ def main() -> None:
         "--service-only", action="store_true", help="skip the broker and runner modes"
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating service-alone rounds")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100], help="batch sizes")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["earlier", "previous", "today"],
+        choices=["earlier", "previous", "today"],
+        help="service-alone paths to alternate",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

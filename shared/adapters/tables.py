@@ -28,7 +28,13 @@ from azure.data.tables import EdmType, EntityProperty, TableTransactionError, Up
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.adapters.table_keys import decode_key, encode_key
-from shared.adapters.table_rest import RestStatusError, TableRestClient
+from shared.adapters.table_rest import (
+    BatchOperation,
+    Int64,
+    RestStatusError,
+    TableRestClient,
+    substitute,
+)
 
 MAX_BATCH_OPERATIONS = 100
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -128,14 +134,16 @@ class ValueOutOfRange(ValueError):
     """An integer that Table storage's widest integer type (Int64) cannot hold."""
 
 
-def _encode_value(name: str, value: Any) -> Any:
-    """Integers go out as Int64, whatever their size: the SDK would pick Int32 for a plain
-    int and refuse a sequence number past 2^31 (contracts allow up to 2^63 - 1)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+def _encode_value(name: str, value: Any, lean: bool = False) -> Any:
+    """Integers go out as Int64, whatever their size: a plain int would go as Int32 and a
+    sequence number past 2^31 be refused (contracts allow up to 2^63 - 1).
+
+    ``lean``: marked for the lean REST client (``Int64``) instead of the SDK."""
+    if type(value) is str or isinstance(value, bool) or not isinstance(value, int):
         return value
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueOutOfRange(f"property {name!r}: {value} does not fit Table storage's Int64")
-    return EntityProperty(value, EdmType.INT64)
+    return Int64(value) if lean else EntityProperty(value, EdmType.INT64)
 
 
 def _decode_value(value: Any) -> Any:
@@ -145,11 +153,17 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
-def _encode_entity(entity: Mapping[str, Any]) -> Entity:
-    encoded = {name: _encode_value(name, value) for name, value in entity.items()}
+def _encode_entity(entity: Mapping[str, Any], lean: bool = False) -> Entity:
+    encoded = {name: _encode_value(name, value, lean) for name, value in entity.items()}
     encoded["PartitionKey"] = encode_key(str(entity["PartitionKey"]))
     encoded["RowKey"] = encode_key(str(entity["RowKey"]))
     return encoded
+
+
+def _lean_row(entity: Entity, etag: str) -> Row:
+    entity["PartitionKey"] = decode_key(entity["PartitionKey"])
+    entity["RowKey"] = decode_key(entity["RowKey"])
+    return Row(entity=entity, etag=etag)
 
 
 def _to_row(entity: Any) -> Row:
@@ -188,12 +202,20 @@ class TableStore:
     """
 
     def __init__(
-        self, service: TableServiceClient, prefix: str = "", rest: TableRestClient | None = None
+        self,
+        service: TableServiceClient,
+        prefix: str = "",
+        rest: TableRestClient | None = None,
+        *,
+        rest_for_updates_only: bool = False,
     ) -> None:
         self._service = service
         self._prefix = prefix
-        # Conditional updates (the stock handler's hot path) go through the lean REST client.
+        # Entity operations go through the lean REST client when there is one (the SDK
+        # only creates tables); ``rest_for_updates_only`` is the earlier routing (only
+        # conditional updates), kept for the stock benchmark's side by side.
         self._rest = rest
+        self._lean = None if rest_for_updates_only else rest
         self._clients: dict[str, TableClient] = {}
         self._lock = asyncio.Lock()
 
@@ -234,6 +256,11 @@ class TableStore:
 
     async def get(self, table: str, partition_key: str, row_key: str) -> Row | None:
         client = await self.client(table)
+        if self._lean is not None:
+            found = await self._lean.get(
+                self.table_name(table), encode_key(partition_key), encode_key(row_key)
+            )
+            return None if found is None else _lean_row(*found)
         try:
             entity = await client.get_entity(encode_key(partition_key), encode_key(row_key))
         except ResourceNotFoundError:
@@ -243,6 +270,13 @@ class TableStore:
     async def create(self, table: str, entity: Mapping[str, Any]) -> str:
         """Insert a new row; ``EntityExists`` if it is already there (an atomic claim)."""
         client = await self.client(table)
+        if self._lean is not None:
+            try:
+                return await self._lean.create(self.table_name(table), _encode_entity(entity, True))
+            except RestStatusError as error:
+                if error.status == 409:
+                    raise EntityExists(f"{table}: row exists") from error
+                raise
         try:
             result = await client.create_entity(_encode_entity(entity))
         except ResourceExistsError as error:
@@ -254,6 +288,13 @@ class TableStore:
     ) -> str:
         """Last-writer-wins write; only for rows this process owns outright."""
         client = await self.client(table)
+        if self._lean is not None:
+            return await self._lean.update(
+                self.table_name(table),
+                _encode_entity(entity, True),
+                None,
+                merge=mode == UpdateMode.MERGE,
+            )
         result = await client.upsert_entity(_encode_entity(entity), mode=mode)
         return _etag_of(result)
 
@@ -270,7 +311,7 @@ class TableStore:
             try:
                 return await self._rest.update(
                     self.table_name(table),
-                    _encode_entity(entity),
+                    _encode_entity(entity, self._lean is not None),
                     etag,
                     merge=mode == UpdateMode.MERGE,
                 )
@@ -298,6 +339,20 @@ class TableStore:
     ) -> None:
         """Delete a row (conditionally when ``etag`` is given); a missing row is not an error."""
         client = await self.client(table)
+        if self._lean is not None:
+            try:
+                await self._lean.delete(
+                    self.table_name(table),
+                    encode_key(partition_key),
+                    encode_key(row_key),
+                    etag or "*",
+                )
+            except RestStatusError as error:
+                if error.status == 412:
+                    raise EntityChanged(f"{table}: row changed since it was read") from error
+                if error.status != 404:
+                    raise
+            return
         kwargs: dict[str, Any] = {}
         if etag is not None:
             kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
@@ -316,6 +371,16 @@ class TableStore:
     ) -> AsyncIterator[Row]:
         """Rows matching an OData filter; key values in ``parameters`` must be pre-encoded."""
         client = await self.client(table)
+        if self._lean is not None:
+            found = self._lean.query(
+                self.table_name(table),
+                substitute(filter_text, parameters),
+                select=select,
+                page_size=page_size,
+            )
+            async for entity, etag in found:
+                yield _lean_row(entity, etag)
+            return
         pages = client.query_entities(
             filter_text,
             parameters=dict(parameters or {}),
@@ -334,6 +399,13 @@ class TableStore:
     ) -> AsyncIterator[Row]:
         """Every row of the table, page by page, never all in memory."""
         client = await self.client(table)
+        if self._lean is not None:
+            found = self._lean.query(
+                self.table_name(table), None, select=select, page_size=page_size
+            )
+            async for entity, etag in found:
+                yield _lean_row(entity, etag)
+            return
         entities = client.list_entities(
             results_per_page=page_size, select=list(select) if select else None
         )
@@ -365,6 +437,9 @@ class TableStore:
         return sum(len(chunk) for chunk in chunks)
 
     async def _submit(self, client: TableClient, table: str, chunk: list[TableOperation]) -> None:
+        if self._lean is not None:
+            await self._submit_lean(self._lean, table, chunk)
+            return
         batch: list[Any] = []
         for operation in chunk:
             entity = _encode_entity(operation.entity)
@@ -382,6 +457,33 @@ class TableStore:
             raise _transaction_error(table, error) from error
         except HttpResponseError as error:
             raise TransactionFailed(f"{table}: transaction rejected: {error.message}") from error
+
+    async def _submit_lean(
+        self, rest: TableRestClient, table: str, chunk: list[TableOperation]
+    ) -> None:
+        operations = []
+        for operation in chunk:
+            entity = _encode_entity(operation.entity, True)
+            if operation.kind == "delete":
+                entity = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
+            operations.append(
+                BatchOperation(
+                    operation.kind,
+                    entity,
+                    operation.etag,
+                    merge=operation.mode == UpdateMode.MERGE,
+                )
+            )
+        try:
+            await rest.transact(self.table_name(table), operations)
+        except RestStatusError as error:
+            if error.status == 412 or error.code == "UpdateConditionNotSatisfied":
+                raise EntityChanged(
+                    f"{table}: a row in the transaction changed since it was read"
+                ) from error
+            if error.status == 409 or error.code == "EntityAlreadyExists":
+                raise EntityExists(f"{table}: a row in the transaction already exists") from error
+            raise TransactionFailed(f"{table}: transaction rejected: {error}") from error
 
     async def delete_table(self, name: str) -> None:
         """Drop a table (tests and resets only)."""
