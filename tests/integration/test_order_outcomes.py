@@ -22,7 +22,9 @@ from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
 from shared.config.policy import load_policy
 from shared.domain.orders import (
+    LineAllocation,
     Order,
+    OrderLine,
     OrderRule,
     OrderStatus,
     OrderViolation,
@@ -32,7 +34,7 @@ from shared.domain.orders import (
     reject_held,
 )
 from shared.domain.orders.outcomes import OutcomeKind, ProblemCategory
-from shared.services.operations import impact
+from shared.services.operations import impact, sections
 from shared.services.orders.booking import BookingFailed, handle_booking_message
 from shared.services.orders.messages import OrderMessage
 from tests.support.orders_harness import Harness
@@ -258,6 +260,107 @@ async def test_an_empty_ledger_reports_nothing_avoided(table_store: TableStore) 
     assert report.observed_days == 0
     assert report.estimated_cost_avoided_per_month == Decimal("0.00")
     assert len(report.per_day) == 7
+
+
+def _line(line: int, quantity: str, held: str, backordered: str, per_unit: str = "1") -> OrderLine:
+    return OrderLine(
+        line=line,
+        sku=PLAIN,
+        quantity=Decimal(quantity),
+        unit_of_measure="PCS" if per_unit == "1" else "BOX",
+        qty_per_unit=Decimal(per_unit),
+        unit_price=Decimal("10"),
+        line_discount_percent=Decimal(0),
+        line_amount=Decimal(quantity) * 10,
+        allocations=(LineAllocation("MAIN", Decimal(held)),) if Decimal(held) else (),
+        backordered=Decimal(backordered),
+    )
+
+
+async def test_orders_saved_by_backorder_are_counted_next_to_those_saved_by_approval(
+    table_store: TableStore,
+) -> None:
+    now = datetime(2025, 6, 10, 15, 0, tzinfo=UTC)
+    yesterday = now - timedelta(days=1)
+
+    def booked(order_id: str, created: datetime, *lines: OrderLine) -> Order:
+        return replace(
+            _ledger_order(order_id, created, "100"),
+            status=OrderStatus.BOOKED,
+            lines=lines,
+            erp_total_amount=Decimal("100"),
+        )
+
+    # Short lines accepted by the policy's backorder: 6 of 10 pieces, and 2 boxes of 12 with
+    # nothing held; the ordinary orders were held whole.
+    saved = booked("k1", now, _line(1, "10", "4", "6"), _line(2, "2", "0", "2", per_unit="12"))
+    saved_before = booked("k2", yesterday, _line(1, "3", "1", "2"))
+    ordinary = booked("n1", now, _line(1, "5", "5", "0"))
+    for order in (saved, saved_before, ordinary):
+        await order_outcomes.record_booked(table_store, order)
+    # A row written before the ledger knew backorders: no field, read as not backordered.
+    await table_store.upsert(
+        order_outcomes.TABLE,
+        {
+            "PartitionKey": now.date().isoformat(),
+            "RowKey": "old1",
+            "kind": str(OutcomeKind.BOOKED),
+            "customer": "C00001",
+            "currency": "USD",
+            "createdAt": now,
+            "decidedAt": now,
+            "intakeTotal": "100",
+            "erpTotal": "100",
+            "repriced": False,
+            "approved": False,
+        },
+    )
+
+    rows = {
+        row.order_id: row
+        async for row in order_outcomes.outcomes_between(table_store, yesterday.date(), now.date())
+    }
+    expected_units = {
+        order.order_id: sum(
+            (line.backordered * line.qty_per_unit for line in order.lines), Decimal(0)
+        )
+        for order in (saved, saved_before, ordinary)
+    }
+    assert rows["k1"].backordered and rows["k1"].backordered_units == expected_units["k1"] == 30
+    assert rows["k2"].backordered and rows["k2"].backordered_units == expected_units["k2"]
+    assert not rows["n1"].backordered and rows["n1"].backordered_units == 0
+    assert not rows["old1"].backordered and rows["old1"].backordered_units == 0
+
+    report = await impact.impact_report(table_store, load_policy(), days=2, now=now)
+    by_day = {day.day: day for day in report.per_day}
+    backordered_on = {
+        day: sum(1 for row in rows.values() if row.day == day and row.backordered) for day in by_day
+    }
+    assert {day: figures.saved_by_backorder for day, figures in by_day.items()} == backordered_on
+    assert by_day[now.date()].saved_by_backorder == 1
+    assert by_day[now.date()].booked == 3
+    assert report.totals.saved_by_backorder == 2
+    assert report.totals.booked == len(rows)
+    assert report.totals.saved_by_approval == 0
+    assert report.model_dump(by_alias=True)["totals"]["savedByBackorder"] == 2
+
+    # Recording them again changes no figure.
+    for order in (saved, saved_before, ordinary):
+        await order_outcomes.record_booked(table_store, order)
+    assert await impact.impact_report(table_store, load_policy(), days=2, now=now) == report
+
+    # The operations page shows the figure next to the orders saved by approval.
+    taken = datetime.now(UTC)
+    live = replace(saved, order_id="k-now", created_at=taken, updated_at=taken)
+    await order_outcomes.record_booked(table_store, live)
+    shown = {
+        row.key: row.value
+        for row in (await sections.impact_section(table_store, load_policy())).rows
+    }
+    keys = list(shown)
+    assert keys.index("orders saved by backorder") == keys.index("orders saved by approval") + 1
+    assert shown["orders saved by backorder"] == "1"
+    assert shown["orders saved by approval"] == "0"
 
 
 async def test_orders_saved_by_approval_are_counted_next_to_those_caught_at_intake(

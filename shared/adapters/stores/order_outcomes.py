@@ -4,7 +4,9 @@ Table ``OrderOutcomes``: PartitionKey = the UTC day the order was taken (``YYYY-
 RowKey = the order id. Written where the order changes state (intake rejection, booking,
 booking failure) with a replacing upsert, so a repeated write changes nothing and a replayed
 order that books after failing ends as booked. The ledger is a by-product: a failed write is
-logged and never fails the order path.
+logged and never fails the order path. A booked row also says whether intake accepted the
+order with backordered quantities (``backordered``, ``backorderedUnits`` in base units); rows
+written before those fields existed read as not backordered.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class OutcomeRow:
     reason: str
     # Booked after a person approved it: an order the rules alone would have refused.
     approved: bool = False
+    # Accepted at intake with backordered quantities (the sync policy's backorder): an order
+    # the insufficient-stock rule alone would have refused. Units in the items' base units.
+    backordered: bool = False
+    backordered_units: Decimal = Decimal(0)
 
     @property
     def repriced(self) -> bool:
@@ -104,8 +110,14 @@ async def record_rejected_at_intake(
     )
 
 
+def _backordered_units(order: Order) -> Decimal:
+    """What intake accepted beyond the stock there was, in base units over all lines."""
+    return sum((line.backordered * line.qty_per_unit for line in order.lines), Decimal(0))
+
+
 async def record_booked(tables: TableStorage, order: Order) -> None:
     erp_total = order.erp_total_amount
+    backordered = _backordered_units(order)
     await _write(
         tables,
         _entity(
@@ -114,6 +126,8 @@ async def record_booked(tables: TableStorage, order: Order) -> None:
             erpTotal="" if erp_total is None else str(erp_total),
             repriced=erp_total is not None and erp_total != order.total_amount,
             approved=any(str(d.decision) == "approved" for d in order.decisions),
+            backordered=backordered > 0,
+            backorderedUnits=str(backordered),
             rules=",".join(sorted({str(v.rule) for v in order.violations})),
         ),
     )
@@ -160,6 +174,8 @@ def _row(entity: dict[str, Any]) -> OutcomeRow:
         rules=_split(entity.get("rules")),
         reason=str(entity.get("reason") or ""),
         approved=bool(entity.get("approved", False)),
+        backordered=bool(entity.get("backordered", False)),
+        backordered_units=Decimal(str(entity.get("backorderedUnits") or "0")),
     )
 
 

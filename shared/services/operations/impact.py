@@ -3,9 +3,10 @@
 "Validate now, not fix later" in numbers: how many problems intake caught (each one an order
 that would otherwise have needed a manual correction in the ERP, or been oversold), how many
 orders a person saved by approving them (held for approval instead of refused, then booked)
-and how many held orders were rejected or expired, how many
-still reached the ERP (repriced at booking, refused or failed there), and what the caught ones
-are worth per month at the costs the sync policy declares.
+and how many held orders were rejected or expired, how many the sync policy's backorder saved
+(accepted with backordered quantities instead of refused for insufficient stock, then
+booked), how many still reached the ERP (repriced at booking, refused or failed there), and
+what the caught ones are worth per month at the costs the sync policy declares.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class DayImpact(_Figures):
     failed_at_booking: int = 0
     # Held for approval instead of refused, approved and booked (also counted in booked).
     saved_by_approval: int = 0
+    # Accepted with backordered quantities instead of refused for insufficient stock, then
+    # booked (also counted in booked; an approved one is counted in both).
+    saved_by_backorder: int = 0
     rejected_at_approval: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
@@ -93,6 +97,7 @@ class ImpactTotals(_Figures):
     failed_at_booking: int
     reached_erp: int
     saved_by_approval: int
+    saved_by_backorder: int
     rejected_at_approval: int
 
 
@@ -183,6 +188,7 @@ def _count(day: DayImpact, row: OutcomeRow) -> DayImpact:
                 "booked": day.booked + 1,
                 "repriced": day.repriced + int(row.repriced),
                 "saved_by_approval": day.saved_by_approval + int(row.approved),
+                "saved_by_backorder": day.saved_by_backorder + int(row.backordered),
             }
         )
     if row.kind is OutcomeKind.REJECTED_AT_APPROVAL:
@@ -225,6 +231,7 @@ async def impact_report(
         failed_at_booking=sum(day.failed_at_booking for day in per_day.values()),
         reached_erp=sum(day.reached_erp for day in per_day.values()),
         saved_by_approval=sum(day.saved_by_approval for day in per_day.values()),
+        saved_by_backorder=sum(day.saved_by_backorder for day in per_day.values()),
         rejected_at_approval=sum(day.rejected_at_approval for day in per_day.values()),
     )
     # Observed from the first day with any outcome: days before the ledger existed are not

@@ -57,6 +57,7 @@ async def impact_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSecti
             KeyValue(key="problems caught at intake", value=str(totals.caught_orders)),
             KeyValue(key="problems that reached the ERP", value=str(totals.reached_erp)),
             KeyValue(key="orders saved by approval", value=str(totals.saved_by_approval)),
+            KeyValue(key="orders saved by backorder", value=str(totals.saved_by_backorder)),
             KeyValue(key="held orders rejected or expired", value=str(totals.rejected_at_approval)),
             KeyValue(
                 key="estimated cost avoided per month",
