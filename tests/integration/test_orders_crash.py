@@ -21,6 +21,7 @@ from azure.servicebus.aio import ServiceBusClient
 
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import SalesOrder, SalesOrderCreate
+from shared.adapters.erp.request_pipeline import RequestPipeline
 from shared.adapters.stores.orders import load_order
 from shared.adapters.tables import TableStore
 from shared.domain.orders import OrderStatus
@@ -34,9 +35,13 @@ CRASH_EXIT = 17
 
 class _ErpThatDiesAfterCreate(ErpClient):
     async def create_sales_order(
-        self, payload: SalesOrderCreate, *, correlation_id: str | None = None
+        self,
+        payload: SalesOrderCreate,
+        *,
+        correlation_id: str | None = None,
+        via: RequestPipeline | None = None,
     ) -> SalesOrder:
-        order = await super().create_sales_order(payload, correlation_id=correlation_id)
+        order = await super().create_sales_order(payload, correlation_id=correlation_id, via=via)
         # The ERP committed the order and answered; the worker dies before anything else.
         os._exit(CRASH_EXIT)
         return order  # pragma: no cover
