@@ -22,8 +22,11 @@ import json
 import logging
 import struct
 import zlib
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -107,7 +110,70 @@ def encode_frame(dataset: str, records: Sequence[tuple[str, Record]]) -> bytes:
     return _HEADER.pack(len(packed), len(records)) + packed
 
 
-def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
+@dataclass(frozen=True, slots=True)
+class ColumnFrame:
+    """One decoded frame kept in its compact columnar form.
+
+    A cold instance holds a million price lines: as Python lists and strings they take about
+    a gigabyte, as the frame's columns a few dozen megabytes. So the frame's distinct strings
+    stay one text with their offsets, each string column an array of indexes into them, and a
+    record is rebuilt (``record``) only for the rows a caller asks for.
+    """
+
+    dataset: str
+    text: str  # the frame's distinct strings, concatenated
+    offsets: array[int]  # string i is text[offsets[i]:offsets[i + 1]]
+    keys: array[int]  # per row: the index of its key
+    columns: tuple[array[int] | list[Any], ...]  # string indexes (array) or JSON values (list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def string(self, index: int) -> str:
+        return self.text[self.offsets[index] : self.offsets[index + 1]]
+
+    def key(self, row: int) -> str:
+        return self.string(self.keys[row])
+
+    def record(self, row: int) -> Record:
+        """The row's record, as ``decode_frame`` gives it."""
+        values = [
+            self.string(column[row]) if isinstance(column, array) else column[row]
+            for column in self.columns
+        ]
+        # Records shorter than the widest were padded with None (no record holds a None).
+        while values and values[-1] is None:
+            values.pop()
+        return values
+
+    def rows(self) -> Iterator[tuple[str, Record]]:
+        for row in range(len(self)):
+            yield self.key(row), self.record(row)
+
+    def string_indexes(self, value: str) -> list[int]:
+        """The indexes of the strings equal to ``value`` (at most one, unless a frame was
+        written by another encoder); a search of the text, not a table in memory."""
+        last = len(self.offsets) - 1
+        if not value:  # the empty string has no place of its own in the text
+            return [i for i in range(last) if self.offsets[i] == self.offsets[i + 1]]
+        found: list[int] = []
+        start = self.text.find(value)
+        while start >= 0:
+            # The last string starting here: empty strings before it share its offset.
+            index = bisect_right(self.offsets, start) - 1
+            if (
+                index < last
+                and self.offsets[index] == start
+                and self.offsets[index + 1] == start + len(value)
+            ):
+                found.append(index)
+            start = self.text.find(value, start + 1)
+        return found
+
+
+def decode_columns(frame: bytes) -> ColumnFrame:
+    """A frame (without its header) as columns; ``SnapshotRejected`` if it does not parse or
+    refers outside its strings."""
     try:
         parsed = _Frame.model_validate_json(zlib.decompress(frame))
     except (zlib.error, ValidationError, UnicodeDecodeError) as error:
@@ -115,28 +181,29 @@ def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
     if parsed.d not in DATASET_NAMES:
         raise SnapshotRejected(f"a frame names an unknown dataset {parsed.d!r}")
     strings = parsed.s
+    # Two bytes per index while a frame has fewer than 65,536 distinct strings (it always
+    # has at the publisher's page sizes), four otherwise.
+    typecode = "H" if len(strings) <= 0xFFFF else "I"
     try:
-        keys = [strings[index] for index in parsed.k]
-        columns = [
-            [strings[index] for index in column.v] if column.t == "s" else column.v
-            for column in parsed.c
-        ]
-    except (IndexError, TypeError) as error:
+        keys = array(typecode, parsed.k)
+        columns = tuple(
+            array(typecode, column.v) if column.t == "s" else column.v for column in parsed.c
+        )
+    except (TypeError, OverflowError) as error:
         raise SnapshotRejected(f"a frame refers outside its strings: {error}") from error
+    indexes = [keys, *(c for c in columns if isinstance(c, array))]
+    if any(column and max(column) >= len(strings) for column in indexes):
+        raise SnapshotRejected("a frame refers outside its strings")
     if any(len(column) != len(keys) for column in columns):
         raise SnapshotRejected("a frame's columns differ in length")
-    # Records shorter than the widest were padded with None (no record holds a None itself).
-    records = [_unpadded(row) for row in zip(*columns, strict=True)]
-    if not columns:
-        records = [[] for _ in keys]
-    return parsed.d, list(zip(keys, records, strict=True))
+    offsets = array("I", accumulate(map(len, strings), initial=0))
+    return ColumnFrame(parsed.d, "".join(strings), offsets, keys, columns)
 
 
-def _unpadded(row: tuple[Any, ...]) -> Record:
-    values = list(row)
-    while values and values[-1] is None:
-        values.pop()
-    return values
+def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
+    """A frame (without its header) as its dataset and (key, record) pairs."""
+    columns = decode_columns(frame)
+    return columns.dataset, list(columns.rows())
 
 
 @dataclass
@@ -203,11 +270,17 @@ class SnapshotContent:
 
     def frames(self) -> Iterator[Frame]:
         """Decoded frames in publish order; ``SnapshotRejected`` if one does not parse."""
+        for frame in self.column_frames():
+            yield frame.dataset, list(frame.rows())
+
+    def column_frames(self) -> Iterator[ColumnFrame]:
+        """The frames in publish order, as columns; ``SnapshotRejected`` if one does not
+        parse or holds another record count than its header says."""
         for offset, length, records in self.spans:
-            dataset, rows = decode_frame(self.content[offset : offset + length])
-            if len(rows) != records:
+            frame = decode_columns(self.content[offset : offset + length])
+            if len(frame) != records:
                 raise SnapshotRejected("a frame holds another record count than its header")
-            yield dataset, rows
+            yield frame
 
 
 async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
