@@ -2,14 +2,19 @@
 
 Starts the ERP simulator (default 250,000 items, 5,000 customers, about a million price list
 lines), Azurite's tables and blobs, runs one full publish that writes both the table snapshot
-and the snapshot blob, then starts fresh Python processes, alternating the two paths:
-"tables" (today's load: the table snapshot + deltas) and "blob" (the blob + deltas). Each
-child builds the book, answers one 20-line quote, then prices a fixed set of 200 quotes and
-prints a digest of the answers, which must be equal for both paths. Reported per child:
-seconds from spawn to the first quote (interpreter start and imports included), the load
-alone, resident memory then (VmRSS) and the peak (ru_maxrss).
+and the snapshot blob, then starts fresh Python processes, alternating the paths: "tables"
+(the table snapshot + deltas, every line built at load) and "blob" (the blob + deltas, lines
+and items built when a quote touches them). With ``--baseline-tree DIR`` (a checkout of an
+earlier commit) a third child per round runs the blob path of that code, "blob@baseline".
+Each child builds the book, answers one 20-line quote, then prices a fixed set of 200 quotes
+and prints a digest of the answers, which must be equal for all paths. The SKUs quoted come
+from a file the parent writes (the snapshot's item numbers), so no child enumerates its
+items before the first quote. Reported per child: seconds from spawn to the first quote
+(interpreter start and imports included), the load alone, resident memory then (VmRSS) and
+the peak (VmHWM); the load average before each round.
 
     .venv/bin/python -m bench.cold_start_bench [--items 250000 --customers 5000 --rounds 2]
+        [--baseline-tree /tmp/main-checkout]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from typing import Any
@@ -53,6 +59,16 @@ def _rss_mib() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def _peak_mib() -> float:
+    """VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's over
+    the fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _quote(book: PriceBook, request: QuoteRequest) -> Any:
     try:
         return price_from_book(book, request, default_currency_table(), frozenset({"USD", "EUR"}))
@@ -60,7 +76,7 @@ def _quote(book: PriceBook, request: QuoteRequest) -> Any:
         return f"rejected: {error}"
 
 
-async def _child(path: str, connection: str) -> None:
+async def _child(path: str, connection: str, skus_file: str) -> None:
     tables = TableStore.from_connection_string(connection, PREFIX)
     store = BlobStore.from_connection_string(connection, price_snapshot.CONTAINER)
     snapshots = price_snapshot.SnapshotBlobs(store, PREFIX) if path == "blob" else None
@@ -70,7 +86,8 @@ async def _child(path: str, connection: str) -> None:
     load = time.perf_counter() - load_started
     rng = random.Random(5)
     customers = sorted(book.customers)
-    items = sorted(book.items)
+    with open(skus_file) as file:
+        items: list[str] = json.load(file)
     first = QuoteRequest(
         customer_id=customers[0],
         lines=[QuoteLineIn(sku=rng.choice(items), quantity=Decimal(3)) for _ in range(20)],
@@ -96,8 +113,9 @@ async def _child(path: str, connection: str) -> None:
                 "first_quote_s": first_quote,
                 "load_s": load,
                 "rss_mib": rss,
-                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_mib": _peak_mib(),
                 "lines": len(book.index),
+                "items": len(book.items),
                 "digest": digest.hexdigest(),
             }
         ),
@@ -107,19 +125,24 @@ async def _child(path: str, connection: str) -> None:
     await store.close()
 
 
-def _spawn(path: str, connection: str) -> dict[str, Any]:
+def _spawn(path: str, connection: str, skus_file: str, tree: str) -> dict[str, Any]:
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    command = [sys.executable, "-m", "bench.cold_start_bench", "--child", path, connection]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "PYTHONPATH": tree}
+    # This script's child code, importing the shared/ and devtools/ of ``tree``.
+    command = [sys.executable, os.path.abspath(__file__), "--child", path, connection, skus_file]
+    out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
-        raise RuntimeError(f"{path} child failed ({out.returncode}):\n{out.stderr[-3000:]}")
+        # Reported and counted, not fatal: the other children's figures still stand.
+        print(f"{path} child failed ({out.returncode}):\n{out.stderr[-12000:]}", flush=True)
+        return {"path": path, "failed": out.returncode}
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["spawn_to_exit_s"] = time.perf_counter() - started
     return result
 
 
-async def _publish(args: argparse.Namespace, stack: LocalStack, connection: str) -> None:
+async def _publish(
+    args: argparse.Namespace, stack: LocalStack, connection: str, skus_file: str
+) -> None:
     tables = TableStore.from_connection_string(connection, PREFIX)
     store = BlobStore.from_connection_string(connection, price_snapshot.CONTAINER)
     config = ErpConfig(
@@ -143,13 +166,26 @@ async def _publish(args: argparse.Namespace, stack: LocalStack, connection: str)
     blob = await store.read(price_snapshot.blob_name(PREFIX, snapshot.run_id))
     assert blob is not None
     print(f"snapshot blob: {len(blob.content) / 2**20:,.1f} MiB, {blob.metadata}")
+    content = await price_snapshot.read_snapshot(
+        price_snapshot.SnapshotBlobs(store, PREFIX), snapshot.run_id
+    )
+    numbers = sorted(
+        {
+            key
+            for frame in content.column_frames()
+            if frame.dataset == "items"
+            for key, _ in frame.rows()
+        }
+    )
+    with open(skus_file, "w") as file:
+        json.dump(numbers, file)
     await tables.close()
     await store.close()
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        asyncio.run(_child(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        asyncio.run(_child(sys.argv[2], sys.argv[3], sys.argv[4]))
         return
     # SIGTERM ends like Ctrl-C, so the finally block stops every process this started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -158,26 +194,40 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--page-size", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline-tree", help="a checkout whose blob path runs beside ours")
     args = parser.parse_args()
+    paths = [("tables", os.getcwd()), ("blob", os.getcwd())]
+    if args.baseline_tree:
+        paths.append(("blob@baseline", os.path.abspath(args.baseline_tree)))
+    skus_file = os.path.join(tempfile.mkdtemp(prefix="cold-start-"), "skus.json")
     stack = LocalStack(ports=StackPorts.free(), erp_items=args.items, erp_customers=args.customers)
     try:
         stack.start_tables()
         stack.start_blobs()
         stack.start_erp(timeout=900)
         connection = stack.settings()["AzureWebJobsStorage"]
-        asyncio.run(_publish(args, stack, connection))
+        asyncio.run(_publish(args, stack, connection, skus_file))
         results = []
         for _ in range(args.rounds):
-            for path in ("tables", "blob"):
-                result = _spawn(path, connection)
+            print(f"load average: {os.getloadavg()}", flush=True)
+            for label, tree in paths:
+                path = label.split("@", 1)[0]
+                result = {**_spawn(path, connection, skus_file, tree), "path": label}
+                result["load_average"] = os.getloadavg()
                 results.append(result)
                 print(json.dumps(result), flush=True)
-        print("\n| path | loaded from | spawn -> first quote s | load s | RSS MiB | peak MiB |")
-        print("|---|---|---:|---:|---:|---:|")
+        print(
+            "\n| path | loaded from | spawn -> first quote s | load s | RSS MiB | peak MiB | load |"
+        )
+        print("|---|---|---:|---:|---:|---:|---|")
+        failed = [r for r in results if "failed" in r]
+        results = [r for r in results if "failed" not in r]
+        print(f"children failed: {len(failed)}")
         for r in results:
             print(
                 f"| {r['path']} | {r['loaded_from']} | {r['first_quote_s']:.2f} | "
-                f"{r['load_s']:.2f} | {r['rss_mib']:,.0f} | {r['peak_mib']:,.0f} |"
+                f"{r['load_s']:.2f} | {r['rss_mib']:,.0f} | {r['peak_mib']:,.0f} | "
+                f"{r['load_average'][0]:.1f} |"
             )
         digests = {r["digest"] for r in results}
         print(f"quote digests equal across paths: {len(digests) == 1}")

@@ -165,18 +165,26 @@ def test_frame_columns_give_back_every_record_as_written() -> None:
         assert found == ([value] if value in {"a", "ab", "", "b", "ä€𝄞"} else [])
 
 
-def test_a_frame_that_points_outside_its_strings_is_rejected() -> None:
+def test_a_frame_that_is_torn_or_points_outside_its_strings_is_rejected() -> None:
     good = b'{"d":"items","k":[0],"s":["X","PCS","1"],"c":[{"t":"s","v":[0]},{"t":"s","v":[1]}]}'
-    assert len(decode_columns(zlib.compress(good))) == 1
+    assert len(decode_columns(zlib.compress(good), "1")) == 1  # the first release's frames
     for bad in (good.replace(b'"v":[1]', b'"v":[3]'), good.replace(b'"k":[0]', b'"k":[-1]')):
         with pytest.raises(SnapshotRejected, match="outside its strings"):
-            decode_columns(zlib.compress(bad))
+            decode_columns(zlib.compress(bad), "1")
     with pytest.raises(SnapshotRejected, match="differ in length"):
-        decode_columns(zlib.compress(good.replace(b'"v":[1]', b'"v":[1,2]')))
+        decode_columns(zlib.compress(good.replace(b'"v":[1]', b'"v":[1,2]')), "1")
+
+    body = zlib.decompress(_frame("items", [("X", ["X", "PCS", "1", False])]))
+    assert decode_columns(zlib.compress(body)).record(0) == ["X", "PCS", "1", False]
+    for torn, reason in ((body[:-1], "shorter than its parts"), (body + b"\0", "left over")):
+        with pytest.raises(SnapshotRejected, match=reason):
+            decode_columns(zlib.compress(torn))
+    with pytest.raises(SnapshotRejected, match="does not parse"):
+        decode_columns(b"garbage")
 
 
 def test_grouped_records_keep_publish_order_within_a_group() -> None:
-    grouped = GroupedRecords((0,))
+    grouped = GroupedRecords(0)
     pages = [[("k1", ["A", "1"]), ("k2", ["B", "2"])], [("k3", ["A", "3"]), ("k4", ["C", "4"])]]
     for page in pages:
         grouped.add(decode_columns(_frame("units", page)))

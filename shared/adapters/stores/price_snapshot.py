@@ -3,9 +3,8 @@
 The table snapshot (``price_data``) stays the source of truth; this blob holds the same records
 so a new instance reads one blob instead of hundreds of table pages. Layout: the publisher
 stages one block per ERP page, each block one *frame*: its length and record count (4 bytes
-each, big-endian), then zlib compressed JSON ``{"d": dataset, "k": keys, "s": strings,
-"c": columns}``: the page's records column by column, every string column as indexes into
-the frame's interned ``strings`` (SKUs, units, codes and decimals repeat a lot).
+each, big-endian), then the page's records column by column, zlib compressed
+(``snapshot_frames``: interned strings, string columns as arrays of indexes into them).
 The commit makes the blob visible at once, with its manifest as metadata: format, run id,
 frame and record counts, and the SHA-256 of the content.
 
@@ -18,31 +17,42 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import struct
-import zlib
-from array import array
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.adapters.blobs import BlobStore
-from shared.adapters.stores.price_data import DATASET_NAMES, Record
+from shared.adapters.stores.price_data import Record
+from shared.adapters.stores.snapshot_frames import (
+    ColumnFrame,
+    SnapshotRejected,
+    decode_columns,
+    decode_frame,
+    encode_frame,
+)
+
+__all__ = [
+    "CONTAINER",
+    "ColumnFrame",
+    "SnapshotBlobs",
+    "SnapshotContent",
+    "SnapshotRejected",
+    "SnapshotWriter",
+    "decode_columns",
+    "decode_frame",
+    "encode_frame",
+    "read_snapshot",
+]
 
 CONTAINER = "price-snapshots"
-FORMAT = "1"
+FORMAT = "2"  # "1": the frames of the first release, still read
 # Each frame: its compressed length and its record count, big-endian, then the frame.
 _HEADER = struct.Struct(">II")
 _log = logging.getLogger(__name__)
-
-
-class SnapshotRejected(ValueError):
-    """The blob cannot be served: missing, stale, torn or malformed (the reason says which)."""
 
 
 def blob_name(prefix: str, run_id: str) -> str:
@@ -63,147 +73,11 @@ class SnapshotBlobs:
 class _Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    format: Literal["1"]
+    format: Literal["1", "2"]
     runid: str
     frames: int
     records: int
     sha256: str
-
-
-class _Column(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    t: Literal["s", "j"]
-    v: list[Any]
-
-
-class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    d: str
-    k: list[int]
-    s: list[str]
-    c: list[_Column]
-
-
-def encode_frame(dataset: str, records: Sequence[tuple[str, Record]]) -> bytes:
-    """One page of records as a frame (length prefix included)."""
-    strings: dict[str, int] = {}
-
-    def intern(value: str) -> int:
-        found = strings.get(value)
-        if found is None:
-            found = strings[value] = len(strings)
-        return found
-
-    keys = [intern(key) for key, _ in records]
-    width = max((len(record) for _, record in records), default=0)
-    columns: list[dict[str, Any]] = []
-    for position in range(width):
-        values = [record[position] if position < len(record) else None for _, record in records]
-        if all(type(value) is str for value in values):
-            columns.append({"t": "s", "v": [intern(str(value)) for value in values]})
-        else:
-            columns.append({"t": "j", "v": values})
-    body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
-    packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode("utf-8"), 1)
-    return _HEADER.pack(len(packed), len(records)) + packed
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnFrame:
-    """One decoded frame kept in its compact columnar form.
-
-    A cold instance holds a million price lines: as Python lists and strings they take about
-    a gigabyte, as the frame's columns a few dozen megabytes. So the frame's distinct strings
-    stay one text with their offsets, each string column an array of indexes into them, and a
-    record is rebuilt (``record``) only for the rows a caller asks for.
-    """
-
-    dataset: str
-    text: str  # the frame's distinct strings, concatenated
-    offsets: array[int]  # string i is text[offsets[i]:offsets[i + 1]]
-    keys: array[int]  # per row: the index of its key
-    columns: tuple[array[int] | list[Any], ...]  # string indexes (array) or JSON values (list)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def string(self, index: int) -> str:
-        return self.text[self.offsets[index] : self.offsets[index + 1]]
-
-    def key(self, row: int) -> str:
-        return self.string(self.keys[row])
-
-    def record(self, row: int) -> Record:
-        """The row's record, as ``decode_frame`` gives it."""
-        values = [
-            self.string(column[row]) if isinstance(column, array) else column[row]
-            for column in self.columns
-        ]
-        # Records shorter than the widest were padded with None (no record holds a None).
-        while values and values[-1] is None:
-            values.pop()
-        return values
-
-    def rows(self) -> Iterator[tuple[str, Record]]:
-        for row in range(len(self)):
-            yield self.key(row), self.record(row)
-
-    def string_indexes(self, value: str) -> list[int]:
-        """The indexes of the strings equal to ``value`` (at most one, unless a frame was
-        written by another encoder); a search of the text, not a table in memory."""
-        last = len(self.offsets) - 1
-        if not value:  # the empty string has no place of its own in the text
-            return [i for i in range(last) if self.offsets[i] == self.offsets[i + 1]]
-        found: list[int] = []
-        start = self.text.find(value)
-        while start >= 0:
-            # The last string starting here: empty strings before it share its offset.
-            index = bisect_right(self.offsets, start) - 1
-            if (
-                index < last
-                and self.offsets[index] == start
-                and self.offsets[index + 1] == start + len(value)
-            ):
-                found.append(index)
-            start = self.text.find(value, start + 1)
-        return found
-
-
-def decode_columns(frame: bytes) -> ColumnFrame:
-    """A frame (without its header) as columns; ``SnapshotRejected`` if it does not parse or
-    refers outside its strings."""
-    try:
-        parsed = _Frame.model_validate_json(zlib.decompress(frame))
-    except (zlib.error, ValidationError, UnicodeDecodeError) as error:
-        raise SnapshotRejected(f"a frame does not parse: {error}") from error
-    if parsed.d not in DATASET_NAMES:
-        raise SnapshotRejected(f"a frame names an unknown dataset {parsed.d!r}")
-    strings = parsed.s
-    # Two bytes per index while a frame has fewer than 65,536 distinct strings (it always
-    # has at the publisher's page sizes), four otherwise.
-    typecode = "H" if len(strings) <= 0xFFFF else "I"
-    try:
-        keys = array(typecode, parsed.k)
-        columns = tuple(
-            array(typecode, column.v) if column.t == "s" else column.v for column in parsed.c
-        )
-    except (TypeError, OverflowError) as error:
-        raise SnapshotRejected(f"a frame refers outside its strings: {error}") from error
-    indexes = [keys, *(c for c in columns if isinstance(c, array))]
-    if any(column and max(column) >= len(strings) for column in indexes):
-        raise SnapshotRejected("a frame refers outside its strings")
-    if any(len(column) != len(keys) for column in columns):
-        raise SnapshotRejected("a frame's columns differ in length")
-    offsets = array("I", accumulate(map(len, strings), initial=0))
-    return ColumnFrame(parsed.d, "".join(strings), offsets, keys, columns)
-
-
-def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
-    """A frame (without its header) as its dataset and (key, record) pairs."""
-    columns = decode_columns(frame)
-    return columns.dataset, list(columns.rows())
 
 
 @dataclass
@@ -267,6 +141,7 @@ class SnapshotContent:
 
     content: bytes
     spans: list[tuple[int, int, int]]  # (offset, length, records) per frame
+    format: str = FORMAT
 
     def frames(self) -> Iterator[Frame]:
         """Decoded frames in publish order; ``SnapshotRejected`` if one does not parse."""
@@ -277,7 +152,7 @@ class SnapshotContent:
         """The frames in publish order, as columns; ``SnapshotRejected`` if one does not
         parse or holds another record count than its header says."""
         for offset, length, records in self.spans:
-            frame = decode_columns(self.content[offset : offset + length])
+            frame = decode_columns(self.content[offset : offset + length], self.format)
             if len(frame) != records:
                 raise SnapshotRejected("a frame holds another record count than its header")
             yield frame
@@ -319,7 +194,7 @@ async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
             f"counts differ from the manifest: {len(spans)} frames / {records} records, "
             f"expected {manifest.frames} / {manifest.records}"
         )
-    return SnapshotContent(content, spans)
+    return SnapshotContent(content, spans, manifest.format)
 
 
 async def drop_other_runs(blobs: SnapshotBlobs, keep: set[str]) -> None:

@@ -34,6 +34,7 @@ from shared.domain.pricing.index import PriceIndex, PriceLines
 from shared.domain.pricing.models import CustomerPricingContext
 from shared.services.pricing import publisher as price_publisher
 from shared.services.pricing import records
+from shared.services.pricing.grouped import GroupNumbers
 from shared.services.pricing.item_book import ItemBook
 from shared.services.pricing.snapshot_lines import SnapshotLines
 
@@ -55,11 +56,13 @@ class Freshness:
 class _Data:
     """Everything one load or refresh builds; swapped in whole after a full load."""
 
-    def __init__(self, index: PriceIndex | SnapshotLines | None = None) -> None:
+    def __init__(
+        self, index: PriceIndex | SnapshotLines | None = None, items: ItemBook | None = None
+    ) -> None:
         # A load from the tables builds every line (PriceIndex); one from the blob keeps the
         # snapshot's columns and builds a line when a quote touches it (SnapshotLines).
         self.index: PriceIndex | SnapshotLines = PriceIndex() if index is None else index
-        self.items = ItemBook()
+        self.items = ItemBook() if items is None else items
         self.customers: dict[str, CustomerPricingContext] = {}
         self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
         self.customer_rows: dict[str, Record] = {}
@@ -304,8 +307,9 @@ class PriceBook:
             return None
         try:
             content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
-            lines = SnapshotLines()
-            data = _Data(lines)
+            numbers = GroupNumbers()  # item numbers, held once for lines, items and units
+            lines = SnapshotLines(numbers=numbers)
+            data = _Data(lines, ItemBook(numbers=numbers))
             for frame in content.column_frames():
                 if frame.dataset == "lines":
                     lines.add(frame)

@@ -1,39 +1,53 @@
 """A dataset's snapshot rows kept as the blob's columns, found by a group key.
 
 Built straight from the decoded frames: per row only an integer (its group), and one sort at
-the end puts each group's rows together. No record, string or Decimal is made at load time; a
-caller asks for one group's rows (an item's price lines, an item's units) when it needs them.
+the end puts each group's rows together. No record, Decimal or per-row string is made at load
+time; a caller asks for one group's rows (an item's price lines, an item's units) when it
+needs them.
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Hashable, Iterator
-from itertools import accumulate, repeat
-from operator import add, mul
+from collections.abc import Iterator
+from itertools import accumulate
 
 from shared.adapters.stores.price_data import Record
 from shared.adapters.stores.price_snapshot import ColumnFrame, SnapshotRejected
 
 
-class GroupedRecords:
-    """Rows of one dataset, grouped by the strings in ``group_columns`` (one or two columns).
+class GroupNumbers:
+    """Group key -> number, shared by the datasets grouped by the same kind of key (items,
+    units and lines all by item number), so a quarter of a million keys are held once."""
 
-    A one-column group is keyed by its string, a two-column group by the pair. Rows keep
-    publish order within a group, so a caller that lets later rows win sees what a load of
-    the whole table would have kept.
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def number(self, key: str) -> int:
+        found = self.numbers.get(key)
+        if found is None:
+            found = self.numbers[key] = len(self.numbers)
+        return found
+
+
+class GroupedRecords:
+    """Rows of one dataset grouped by the string in ``group_column``.
+
+    Rows keep publish order within a group, so a caller that lets later rows win sees what a
+    load of the whole table would have kept.
     """
 
-    def __init__(self, group_columns: tuple[int] | tuple[int, int]) -> None:
-        self._group_columns = group_columns
+    def __init__(self, group_column: int, numbers: GroupNumbers | None = None) -> None:
+        self._group_column = group_column
+        self._numbers = numbers or GroupNumbers()
         self._frames: list[ColumnFrame] = []
         self._frame_starts: list[int] = []  # the first row number of each frame
-        self._groups: dict[Hashable, int] = {}
         self._row_groups = array("I")  # per row while loading; dropped by finish()
         self._order = array("I")  # row numbers, group by group
-        self._group_starts = array("I")  # where each group's rows begin in _order
+        self._group_starts = array("I", [0])  # where each group's rows begin in _order
         self._rows = 0
 
     def __len__(self) -> int:
@@ -41,28 +55,15 @@ class GroupedRecords:
         return self._rows
 
     def add(self, frame: ColumnFrame) -> None:
-        columns: list[array[int]] = []
-        for position in self._group_columns:
-            column = frame.columns[position] if position < len(frame.columns) else None
-            if not isinstance(column, array):
-                raise SnapshotRejected(f"a {frame.dataset} frame's group column is not strings")
-            columns.append(column)
-        # One integer per row for its group within the frame (for a pair: first * width +
-        # second), mapped to the group's number here once per distinct value.
-        width = len(frame.offsets)
-        if len(columns) == 2:
-            codes: list[int] = list(map(add, map(mul, columns[0], repeat(width)), columns[1]))
-        else:
-            codes = list(columns[0])
-        local: dict[int, int] = {}
-        for code in set(codes):
-            group: Hashable = (
-                (frame.string(code // width), frame.string(code % width))
-                if len(columns) == 2
-                else frame.string(code)
-            )
-            local[code] = self._groups.setdefault(group, len(self._groups))
-        self._row_groups.extend(map(local.__getitem__, codes))
+        position = self._group_column
+        column = frame.columns[position] if position < len(frame.columns) else None
+        if not isinstance(column, array):
+            raise SnapshotRejected(f"a {frame.dataset} frame's group column is not strings")
+        # The frame's string index -> group number, once per distinct value.
+        local = {
+            index: self._numbers.number(sys.intern(frame.string(index))) for index in set(column)
+        }
+        self._row_groups.extend(map(local.__getitem__, column))
         self._frames.append(frame)
         self._frame_starts.append(self._rows)
         self._rows += len(frame)
@@ -71,24 +72,31 @@ class GroupedRecords:
         """Sort the rows into their groups (stable: publish order within a group)."""
         row_groups = self._row_groups
         self._order = array("I", sorted(range(self._rows), key=row_groups.__getitem__))
-        counts = [0] * (len(self._groups) + 1)
+        counts = [0] * (len(self._numbers.numbers) + 1)
         for group, count in Counter(row_groups).items():
             counts[group + 1] = count
         self._group_starts = array("I", accumulate(counts))
         self._row_groups = array("I")
 
-    def groups(self) -> Iterator[Hashable]:
-        return iter(self._groups)
+    def _span(self, group: str) -> tuple[int, int]:
+        number = self._numbers.numbers.get(group)
+        if number is None or number + 1 >= len(self._group_starts):
+            return 0, 0
+        return self._group_starts[number], self._group_starts[number + 1]
+
+    def groups(self) -> Iterator[str]:
+        """The groups that have rows here."""
+        return (group for group in self._numbers.numbers if group in self)
 
     def __contains__(self, group: object) -> bool:
-        return group in self._groups
+        if not isinstance(group, str):
+            return False
+        start, end = self._span(group)
+        return end > start
 
-    def rows(self, group: Hashable) -> list[tuple[str, Record]]:
+    def rows(self, group: str) -> list[tuple[str, Record]]:
         """The (key, record) rows of a group in publish order; none for an unknown group."""
-        number = self._groups.get(group)
-        if number is None:
-            return []
-        start, end = self._group_starts[number], self._group_starts[number + 1]
+        start, end = self._span(group)
         return [self._row(row) for row in self._order[start:end]]
 
     def rows_with_key(self, key: str) -> list[tuple[str, Record]]:

@@ -18,7 +18,7 @@ from shared.adapters.stores.price_data import Record
 from shared.adapters.stores.price_snapshot import ColumnFrame
 from shared.domain.pricing.models import ItemPricingInfo
 from shared.services.pricing import records
-from shared.services.pricing.grouped import GroupedRecords
+from shared.services.pricing.grouped import GroupedRecords, GroupNumbers
 
 _ITEM_NUMBER: Final = 0  # the first field of both an item and a unit record (price_data)
 CACHED_ITEMS = 50_000
@@ -31,9 +31,12 @@ class ItemBook(Mapping[str, ItemPricingInfo]):
     Iterating (or ``len``) builds every item: meant for audits and benchmarks, not quotes.
     """
 
-    def __init__(self, cached_items: int = CACHED_ITEMS) -> None:
-        self._items = GroupedRecords((_ITEM_NUMBER,))
-        self._units = GroupedRecords((_ITEM_NUMBER,))
+    def __init__(
+        self, cached_items: int = CACHED_ITEMS, numbers: GroupNumbers | None = None
+    ) -> None:
+        numbers = numbers or GroupNumbers()
+        self._items = GroupedRecords(_ITEM_NUMBER, numbers)
+        self._units = GroupedRecords(_ITEM_NUMBER, numbers)
         self._changed_items: dict[str, Record | None] = {}  # None = removed
         self._changed_units: dict[str, dict[str, str | None]] = {}  # number -> code -> qty
         self._cache: dict[str, ItemPricingInfo | None] = {}
@@ -87,7 +90,7 @@ class ItemBook(Mapping[str, ItemPricingInfo]):
         return isinstance(number, str) and self.get(number) is not None
 
     def __iter__(self) -> Iterator[str]:
-        numbers = dict.fromkeys(str(group) for group in self._items.groups())
+        numbers = dict.fromkeys(self._items.groups())
         numbers.update(dict.fromkeys(self._changed_items))
         return (number for number in numbers if self.get(number) is not None)
 

@@ -22,7 +22,7 @@ from shared.adapters.stores.price_snapshot import ColumnFrame
 from shared.domain.pricing.index import Bucket, CustomerSources, PriceIndex
 from shared.domain.pricing.models import AssetType, PriceListLine
 from shared.services.pricing import records
-from shared.services.pricing.grouped import GroupedRecords
+from shared.services.pricing.grouped import GroupedRecords, GroupNumbers
 
 _ASSET_TYPE: Final = 4  # the record's asset type and asset number fields (price_data)
 _ASSET_NO: Final = 5
@@ -37,8 +37,12 @@ _Asset = tuple[str, str]
 class SnapshotLines:
     """The price lines of one snapshot plus the deltas since, read like a ``PriceIndex``."""
 
-    def __init__(self, cached_items: int = CACHED_ITEMS) -> None:
-        self._snapshot = GroupedRecords((_ASSET_TYPE, _ASSET_NO))
+    def __init__(
+        self, cached_items: int = CACHED_ITEMS, numbers: GroupNumbers | None = None
+    ) -> None:
+        # Grouped by asset number alone (item numbers shared with the item book); the asset
+        # type is checked per row when an asset's lines are built.
+        self._snapshot = GroupedRecords(_ASSET_NO, numbers)
         self._changed: dict[str, PriceListLine | None] = {}  # by key; None = deleted
         self._changed_by_asset: dict[_Asset, dict[str, PriceListLine]] = {}
         self._cache: dict[tuple[str, str], PriceIndex] = {}
@@ -110,7 +114,10 @@ class SnapshotLines:
         delta changed, plus the deltas now under this asset."""
         changed = self._changed
         kept: dict[str, PriceListLine] = {}
-        for _, record in self._snapshot.rows(asset):
+        asset_type, asset_no = asset
+        for _, record in self._snapshot.rows(asset_no):
+            if record[_ASSET_TYPE] != asset_type:
+                continue
             line = records.parse_line(record, quiet=True)
             if line is not None and line.key not in changed:
                 kept[line.key] = line
@@ -131,10 +138,11 @@ class SnapshotLines:
 
     def __iter__(self) -> Iterator[PriceListLine]:
         """Every line, asset by asset; builds them all (for audits, not for quotes)."""
-        for asset in self._snapshot.groups():
-            yield from self._lines_of(asset)  # type: ignore[arg-type]
-        for asset, lines in list(self._changed_by_asset.items()):
-            if asset not in self._snapshot:
+        for asset_no in self._snapshot.groups():
+            for asset_type in (_ITEM, _GROUP):
+                yield from self._lines_of((asset_type, asset_no))
+        for (_, asset_no), lines in list(self._changed_by_asset.items()):
+            if asset_no not in self._snapshot:
                 yield from lines.values()
 
     def __len__(self) -> int:
