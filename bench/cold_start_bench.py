@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -28,10 +29,12 @@ import os
 import random
 import resource
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -51,6 +54,9 @@ from shared.services.pricing.quotes import QuoteLineIn, QuoteRequest, price_from
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 PREFIX = "cold"
+# The baseline's blob path reads the same snapshot re-encoded in the first release's frame
+# format (JSON columns), under its own blob name.
+BASELINE_PREFIX = "coldv1"
 
 
 def _rss_mib() -> float:
@@ -79,7 +85,8 @@ def _quote(book: PriceBook, request: QuoteRequest) -> Any:
 async def _child(path: str, connection: str, skus_file: str) -> None:
     tables = TableStore.from_connection_string(connection, PREFIX)
     store = BlobStore.from_connection_string(connection, price_snapshot.CONTAINER)
-    snapshots = price_snapshot.SnapshotBlobs(store, PREFIX) if path == "blob" else None
+    blob_prefix = BASELINE_PREFIX if path == "blob@baseline" else PREFIX
+    snapshots = price_snapshot.SnapshotBlobs(store, blob_prefix) if path != "tables" else None
     book = PriceBook(tables, snapshots=snapshots)
     load_started = time.perf_counter()
     await book.ensure_current()
@@ -179,8 +186,44 @@ async def _publish(
     )
     with open(skus_file, "w") as file:
         json.dump(numbers, file)
+    await _write_format_1_copy(store, content, snapshot.run_id)
     await tables.close()
     await store.close()
+
+
+def _format_1_frame(dataset: str, rows: list[tuple[str, Any]]) -> bytes:
+    """A frame as the first release wrote it: zlib'd JSON, string columns as indexes."""
+    strings: dict[str, int] = {}
+    keys = [strings.setdefault(key, len(strings)) for key, _ in rows]
+    width = max((len(record) for _, record in rows), default=0)
+    columns = []
+    for position in range(width):
+        values = [record[position] if position < len(record) else None for _, record in rows]
+        if all(type(value) is str for value in values):
+            columns.append({"t": "s", "v": [strings.setdefault(v, len(strings)) for v in values]})
+        else:
+            columns.append({"t": "j", "v": values})
+    body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
+    packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+    return struct.pack(">II", len(packed), len(rows)) + packed
+
+
+async def _write_format_1_copy(
+    store: BlobStore, content: price_snapshot.SnapshotContent, run_id: str
+) -> None:
+    """The snapshot again in format 1, for the baseline tree's blob path."""
+    name = price_snapshot.blob_name(BASELINE_PREFIX, run_id)
+    digest, blocks, records = hashlib.sha256(), [], 0
+    for frame in content.column_frames():
+        data = _format_1_frame(frame.dataset, list(frame.rows()))
+        block = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+        await store.stage_block(name, block, data)
+        digest.update(data)
+        blocks.append(block)
+        records += len(frame)
+    manifest = {"format": "1", "runid": run_id, "frames": str(len(blocks))}
+    manifest.update(records=str(records), sha256=digest.hexdigest())
+    await store.commit(name, blocks, manifest)
 
 
 def main() -> None:
@@ -211,8 +254,7 @@ def main() -> None:
         for _ in range(args.rounds):
             print(f"load average: {os.getloadavg()}", flush=True)
             for label, tree in paths:
-                path = label.split("@", 1)[0]
-                result = {**_spawn(path, connection, skus_file, tree), "path": label}
+                result = _spawn(label, connection, skus_file, tree)
                 result["load_average"] = os.getloadavg()
                 results.append(result)
                 print(json.dumps(result), flush=True)
