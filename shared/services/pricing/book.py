@@ -260,6 +260,14 @@ class PriceBook:
         # Taken before reading: changes written meanwhile are replayed from the feed.
         self._feed_position = _minus_overlap(await self._latest_feed_key())
         snapshot = await price_publisher.current_snapshot(self._tables)
+        # The deltas are read before the snapshot is built: building is seconds of CPU with
+        # no I/O, in which the storage service may close the idle pooled connections, and a
+        # request that is not retried (the first use of a table creates it) would then fail.
+        deltas = [
+            (row.partition_key, row.row_key, json.loads(row.entity["record"]))
+            async for row in self._tables.all_rows(price_data.DELTA_TABLE)
+            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at
+        ]
         data = _Data()
         from_blob = await self._from_blob(snapshot)
         if from_blob is not None:
@@ -283,9 +291,8 @@ class PriceBook:
                 else:
                     async for key, record in rows:
                         data.apply(dataset, key, record)
-        async for row in self._tables.all_rows(price_data.DELTA_TABLE):
-            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at:
-                data.apply(row.partition_key, row.row_key, json.loads(row.entity["record"]))
+        for dataset, key, record in deltas:
+            data.apply(dataset, key, record)
         self._data, self._snapshot = data, snapshot
         # Millions of long-lived, acyclic objects: keep the cyclic collector from walking
         # them on every full collection (a pause that would land on some quote).
