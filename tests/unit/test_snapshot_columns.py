@@ -170,7 +170,14 @@ def test_a_frame_that_is_torn_or_points_outside_its_strings_is_rejected() -> Non
     assert len(decode_columns(zlib.compress(good), "1")) == 1  # the first release's frames
     for bad in (good.replace(b'"v":[1]', b'"v":[3]'), good.replace(b'"k":[0]', b'"k":[-1]')):
         with pytest.raises(SnapshotRejected, match="outside its strings"):
-            decode_columns(zlib.compress(bad), "1")
+            decode_frame(zlib.compress(bad), "1")
+    # Found when the row is read: a grouped dataset serves the group without it.
+    grouped = GroupedRecords(0)
+    grouped.add(decode_columns(zlib.compress(good.replace(b'"v":[1]', b'"v":[3]')), "1"))
+    grouped.finish()
+    assert "X" in grouped and grouped.rows("X") == []
+    with pytest.raises(SnapshotRejected, match="outside its strings"):
+        grouped.add(decode_columns(zlib.compress(good.replace(b'"v":[0]', b'"v":[7]')), "1"))
     with pytest.raises(SnapshotRejected, match="differ in length"):
         decode_columns(zlib.compress(good.replace(b'"v":[1]', b'"v":[1,2]')), "1")
 
