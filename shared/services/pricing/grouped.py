@@ -9,7 +9,6 @@ needs them.
 from __future__ import annotations
 
 import logging
-import sys
 from array import array
 from bisect import bisect_right
 from collections import Counter
@@ -58,13 +57,15 @@ class GroupedRecords:
             raise SnapshotRejected(f"a {frame.dataset} frame's group column is not strings")
         # The frame's string index -> group number, once per distinct value (inlined: this
         # runs for every item of the catalog three times during a cold start).
+        # The dictionary keeps the first string of each key, so every item number is held
+        # once however many frames name it.
         numbers, text, offsets = self._numbers.numbers, frame.text, frame.offsets
-        number, intern = numbers.setdefault, sys.intern
+        number = numbers.setdefault
         distinct = set(column)
         if distinct and max(distinct) >= len(offsets) - 1:
             raise SnapshotRejected(f"a {frame.dataset} frame refers outside its strings")
         local = {
-            index: number(intern(text[offsets[index] : offsets[index + 1]]), len(numbers))
+            index: number(text[offsets[index] : offsets[index + 1]], len(numbers))
             for index in distinct
         }
         self._row_groups.extend(map(local.__getitem__, column))
