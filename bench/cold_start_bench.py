@@ -2,20 +2,26 @@
 
 Starts the ERP simulator (default 250,000 items, 5,000 customers, about a million price list
 lines), Azurite's tables and blobs, runs one full publish that writes both the table snapshot
-and the snapshot blob, then starts fresh Python processes, alternating the two paths:
-"tables" (today's load: the table snapshot + deltas) and "blob" (the blob + deltas). Each
-child builds the book, answers one 20-line quote, then prices a fixed set of 200 quotes and
-prints a digest of the answers, which must be equal for both paths. Reported per child:
-seconds from spawn to the first quote (interpreter start and imports included), the load
-alone, resident memory then (VmRSS) and the peak (ru_maxrss).
+and the snapshot blob, then starts fresh Python processes, alternating the paths: "tables"
+(the table snapshot + deltas, every line built at load) and "blob" (the blob + deltas, lines
+and items built when a quote touches them). With ``--baseline-tree DIR`` (a checkout of an
+earlier commit) a third child per round runs the blob path of that code, "blob@baseline".
+Each child builds the book, answers one 20-line quote, then prices a fixed set of 200 quotes
+and prints a digest of the answers, which must be equal for all paths. The SKUs quoted come
+from a file the parent writes (the snapshot's item numbers), so no child enumerates its
+items before the first quote. Reported per child: seconds from spawn to the first quote
+(interpreter start and imports included), the load alone, resident memory then (VmRSS) and
+the peak (VmHWM); the load average before each round.
 
     .venv/bin/python -m bench.cold_start_bench [--items 250000 --customers 5000 --rounds 2]
+        [--baseline-tree /tmp/main-checkout]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -23,9 +29,12 @@ import os
 import random
 import resource
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -45,12 +54,25 @@ from shared.services.pricing.quotes import QuoteLineIn, QuoteRequest, price_from
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 PREFIX = "cold"
+# The baseline's blob path reads the same snapshot re-encoded in the first release's frame
+# format (JSON columns), under its own blob name.
+BASELINE_PREFIX = "coldv1"
 
 
 def _rss_mib() -> float:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * resource.getpagesize() / 2**20
+
+
+def _peak_mib() -> float:
+    """VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's over
+    the fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _quote(book: PriceBook, request: QuoteRequest) -> Any:
@@ -60,17 +82,19 @@ def _quote(book: PriceBook, request: QuoteRequest) -> Any:
         return f"rejected: {error}"
 
 
-async def _child(path: str, connection: str) -> None:
+async def _child(path: str, connection: str, skus_file: str) -> None:
     tables = TableStore.from_connection_string(connection, PREFIX)
     store = BlobStore.from_connection_string(connection, price_snapshot.CONTAINER)
-    snapshots = price_snapshot.SnapshotBlobs(store, PREFIX) if path == "blob" else None
+    blob_prefix = BASELINE_PREFIX if path == "blob@baseline" else PREFIX
+    snapshots = price_snapshot.SnapshotBlobs(store, blob_prefix) if path != "tables" else None
     book = PriceBook(tables, snapshots=snapshots)
     load_started = time.perf_counter()
     await book.ensure_current()
     load = time.perf_counter() - load_started
     rng = random.Random(5)
     customers = sorted(book.customers)
-    items = sorted(book.items)
+    with open(skus_file) as file:
+        items: list[str] = json.load(file)
     first = QuoteRequest(
         customer_id=customers[0],
         lines=[QuoteLineIn(sku=rng.choice(items), quantity=Decimal(3)) for _ in range(20)],
@@ -96,8 +120,9 @@ async def _child(path: str, connection: str) -> None:
                 "first_quote_s": first_quote,
                 "load_s": load,
                 "rss_mib": rss,
-                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_mib": _peak_mib(),
                 "lines": len(book.index),
+                "items": len(book.items),
                 "digest": digest.hexdigest(),
             }
         ),
@@ -107,19 +132,24 @@ async def _child(path: str, connection: str) -> None:
     await store.close()
 
 
-def _spawn(path: str, connection: str) -> dict[str, Any]:
+def _spawn(path: str, connection: str, skus_file: str, tree: str) -> dict[str, Any]:
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    command = [sys.executable, "-m", "bench.cold_start_bench", "--child", path, connection]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "PYTHONPATH": tree}
+    # This script's child code, importing the shared/ and devtools/ of ``tree``.
+    command = [sys.executable, os.path.abspath(__file__), "--child", path, connection, skus_file]
+    out = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
-        raise RuntimeError(f"{path} child failed ({out.returncode}):\n{out.stderr[-3000:]}")
+        # Reported and counted, not fatal: the other children's figures still stand.
+        print(f"{path} child failed ({out.returncode}):\n{out.stderr[-12000:]}", flush=True)
+        return {"path": path, "failed": out.returncode}
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["spawn_to_exit_s"] = time.perf_counter() - started
     return result
 
 
-async def _publish(args: argparse.Namespace, stack: LocalStack, connection: str) -> None:
+async def _publish(
+    args: argparse.Namespace, stack: LocalStack, connection: str, skus_file: str
+) -> None:
     tables = TableStore.from_connection_string(connection, PREFIX)
     store = BlobStore.from_connection_string(connection, price_snapshot.CONTAINER)
     config = ErpConfig(
@@ -143,13 +173,62 @@ async def _publish(args: argparse.Namespace, stack: LocalStack, connection: str)
     blob = await store.read(price_snapshot.blob_name(PREFIX, snapshot.run_id))
     assert blob is not None
     print(f"snapshot blob: {len(blob.content) / 2**20:,.1f} MiB, {blob.metadata}")
+    content = await price_snapshot.read_snapshot(
+        price_snapshot.SnapshotBlobs(store, PREFIX), snapshot.run_id
+    )
+    numbers = sorted(
+        {
+            key
+            for frame in content.column_frames()
+            if frame.dataset == "items"
+            for key, _ in frame.rows()
+        }
+    )
+    with open(skus_file, "w") as file:
+        json.dump(numbers, file)
+    await _write_format_1_copy(store, content, snapshot.run_id)
     await tables.close()
     await store.close()
 
 
+def _format_1_frame(dataset: str, rows: list[tuple[str, Any]]) -> bytes:
+    """A frame as the first release wrote it: zlib'd JSON, string columns as indexes."""
+    strings: dict[str, int] = {}
+    keys = [strings.setdefault(key, len(strings)) for key, _ in rows]
+    width = max((len(record) for _, record in rows), default=0)
+    columns = []
+    for position in range(width):
+        values = [record[position] if position < len(record) else None for _, record in rows]
+        if all(type(value) is str for value in values):
+            columns.append({"t": "s", "v": [strings.setdefault(v, len(strings)) for v in values]})
+        else:
+            columns.append({"t": "j", "v": values})
+    body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
+    packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+    return struct.pack(">II", len(packed), len(rows)) + packed
+
+
+async def _write_format_1_copy(
+    store: BlobStore, content: price_snapshot.SnapshotContent, run_id: str
+) -> None:
+    """The snapshot again in format 1, for the baseline tree's blob path."""
+    name = price_snapshot.blob_name(BASELINE_PREFIX, run_id)
+    digest, blocks, records = hashlib.sha256(), [], 0
+    for frame in content.column_frames():
+        data = _format_1_frame(frame.dataset, list(frame.rows()))
+        block = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+        await store.stage_block(name, block, data)
+        digest.update(data)
+        blocks.append(block)
+        records += len(frame)
+    manifest = {"format": "1", "runid": run_id, "frames": str(len(blocks))}
+    manifest.update(records=str(records), sha256=digest.hexdigest())
+    await store.commit(name, blocks, manifest)
+
+
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        asyncio.run(_child(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        asyncio.run(_child(sys.argv[2], sys.argv[3], sys.argv[4]))
         return
     # SIGTERM ends like Ctrl-C, so the finally block stops every process this started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -158,26 +237,39 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--page-size", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline-tree", help="a checkout whose blob path runs beside ours")
     args = parser.parse_args()
+    paths = [("tables", os.getcwd()), ("blob", os.getcwd())]
+    if args.baseline_tree:
+        paths.append(("blob@baseline", os.path.abspath(args.baseline_tree)))
+    skus_file = os.path.join(tempfile.mkdtemp(prefix="cold-start-"), "skus.json")
     stack = LocalStack(ports=StackPorts.free(), erp_items=args.items, erp_customers=args.customers)
     try:
         stack.start_tables()
         stack.start_blobs()
         stack.start_erp(timeout=900)
         connection = stack.settings()["AzureWebJobsStorage"]
-        asyncio.run(_publish(args, stack, connection))
+        asyncio.run(_publish(args, stack, connection, skus_file))
         results = []
         for _ in range(args.rounds):
-            for path in ("tables", "blob"):
-                result = _spawn(path, connection)
+            print(f"load average: {os.getloadavg()}", flush=True)
+            for label, tree in paths:
+                result = _spawn(label, connection, skus_file, tree)
+                result["load_average"] = os.getloadavg()
                 results.append(result)
                 print(json.dumps(result), flush=True)
-        print("\n| path | loaded from | spawn -> first quote s | load s | RSS MiB | peak MiB |")
-        print("|---|---|---:|---:|---:|---:|")
+        print(
+            "\n| path | loaded from | spawn -> first quote s | load s | RSS MiB | peak MiB | load |"
+        )
+        print("|---|---|---:|---:|---:|---:|---|")
+        failed = [r for r in results if "failed" in r]
+        results = [r for r in results if "failed" not in r]
+        print(f"children failed: {len(failed)}")
         for r in results:
             print(
                 f"| {r['path']} | {r['loaded_from']} | {r['first_quote_s']:.2f} | "
-                f"{r['load_s']:.2f} | {r['rss_mib']:,.0f} | {r['peak_mib']:,.0f} |"
+                f"{r['load_s']:.2f} | {r['rss_mib']:,.0f} | {r['peak_mib']:,.0f} | "
+                f"{r['load_average'][0]:.1f} |"
             )
         digests = {r["digest"] for r in results}
         print(f"quote digests equal across paths: {len(digests) == 1}")

@@ -108,6 +108,29 @@ async def test_a_book_from_the_blob_quotes_what_a_book_from_the_tables_quotes(
         timeout=10,
     )
     assert response.status_code == 200, response.text
+    # A line moved to another source, and a line new since the snapshot.
+    moved = next(x for x in _lines(sim) if x["sourceType"] == "Customer" and x["id"] != line["id"])
+    response = httpx.patch(
+        f"{custom_api(sim)}/priceListLines({moved['id']})",
+        json={"sourceType": "All Customers", "sourceNo": ""},
+        headers={"If-Match": str(moved["@odata.etag"])},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    customers, skus = _keys(sim)
+    response = httpx.post(
+        f"{custom_api(sim)}/priceListLines",
+        json={
+            "priceListCode": "DELTA-NEW",
+            "sourceType": "Customer",
+            "sourceNo": customers[0],
+            "assetNo": skus[0],
+            "unitPrice": 0.11,
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    added = response.json()
     await price_publisher.publish(erp, table_store, "delta", snapshots=snapshots)
 
     from_blob = PriceBook(table_store, snapshots=snapshots)
@@ -118,6 +141,9 @@ async def test_a_book_from_the_blob_quotes_what_a_book_from_the_tables_quotes(
     # The delta since the snapshot came from the change feed, on top of the blob.
     changed = from_blob.index.get(str(line["id"]))
     assert changed is not None and changed.unit_price == Decimal("0.37")
+    assert from_blob.index.get(str(added["id"])) == from_tables.index.get(str(added["id"]))
+    assert str(added["id"]) in from_blob.index
+    assert from_blob.index.get(str(moved["id"])) == from_tables.index.get(str(moved["id"]))
     assert len(from_blob.index) == len(from_tables.index) == len(_lines(sim))
     assert from_blob.items == from_tables.items
     assert from_blob.customers == from_tables.customers

@@ -3,9 +3,8 @@
 The table snapshot (``price_data``) stays the source of truth; this blob holds the same records
 so a new instance reads one blob instead of hundreds of table pages. Layout: the publisher
 stages one block per ERP page, each block one *frame*: its length and record count (4 bytes
-each, big-endian), then zlib compressed JSON ``{"d": dataset, "k": keys, "s": strings,
-"c": columns}``: the page's records column by column, every string column as indexes into
-the frame's interned ``strings`` (SKUs, units, codes and decimals repeat a lot).
+each, big-endian), then the page's records column by column, zlib compressed
+(``snapshot_frames``: interned strings, string columns as arrays of indexes into them).
 The commit makes the blob visible at once, with its manifest as metadata: format, run id,
 frame and record counts, and the SHA-256 of the content.
 
@@ -18,10 +17,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import struct
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,17 +26,33 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.adapters.blobs import BlobStore
-from shared.adapters.stores.price_data import DATASET_NAMES, Record
+from shared.adapters.stores.price_data import Record
+from shared.adapters.stores.snapshot_frames import (
+    ColumnFrame,
+    SnapshotRejected,
+    decode_columns,
+    decode_frame,
+    encode_frame,
+)
+
+__all__ = [
+    "CONTAINER",
+    "ColumnFrame",
+    "SnapshotBlobs",
+    "SnapshotContent",
+    "SnapshotRejected",
+    "SnapshotWriter",
+    "decode_columns",
+    "decode_frame",
+    "encode_frame",
+    "read_snapshot",
+]
 
 CONTAINER = "price-snapshots"
-FORMAT = "1"
+FORMAT = "2"  # "1": the frames of the first release, still read
 # Each frame: its compressed length and its record count, big-endian, then the frame.
 _HEADER = struct.Struct(">II")
 _log = logging.getLogger(__name__)
-
-
-class SnapshotRejected(ValueError):
-    """The blob cannot be served: missing, stale, torn or malformed (the reason says which)."""
 
 
 def blob_name(prefix: str, run_id: str) -> str:
@@ -60,83 +73,11 @@ class SnapshotBlobs:
 class _Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    format: Literal["1"]
+    format: Literal["1", "2"]
     runid: str
     frames: int
     records: int
     sha256: str
-
-
-class _Column(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    t: Literal["s", "j"]
-    v: list[Any]
-
-
-class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    d: str
-    k: list[int]
-    s: list[str]
-    c: list[_Column]
-
-
-def encode_frame(dataset: str, records: Sequence[tuple[str, Record]]) -> bytes:
-    """One page of records as a frame (length prefix included)."""
-    strings: dict[str, int] = {}
-
-    def intern(value: str) -> int:
-        found = strings.get(value)
-        if found is None:
-            found = strings[value] = len(strings)
-        return found
-
-    keys = [intern(key) for key, _ in records]
-    width = max((len(record) for _, record in records), default=0)
-    columns: list[dict[str, Any]] = []
-    for position in range(width):
-        values = [record[position] if position < len(record) else None for _, record in records]
-        if all(type(value) is str for value in values):
-            columns.append({"t": "s", "v": [intern(str(value)) for value in values]})
-        else:
-            columns.append({"t": "j", "v": values})
-    body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
-    packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode("utf-8"), 1)
-    return _HEADER.pack(len(packed), len(records)) + packed
-
-
-def decode_frame(frame: bytes) -> tuple[str, list[tuple[str, Record]]]:
-    try:
-        parsed = _Frame.model_validate_json(zlib.decompress(frame))
-    except (zlib.error, ValidationError, UnicodeDecodeError) as error:
-        raise SnapshotRejected(f"a frame does not parse: {error}") from error
-    if parsed.d not in DATASET_NAMES:
-        raise SnapshotRejected(f"a frame names an unknown dataset {parsed.d!r}")
-    strings = parsed.s
-    try:
-        keys = [strings[index] for index in parsed.k]
-        columns = [
-            [strings[index] for index in column.v] if column.t == "s" else column.v
-            for column in parsed.c
-        ]
-    except (IndexError, TypeError) as error:
-        raise SnapshotRejected(f"a frame refers outside its strings: {error}") from error
-    if any(len(column) != len(keys) for column in columns):
-        raise SnapshotRejected("a frame's columns differ in length")
-    # Records shorter than the widest were padded with None (no record holds a None itself).
-    records = [_unpadded(row) for row in zip(*columns, strict=True)]
-    if not columns:
-        records = [[] for _ in keys]
-    return parsed.d, list(zip(keys, records, strict=True))
-
-
-def _unpadded(row: tuple[Any, ...]) -> Record:
-    values = list(row)
-    while values and values[-1] is None:
-        values.pop()
-    return values
 
 
 @dataclass
@@ -200,14 +141,21 @@ class SnapshotContent:
 
     content: bytes
     spans: list[tuple[int, int, int]]  # (offset, length, records) per frame
+    format: str = FORMAT
 
     def frames(self) -> Iterator[Frame]:
         """Decoded frames in publish order; ``SnapshotRejected`` if one does not parse."""
+        for frame in self.column_frames():
+            yield frame.dataset, list(frame.rows())
+
+    def column_frames(self) -> Iterator[ColumnFrame]:
+        """The frames in publish order, as columns; ``SnapshotRejected`` if one does not
+        parse or holds another record count than its header says."""
         for offset, length, records in self.spans:
-            dataset, rows = decode_frame(self.content[offset : offset + length])
-            if len(rows) != records:
+            frame = decode_columns(self.content[offset : offset + length], self.format)
+            if len(frame) != records:
                 raise SnapshotRejected("a frame holds another record count than its header")
-            yield dataset, rows
+            yield frame
 
 
 async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
@@ -246,7 +194,7 @@ async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
             f"counts differ from the manifest: {len(spans)} frames / {records} records, "
             f"expected {manifest.frames} / {manifest.records}"
         )
-    return SnapshotContent(content, spans)
+    return SnapshotContent(content, spans, manifest.format)
 
 
 async def drop_other_runs(blobs: SnapshotBlobs, keep: set[str]) -> None:

@@ -26,7 +26,7 @@ from shared.domain.pricing import (
     CurrencyTable,
     CustomerPricingContext,
     ItemPricingInfo,
-    PriceIndex,
+    PriceLines,
     QuotedLine,
     QuoteLineRequest,
     QuoteRejected,
@@ -53,7 +53,7 @@ class RequestedLine:
 class PricingData:
     """The instance's price data and the terms of this order's pricing."""
 
-    index: PriceIndex
+    index: PriceLines
     customer: CustomerPricingContext | None
     items: Mapping[str, ItemPricingInfo]
     currencies: CurrencyTable

@@ -19,7 +19,7 @@ from .errors import (
     QuoteRejected,
     ViolationRule,
 )
-from .index import PriceIndex
+from .index import PriceIndex, PriceLines
 from .models import (
     AmountType,
     AssetType,
@@ -47,6 +47,7 @@ __all__ = [
     "ItemPricingInfo",
     "LineViolation",
     "PriceIndex",
+    "PriceLines",
     "PriceListLine",
     "PriceSource",
     "PriceSourceType",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .models import AssetType, CampaignPolicy, CustomerPricingContext, PriceListLine, SourceType
 
@@ -66,6 +66,23 @@ class CustomerSources:
             # Sorted so the scan order (and so nothing observable) depends on set order.
             pairs.extend((_CAMPAIGN_CODE, c) for c in sorted(customer.active_campaigns) if c)
         self.pairs: tuple[tuple[str, str], ...] = tuple(pairs)
+
+
+class PriceLines(Protocol):
+    """What quoting and audits read from price list lines: a `PriceIndex`, or an index that
+    builds lines on demand (the price book's snapshot lines)."""
+
+    def candidate_buckets(
+        self, item_no: str, item_discount_group: str, sources: CustomerSources
+    ) -> list[Bucket]: ...
+
+    def get(self, key: str) -> PriceListLine | None: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+    def __iter__(self) -> Iterator[PriceListLine]: ...
 
 
 class PriceIndex:

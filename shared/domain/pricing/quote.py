@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from .currency import CurrencyPrecision, CurrencyTable, default_currency_table, normalize_code
 from .errors import LineViolation, QuoteRejected, ViolationRule
-from .index import CustomerSources, PriceIndex
+from .index import CustomerSources, PriceLines
 from .models import (
     CampaignPolicy,
     CustomerPricingContext,
@@ -120,7 +120,7 @@ def _valid_quantity(quantity: object) -> Decimal | None:
 class _QuoteTerms:
     """What is the same for every line of one quote, resolved once."""
 
-    index: PriceIndex
+    index: PriceLines
     customer: CustomerPricingContext
     sources: CustomerSources
     currency_code: str
@@ -131,7 +131,7 @@ class _QuoteTerms:
 
 
 def quote(
-    index: PriceIndex,
+    index: PriceLines,
     customer: CustomerPricingContext,
     items: Mapping[str, ItemPricingInfo],
     lines: Sequence[QuoteLineRequest],

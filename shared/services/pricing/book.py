@@ -5,6 +5,11 @@ following the publisher's change feed: each refresh reads the feed rows written 
 one (with an overlap, because feed rows can land slightly out of order) and point-reads just
 the records they name, or reloads everything when a new snapshot is announced. A quote
 therefore never reads a table per line, and never calls the ERP.
+
+A load from the snapshot blob is the cold-start path: it keeps the blob's columns as the
+storage of lines, items and units and builds each object when a quote first touches it
+(``snapshot_lines``, ``item_book``), so a new instance quotes within seconds instead of
+building a million lines first. The table load (the fallback) builds every line up front.
 """
 
 from __future__ import annotations
@@ -24,10 +29,14 @@ from shared.adapters.ports import TableStorage
 from shared.adapters.stores import price_data, price_snapshot, sync_state
 from shared.adapters.stores.price_data import LOCAL_CURRENCY_KEY, Record
 from shared.domain.pricing.currency import CurrencyPrecision, CurrencyTable
-from shared.domain.pricing.errors import InvalidPriceListLine, InvalidPricingInput
-from shared.domain.pricing.index import PriceIndex
-from shared.domain.pricing.models import CustomerPricingContext, ItemPricingInfo, PriceListLine
+from shared.domain.pricing.errors import InvalidPricingInput
+from shared.domain.pricing.index import PriceIndex, PriceLines
+from shared.domain.pricing.models import CustomerPricingContext
 from shared.services.pricing import publisher as price_publisher
+from shared.services.pricing import records
+from shared.services.pricing.grouped import GroupNumbers
+from shared.services.pricing.item_book import ItemBook
+from shared.services.pricing.snapshot_lines import SnapshotLines
 
 _FEED_OVERLAP_MS = 120_000
 _SEEN_FEED_ROWS = 10_000
@@ -44,50 +53,18 @@ class Freshness:
     stale: bool
 
 
-def _day(text: str) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-def _line(record: Record) -> PriceListLine:
-    (key, code, source_type, source_no, asset_type, asset_no, variant, unit, minimum,
-     amount_type, price, discount, allow, start, end, currency) = record  # fmt: skip
-    return PriceListLine(
-        key=key,
-        price_list_code=code,
-        source_type=source_type,
-        source_no=source_no,
-        asset_type=asset_type,
-        asset_no=asset_no,
-        variant_code=variant,
-        unit_of_measure_code=unit,
-        minimum_quantity=Decimal(minimum),
-        amount_type=amount_type,
-        unit_price=Decimal(price),
-        line_discount_percent=Decimal(discount),
-        allow_line_disc=bool(allow),
-        starting_date=_day(start),
-        ending_date=_day(end),
-        currency_code=currency,
-    )
-
-
-def _parse_line(record: Record) -> PriceListLine | None:
-    try:
-        return _line(record)
-    except InvalidPriceListLine as error:
-        _log.warning("ignored price list line %s: %s", record[0], error)
-        return None
-
-
 class _Data:
     """Everything one load or refresh builds; swapped in whole after a full load."""
 
-    def __init__(self) -> None:
-        self.index = PriceIndex()
-        self.items: dict[str, ItemPricingInfo] = {}
+    def __init__(
+        self, index: PriceIndex | SnapshotLines | None = None, items: ItemBook | None = None
+    ) -> None:
+        # A load from the tables builds every line (PriceIndex); one from the blob keeps the
+        # snapshot's columns and builds a line when a quote touches it (SnapshotLines).
+        self.index: PriceIndex | SnapshotLines = PriceIndex() if index is None else index
+        self.items = ItemBook() if items is None else items
         self.customers: dict[str, CustomerPricingContext] = {}
         self.rates: dict[str, tuple[tuple[date, Decimal], ...]] = {}
-        self.units: dict[str, dict[str, Decimal]] = {}
         self.customer_rows: dict[str, Record] = {}
         self.profiles: dict[str, Record] = {}
         self.rate_rows: dict[str, Record] = {}
@@ -102,30 +79,15 @@ class _Data:
             if record is None:
                 self.index.delete(key)
                 return
-            line = _parse_line(record)
+            line = records.parse_line(record)
             if line is not None:
                 self.index.upsert(line)
             return
         if dataset == "items":
-            if record is None:
-                self.items.pop(key, None)
-            else:
-                # Records published before the category was part of an item have 4 fields.
-                _, base_unit, unit_price, blocked, *rest = record
-                category = str(rest[0] or "") if rest else ""
-                self._set_item(key, base_unit, Decimal(unit_price), bool(blocked), category)
+            self.items.set_item(key, record)
         elif dataset == "units":
             number, code = key.split("|", 1)
-            units = self.units.setdefault(number, {})
-            if record is None:
-                units.pop(code, None)
-            else:
-                units[code] = Decimal(record[2])
-            item = self.items.get(number)
-            if item is not None:
-                self._set_item(
-                    number, item.base_unit_of_measure, item.unit_price, item.blocked, item.category
-                )
+            self.items.set_unit(number, code, None if record is None else record[2])
         elif dataset == "customers":
             self._set(self.customer_rows, key, record)
             self._rebuild_customer(key)
@@ -143,29 +105,21 @@ class _Data:
             else:
                 self.roundings[code] = CurrencyPrecision(Decimal(record[1]), Decimal(record[2]))
 
+    def describe(self) -> str:
+        """Counts for the load's log line, without building every lazily held object."""
+        if isinstance(self.index, SnapshotLines):
+            return (
+                f"{self.index.snapshot_rows} snapshot lines, "
+                f"{self.items.snapshot_rows} snapshot items (built on use)"
+            )
+        return f"{len(self.index)} lines, {len(self.items)} items"
+
     @staticmethod
     def _set(rows: dict[str, Record], key: str, record: Record | None) -> None:
         if record is None:
             rows.pop(key, None)
         else:
             rows[key] = record
-
-    def _set_item(
-        self, number: str, base_unit: str, unit_price: Decimal, blocked: bool, category: str = ""
-    ) -> None:
-        """(Re)build an item from its own facts and the units known for it so far."""
-        try:
-            self.items[number] = ItemPricingInfo(
-                number=number,
-                base_unit_of_measure=base_unit,
-                unit_price=unit_price,
-                blocked=blocked,
-                sales_units_of_measure=self.units.get(number, {}),
-                category=category,
-            )
-        except InvalidPricingInput as error:
-            self.items.pop(number, None)
-            _log.warning("ignored item %s: %s", number, error)
 
     def _rebuild_customer(self, number: str) -> None:
         row = self.customer_rows.get(number)
@@ -231,11 +185,11 @@ class PriceBook:
         self._lock = asyncio.Lock()
 
     @property
-    def index(self) -> PriceIndex:
+    def index(self) -> PriceLines:
         return self._data.index
 
     @property
-    def items(self) -> dict[str, ItemPricingInfo]:
+    def items(self) -> ItemBook:
         return self._data.items
 
     @property
@@ -306,6 +260,14 @@ class PriceBook:
         # Taken before reading: changes written meanwhile are replayed from the feed.
         self._feed_position = _minus_overlap(await self._latest_feed_key())
         snapshot = await price_publisher.current_snapshot(self._tables)
+        # The deltas are read before the snapshot is built: building is seconds of CPU with
+        # no I/O, in which the storage service may close the idle pooled connections, and a
+        # request that is not retried (the first use of a table creates it) would then fail.
+        deltas = [
+            (row.partition_key, row.row_key, json.loads(row.entity["record"]))
+            async for row in self._tables.all_rows(price_data.DELTA_TABLE)
+            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at
+        ]
         data = _Data()
         from_blob = await self._from_blob(snapshot)
         if from_blob is not None:
@@ -313,56 +275,61 @@ class PriceBook:
             self.loaded_from = "blob"
         elif snapshot is not None:
             self.loaded_from = "tables"
+            index = PriceIndex()
+            data = _Data(index)
             for dataset in price_data.DATASET_NAMES:
-                records = self._snapshot_records(snapshot.run_id, dataset)
+                rows = self._snapshot_records(snapshot.run_id, dataset)
                 if dataset == "lines":
                     # Domain lines only: a million raw JSON records would double the memory.
                     lines = []
-                    async for _, record in records:
-                        line = _parse_line(record)
+                    async for _, record in rows:
+                        line = records.parse_line(record)
                         if line is not None:
                             lines.append(line)
-                    data.index.load(lines)
+                    index.load(lines)
                     del lines
                 else:
-                    async for key, record in records:
+                    async for key, record in rows:
                         data.apply(dataset, key, record)
-        async for row in self._tables.all_rows(price_data.DELTA_TABLE):
-            if snapshot is None or row.entity["writtenAt"] >= snapshot.started_at:
-                data.apply(row.partition_key, row.row_key, json.loads(row.entity["record"]))
+        for dataset, key, record in deltas:
+            data.apply(dataset, key, record)
         self._data, self._snapshot = data, snapshot
         # Millions of long-lived, acyclic objects: keep the cyclic collector from walking
         # them on every full collection (a pause that would land on some quote).
         gc.collect()
         gc.freeze()
         _log.info(
-            "price book loaded: %s lines, %s items, %s customers in %.1fs",
-            len(data.index),
-            len(data.items),
+            "price book loaded from %s: %s, %s customers in %.1fs",
+            self.loaded_from,
+            data.describe(),
             len(data.customers),
             time.perf_counter() - started,
         )
 
     async def _from_blob(self, snapshot: price_publisher.Snapshot | None) -> _Data | None:
         """The snapshot built from its blob, every check passed; None (and why, logged) to
-        load from the tables instead. Frames are decoded one at a time, lines parsed as they
-        come, so the raw records of a million lines are never all in memory."""
+        load from the tables instead. Lines, items and units stay as the frames' columns
+        (built on use); the few customers, rates and roundings are applied as records."""
         if self._snapshots is None or snapshot is None:
             return None
         try:
             content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
-            data = _Data()
-            lines: list[PriceListLine] = []
-            for dataset, frame in content.frames():
-                if dataset == "lines":
-                    lines.extend(
-                        line for _, record in frame if (line := _parse_line(record)) is not None
-                    )
+            numbers = GroupNumbers()  # item numbers, held once for lines, items and units
+            lines = SnapshotLines(numbers=numbers)
+            data = _Data(lines, ItemBook(numbers=numbers))
+            for frame in content.column_frames():
+                if frame.dataset == "lines":
+                    lines.add(frame)
+                elif frame.dataset == "items":
+                    data.items.add_items(frame)
+                elif frame.dataset == "units":
+                    data.items.add_units(frame)
                 else:
-                    for key, record in frame:
-                        data.apply(dataset, key, record)
+                    for key, record in frame.rows():
+                        data.apply(frame.dataset, key, record)
             del content
-            data.index.load(lines)
+            lines.finish()
+            data.items.finish()
             return data
         except price_snapshot.SnapshotRejected as error:
             _log.warning("price snapshot blob not used (%s): loading from the tables", error)
