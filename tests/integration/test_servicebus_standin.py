@@ -594,16 +594,21 @@ def test_auto_lock_renewer_threads_keep_every_lock(client: ServiceBusClient) -> 
         client.get_queue_receiver("auto-renew", prefetch_count=10) as receiver,
     ):
         held: list[ServiceBusReceivedMessage] = []
-        while len(held) < 10:
-            held += receiver.receive_messages(max_message_count=10 - len(held), max_wait_time=5)
         failures: list[object] = []
-        for message in held:
-            renewer.register(
-                receiver,
-                message,
-                max_lock_renewal_duration=30,
-                on_lock_renew_failure=lambda renewable, error: failures.append(error),
-            )
+        while len(held) < 10:
+            # Registered as soon as received, as Microsoft's sample does: a message's lock
+            # runs from its (pre)fetch, and on a loaded machine collecting all ten can take
+            # longer than the lock.
+            for message in receiver.receive_messages(
+                max_message_count=10 - len(held), max_wait_time=5
+            ):
+                renewer.register(
+                    receiver,
+                    message,
+                    max_lock_renewal_duration=45,
+                    on_lock_renew_failure=lambda renewable, error: failures.append(error),
+                )
+                held.append(message)
         time.sleep(26)  # more than twice the LockDuration
         for message in held:
             receiver.complete_message(message)
