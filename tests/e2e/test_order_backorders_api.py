@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +21,16 @@ import httpx
 import pytest
 
 from devtools.erp_sim.reference import ITEM_CATEGORIES
-from devtools.erp_sim.testing import custom_api, standard_api
+from devtools.erp_sim.testing import standard_api
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
+from tests.support.stock_setup import (
+    availability,
+    erp_rows,
+    reconcile,
+    sellable_item,
+    stock_only_at,
+)
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -38,12 +44,6 @@ POLICY = {
             "backorder": {"itemCategories": [code for code, _ in ITEM_CATEGORIES]},
         }
     }
-}
-NO_DEMAND = {
-    "reservedQuantity": 0,
-    "reservedQtyOnSalesOrders": 0,
-    "qtyOnSalesOrders": 0,
-    "qtyOnPurchaseOrders": 0,
 }
 
 
@@ -65,61 +65,6 @@ def published(api: httpx.Client, admin: dict[str, str], erp_url: str) -> None:
     eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
 
 
-def _sellable_item(api: httpx.Client) -> str:
-    for number in range(1, 41):
-        sku = f"IT-{number:06d}"
-        body = {"customerId": CUSTOMER, "lines": [{"sku": sku, "quantity": 1}]}
-        if api.post("/api/prices/quote", json=body).status_code == 200:
-            return sku
-    raise AssertionError("no sellable item in the demo data")
-
-
-def _rows(erp_url: str, sku: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{custom_api(erp_url)}/itemAvailabilityByLocation",
-        params={"$filter": f"itemNumber eq '{sku}'"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return sorted(response.json()["value"], key=lambda row: row["locationCode"])
-
-
-def _item(api: httpx.Client, sku: str) -> dict[str, Any]:
-    response = api.get("/api/availability", params={"skus": sku, "channel": "web"})
-    assert response.status_code == 200, response.text
-    return dict(response.json()["items"][0])
-
-
-def _reconcile(api: httpx.Client, admin: dict[str, str], sku: str) -> None:
-    """Run the reconciliation timer and wait until the item's projection took a newer read."""
-    before = _item(api, sku)["asOf"] or ""
-    started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).is_success
-
-    def read_applied() -> bool:
-        as_of = _item(api, sku)["asOf"] or ""
-        return as_of > before and as_of >= started[:19]
-
-    eventually(read_applied, 60)
-
-
-def _only_four_in_the_erp(api: httpx.Client, admin: dict[str, str], erp_url: str, sku: str) -> str:
-    """The ERP holds 4 of `sku` at one location and nothing anywhere else, and no demand; the
-    projection takes that over by reconciliation. Returns the location."""
-    rows = _rows(erp_url, sku)
-    assert rows, f"{sku} has no stock rows in the simulator"
-    for index, row in enumerate(rows):
-        httpx.patch(
-            f"{custom_api(erp_url)}/itemAvailabilityByLocation({row['id']})",
-            json={"inventory": 4 if index == 0 else 0, **NO_DEMAND},
-            headers={"If-Match": row["@odata.etag"]},
-            timeout=10,
-        ).raise_for_status()
-    _reconcile(api, admin, sku)
-    eventually(lambda: _item(api, sku)["available"] == "4", 60)
-    return str(rows[0]["locationCode"])
-
-
 def _never_negative(item: dict[str, Any]) -> bool:
     return Decimal(item["available"]) >= 0 and all(
         Decimal(line["available"]) >= 0 for line in item["locations"]
@@ -129,8 +74,8 @@ def _never_negative(item: dict[str, Any]) -> bool:
 def test_ten_ordered_with_four_available_hold_four_backorder_six_and_book_ten_once(
     api: httpx.Client, admin: dict[str, str], erp_url: str, published: None
 ) -> None:
-    sku = _sellable_item(api)
-    location = _only_four_in_the_erp(api, admin, erp_url, sku)
+    sku = sellable_item(api, CUSTOMER)
+    location = stock_only_at(api, admin, erp_url, sku, 4)
 
     body = {
         "customerId": CUSTOMER,
@@ -151,7 +96,7 @@ def test_ten_ordered_with_four_available_hold_four_backorder_six_and_book_ten_on
     again = api.post("/api/orders", json=body, headers=key)
     assert (again.status_code, again.content) == (202, answer.content)
     # The four are held (or already handed over as booked demand): none left, none negative.
-    item = _item(api, sku)
+    item = availability(api, sku)
     assert item["available"] == "0" and _never_negative(item)
 
     view = eventually(
@@ -173,14 +118,14 @@ def test_ten_ordered_with_four_available_hold_four_backorder_six_and_book_ten_on
     ).json()["value"]
     assert sum(Decimal(str(li["quantity"])) for li in erp_lines) == 10
     assert Decimal(str(erp[0]["totalAmountExcludingTax"])) == Decimal(accepted["totalAmount"])
-    assert sum(row["qtyOnSalesOrders"] for row in _rows(erp_url, sku)) == 10
+    assert sum(row["qtyOnSalesOrders"] for row in erp_rows(erp_url, sku)) == 10
 
     # After booking: availability 0, not negative.
-    item = _item(api, sku)
+    item = availability(api, sku)
     assert item["available"] == "0" and _never_negative(item)
     # After the ERP's figures take over (a reconciliation): on hand 4, demand 10, still 0.
-    _reconcile(api, admin, sku)
-    item = _item(api, sku)
+    reconcile(api, admin, sku)
+    item = availability(api, sku)
     at = next(li for li in item["locations"] if li["location"] == location)
     assert (at["onHand"], at["erpDemand"], at["pendingHolds"]) == ("4", "10", "0")
     assert item["available"] == "0" and _never_negative(item)

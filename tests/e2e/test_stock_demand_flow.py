@@ -16,26 +16,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from devtools.erp_sim.testing import custom_api, standard_api
+from devtools.erp_sim.testing import standard_api
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
+from tests.support.stock_setup import (
+    availability,
+    erp_rows,
+    patch_erp_row,
+    reconcile,
+    sellable_item,
+    stock_only_at,
+)
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 CUSTOMER = "C00001"
-ZERO_FIGURES = {
-    "reservedQuantity": 0,
-    "reservedQtyOnSalesOrders": 0,
-    "qtyOnSalesOrders": 0,
-    "qtyOnPurchaseOrders": 0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -79,61 +80,10 @@ def prepared(api: httpx.Client, admin: dict[str, str], erp_url: str) -> str:
     return str(subscription)
 
 
-def _sellable_item(api: httpx.Client, skip: set[str]) -> str:
-    """An item the demo customer can buy (priced, not blocked, sold in its base unit)."""
-    for number in range(1, 41):
-        sku = f"IT-{number:06d}"
-        if sku in skip:
-            continue
-        body = {"customerId": CUSTOMER, "lines": [{"sku": sku, "quantity": 1}]}
-        if api.post("/api/prices/quote", json=body).status_code == 200:
-            return sku
-    raise AssertionError("no sellable item in the demo data")
-
-
-def _rows(erp_url: str, sku: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{custom_api(erp_url)}/itemAvailabilityByLocation",
-        params={"$filter": f"itemNumber eq '{sku}'"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return sorted(response.json()["value"], key=lambda row: row["locationCode"])
-
-
-def _patch(erp_url: str, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    response = httpx.patch(
-        f"{custom_api(erp_url)}/itemAvailabilityByLocation({row['id']})",
-        json=changes,
-        headers={"If-Match": row["@odata.etag"]},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return dict(response.json())
-
-
-def _item(api: httpx.Client, sku: str) -> dict[str, Any]:
-    response = api.get("/api/availability", params={"skus": sku, "channel": "web"})
-    assert response.status_code == 200, response.text
-    return dict(response.json()["items"][0])
-
-
 def _line(api: httpx.Client, sku: str, location: str) -> dict[str, Any]:
-    return next(line for line in _item(api, sku)["locations"] if line["location"] == location)
-
-
-def _reconcile(api: httpx.Client, admin: dict[str, str], sku: str) -> None:
-    """Run the reconciliation timer and wait until the item's projection took a newer read
-    (the ERP's figures must differ from the projection's, or the run writes nothing)."""
-    before = _item(api, sku)["asOf"] or ""
-    started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).is_success
-
-    def read_applied() -> bool:
-        as_of = _item(api, sku)["asOf"] or ""
-        return as_of > before and as_of >= started[:19]
-
-    eventually(read_applied, 60)
+    return next(
+        line for line in availability(api, sku)["locations"] if line["location"] == location
+    )
 
 
 def _notify(erp_url: str, subscription: str, row: dict[str, Any]) -> None:
@@ -143,20 +93,6 @@ def _notify(erp_url: str, subscription: str, row: dict[str, Any]) -> None:
         timeout=10,
     ).json()
     assert sent["deliveries"][0]["status"] == 202, sent
-
-
-def _stock_only_at(
-    api: httpx.Client, admin: dict[str, str], erp_url: str, sku: str, quantity: int
-) -> str:
-    """Make the ERP hold `quantity` of `sku` at one location, nothing else anywhere, and let
-    reconciliation bring the projection there. Returns the location."""
-    rows = _rows(erp_url, sku)
-    assert rows, f"{sku} has no stock rows in the simulator"
-    for index, row in enumerate(rows):
-        _patch(erp_url, row, inventory=quantity if index == 0 else 0, **ZERO_FIGURES)
-    _reconcile(api, admin, sku)
-    eventually(lambda: _item(api, sku)["available"] == str(quantity), 60)
-    return str(rows[0]["locationCode"])
 
 
 def _order(api: httpx.Client, sku: str, quantity: int) -> httpx.Response:
@@ -191,27 +127,27 @@ def _erp_order(erp_url: str, order_id: str) -> dict[str, Any]:
 def test_a_booked_order_stays_out_of_availability_until_shipped_or_cancelled(
     api: httpx.Client, admin: dict[str, str], erp_url: str, prepared: str
 ) -> None:
-    sku = _sellable_item(api, skip=set())
-    location = _stock_only_at(api, admin, erp_url, sku, 517)
+    sku = sellable_item(api, CUSTOMER)
+    location = stock_only_at(api, admin, erp_url, sku, 517)
 
     first = _order(api, sku, 516)
     assert first.status_code == 202, first.text
     order_id = first.json()["orderId"]
     _booked(api, order_id)
     # At once: the hold or the booked demand keeps the units out, never neither.
-    assert _item(api, sku)["available"] == "1"
+    assert availability(api, sku)["available"] == "1"
     line = eventually(lambda: (found := _line(api, sku, location))["pendingHolds"] == "0" and found)
     assert (line["onHand"], line["erpDemand"], line["available"]) == ("517", "516", "1")
 
     # After a reconciliation: the ERP's own demand replaces the booked figure, once.
-    _reconcile(api, admin, sku)
+    reconcile(api, admin, sku)
     line = _line(api, sku, location)
     assert (line["erpDemand"], line["reserved"], line["available"]) == ("516", "0", "1")
-    erp_row = _rows(erp_url, sku)[0]
+    erp_row = erp_rows(erp_url, sku)[0]
     assert erp_row["qtyOnSalesOrders"] == 516 and erp_row["inventory"] == 517
 
     # After a change notification (receipts expected: shown, not sold on this channel).
-    erp_row = _patch(erp_url, erp_row, qtyOnPurchaseOrders=40)
+    erp_row = patch_erp_row(erp_url, erp_row, qtyOnPurchaseOrders=40)
     _notify(erp_url, prepared, erp_row)
     line = eventually(lambda: (found := _line(api, sku, location))["expected"] == "40" and found)
     assert (line["erpDemand"], line["available"]) == ("516", "1")
@@ -230,7 +166,7 @@ def test_a_booked_order_stays_out_of_availability_until_shipped_or_cancelled(
         timeout=10,
     )
     assert posted.status_code == 204, posted.text
-    erp_row = _rows(erp_url, sku)[0]
+    erp_row = erp_rows(erp_url, sku)[0]
     assert (erp_row["inventory"], erp_row["qtyOnSalesOrders"]) == (1, 0)
     _notify(erp_url, prepared, erp_row)
     line = eventually(lambda: (found := _line(api, sku, location))["onHand"] == "1" and found)
@@ -241,7 +177,7 @@ def test_a_booked_order_stays_out_of_availability_until_shipped_or_cancelled(
     assert last.status_code == 202, last.text
     last_id = last.json()["orderId"]
     _booked(api, last_id)
-    assert _item(api, sku)["available"] == "0"
+    assert availability(api, sku)["available"] == "0"
     erp_order = _erp_order(erp_url, last_id)
     deleted = httpx.delete(
         f"{standard_api(erp_url)}/salesOrders({erp_order['id']})",
@@ -249,12 +185,12 @@ def test_a_booked_order_stays_out_of_availability_until_shipped_or_cancelled(
         timeout=10,
     )
     assert deleted.status_code == 204, deleted.text
-    _notify(erp_url, prepared, _rows(erp_url, sku)[0])
+    _notify(erp_url, prepared, erp_rows(erp_url, sku)[0])
     line = eventually(lambda: (found := _line(api, sku, location))["available"] == "1" and found)
     assert (line["onHand"], line["erpDemand"], line["pendingHolds"]) == ("1", "0", "0")
     # And a reconciliation (something else moved, so it writes) does not count it again.
-    _patch(erp_url, _rows(erp_url, sku)[0], qtyOnPurchaseOrders=41)
-    _reconcile(api, admin, sku)
+    patch_erp_row(erp_url, erp_rows(erp_url, sku)[0], qtyOnPurchaseOrders=41)
+    reconcile(api, admin, sku)
     line = _line(api, sku, location)
     assert (line["expected"], line["erpDemand"], line["available"]) == ("41", "0", "1")
 
@@ -263,8 +199,8 @@ def test_racing_orders_never_take_more_than_is_available_while_bookings_complete
     api: httpx.Client, admin: dict[str, str], erp_url: str, prepared: str
 ) -> None:
     # Not the item of the other test's story.
-    sku = _sellable_item(api, skip={_sellable_item(api, skip=set())})
-    location = _stock_only_at(api, admin, erp_url, sku, 30)
+    sku = sellable_item(api, CUSTOMER, skip=frozenset({sellable_item(api, CUSTOMER)}))
+    location = stock_only_at(api, admin, erp_url, sku, 30)
 
     # Twelve orders of 4 against 30 units, four at a time: the first ones are booked (and
     # their holds handed over to the ERP's demand) while the later ones are still checked.
@@ -280,6 +216,6 @@ def test_racing_orders_never_take_more_than_is_available_while_bookings_complete
     line = eventually(lambda: (found := _line(api, sku, location))["pendingHolds"] == "0" and found)
     assert (line["erpDemand"], line["available"]) == ("28", "2")
     # The ERP agrees: exactly the accepted orders, each once.
-    assert _rows(erp_url, sku)[0]["qtyOnSalesOrders"] == 28
-    _reconcile(api, admin, sku)
-    assert _item(api, sku)["available"] == "2"
+    assert erp_rows(erp_url, sku)[0]["qtyOnSalesOrders"] == 28
+    reconcile(api, admin, sku)
+    assert availability(api, sku)["available"] == "2"
