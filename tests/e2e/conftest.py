@@ -25,6 +25,7 @@ import pytest
 from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack, StackPorts
+from tests.support.approval_rules import Probe
 
 # prefix, then keywords policy (the SYNC_POLICY override), env (more runner settings), and
 # erp_items / erp_customers (the simulator's size).
@@ -95,3 +96,12 @@ def bus(stack: LocalStack) -> Iterator[ServiceBusClient]:
 @pytest.fixture(scope="module")
 def erp_url(stack: LocalStack) -> str:
     return f"http://127.0.0.1:{stack.ports.erp}"
+
+
+@pytest.fixture(scope="module")
+def probe(api: httpx.Client, admin: dict[str, str], bus: ServiceBusClient, erp_url: str) -> Probe:
+    """Drives the approval-rule cases (tests/support/approval_rules.py) against the module's
+    stack, with the prices published first."""
+    found = Probe(api, admin, bus, erp_url)
+    found.publish_prices()
+    return found

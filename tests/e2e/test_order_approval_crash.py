@@ -22,9 +22,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
-from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
@@ -48,13 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
     with private_stack("apc", policy=POLICY, env=ENV) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def probe(api: httpx.Client, admin: dict[str, str], bus: ServiceBusClient, erp_url: str) -> Probe:
-    found = Probe(api, admin, bus, erp_url)
-    found.publish_prices()
-    return found
 
 
 def _decide_and_die(stack: LocalStack, azurite_connection: str, verb: str, order_id: str) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from azure.servicebus import ServiceBusClient
 
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
@@ -25,13 +23,6 @@ pytestmark = pytest.mark.slow
 def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
     with private_stack("arr", policy=policy("reject"), env=RUNNER_ENV) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def probe(api: httpx.Client, admin: dict[str, str], bus: ServiceBusClient, erp_url: str) -> Probe:
-    found = Probe(api, admin, bus, erp_url)
-    found.publish_prices()
-    return found
 
 
 @pytest.mark.parametrize("rule", RULES)
