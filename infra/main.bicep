@@ -58,6 +58,10 @@ param erpClientSecret string
 @maxLength(2048)
 param erpWebhookClientState string
 
+@description('More Entra apps sharing the booking of orders (Business Central counts its limits per principal): JSON [{"clientId": ..., "clientSecret": ...}]; empty = the default app alone. Stored in Key Vault only.')
+@secure()
+param erpBookingPrincipals string = ''
+
 // Storefronts.
 @description('Storefront channels as JSON (see shared/config/channels.py), e.g. {"web": {"locations": "*", ...}}.')
 param channels string
@@ -163,6 +167,7 @@ module keyVault 'modules/keyvault.bicep' = {
     erpClientSecret: erpClientSecret
     channelSecrets: channelSecrets
     erpWebhookClientState: erpWebhookClientState
+    erpBookingPrincipals: erpBookingPrincipals
     tags: tags
   }
 }
@@ -218,9 +223,9 @@ var appSettings = {
   ERP_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.erpClientSecretUri})'
   // Static tokens are for a developer's shell; Azure uses client credentials.
   ERP_STATIC_TOKEN: ''
-  // More Entra apps sharing the booking of orders (BC's limits are per principal): a Key Vault
-  // reference to a secret holding [{"clientId": ..., "clientSecret": ...}]; '' = the default app alone.
-  ERP_BOOKING_PRINCIPALS: ''
+  // More Entra apps sharing the booking of orders (BC's limits are per principal), from Key
+  // Vault: [{"clientId": ..., "clientSecret": ...}]; [] = the default app alone.
+  ERP_BOOKING_PRINCIPALS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.erpBookingPrincipalsUri})'
   ERP_TIMEOUT_SECONDS: '10'
   // Deep-merged over shared/config/sync_policy.json (timer schedules, staleness bounds); '' = as shipped.
   SYNC_POLICY: syncPolicy

@@ -23,6 +23,10 @@ param channelSecrets string
 @secure()
 param erpWebhookClientState string
 
+@description('More Entra apps that share the booking of orders, a JSON list [{"clientId": ..., "clientSecret": ...}] (ERP_BOOKING_PRINCIPALS); empty = the default app alone (stored as []).')
+@secure()
+param erpBookingPrincipals string
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -80,13 +84,25 @@ resource erpWebhookClientStateEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-0
   }
 }
 
+resource erpBookingPrincipalsEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: Holds client secrets of Entra apps that carry their own expiry (rotated at the source, as erp-client-secret); a vault-side expiry can make Key Vault refuse the secret and stop the app.
+  parent: vault
+  name: 'erp-booking-principals'
+  properties: {
+    value: empty(erpBookingPrincipals) ? '[]' : erpBookingPrincipals
+    contentType: 'application/json'
+  }
+}
+
 output name string = vault.name
 // Version-less URIs: the app follows a rotated secret without a redeploy.
 output erpClientSecretUri string = erpClientSecretEntry.properties.secretUri
 output channelSecretsUri string = channelSecretsEntry.properties.secretUri
 output erpWebhookClientStateUri string = erpWebhookClientStateEntry.properties.secretUri
+output erpBookingPrincipalsUri string = erpBookingPrincipalsEntry.properties.secretUri
 output secretNames array = [
   erpClientSecretEntry.name
   channelSecretsEntry.name
   erpWebhookClientStateEntry.name
+  erpBookingPrincipalsEntry.name
 ]
