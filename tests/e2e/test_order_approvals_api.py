@@ -8,22 +8,21 @@ session's Azurite under its own table prefix. Stock arrives as ``counted`` inven
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
+from tests.support.stock_setup import count_stock
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -45,9 +44,6 @@ def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
         yield started
 
 
-_sequences: dict[tuple[str, str], int] = {}
-
-
 def _availability(api: httpx.Client, sku: str, location: str) -> dict[str, Any] | None:
     response = api.get(f"/api/availability?skus={quote(sku, safe='')}&channel=web")
     if response.status_code != 200:
@@ -59,19 +55,7 @@ def _availability(api: httpx.Client, sku: str, location: str) -> dict[str, Any] 
 
 
 def _stock(api: httpx.Client, bus: ServiceBusClient, sku: str, location: str, qty: int) -> None:
-    sequence = _sequences[(sku, location)] = _sequences.get((sku, location), 0) + 1
-    body = {
-        "eventId": f"{sku}|{location}|{sequence}",
-        "sku": sku,
-        "location": location,
-        "kind": "counted",
-        "quantity": str(qty),
-        "sequence": sequence,
-        "occurredAt": datetime.now(UTC).isoformat(),
-        "source": "wms",
-    }
-    with bus.get_queue_sender("inventory-events") as sender:
-        sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=body["eventId"]))
+    count_stock(bus, sku, location, qty)
 
     def counted() -> bool:
         line = _availability(api, sku, location)

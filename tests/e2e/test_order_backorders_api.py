@@ -29,6 +29,7 @@ from tests.support.stock_setup import (
     erp_rows,
     reconcile,
     sellable_item,
+    set_financials,
     stock_only_at,
 )
 from tests.waiting import eventually
@@ -56,11 +57,7 @@ def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def published(api: httpx.Client, admin: dict[str, str], erp_url: str) -> None:
     assert api.post("/admin/functions/price_publish_full", json={}, headers=admin).is_success
-    httpx.post(
-        f"{erp_url}/_sim/customers/{CUSTOMER}/financials",
-        json={"balance": "-100000000", "outstandingOrdersAmount": "0", "overdueAmount": "0"},
-        timeout=10,
-    ).raise_for_status()
+    set_financials(erp_url, CUSTOMER, balance="-100000000")
     body = {"customerId": CUSTOMER, "lines": [{"sku": "IT-000001", "quantity": 1}]}
     eventually(lambda: api.post("/api/prices/quote", json=body).status_code == 200, 60)
 

@@ -31,6 +31,7 @@ from devtools.stack import LocalStack
 from shared.config.settings import DEMO_CHANNEL_SECRETS
 from shared.domain.orders.customer_token import sign
 from tests.e2e.conftest import PrivateStack
+from tests.support.stock_setup import set_financials
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -59,11 +60,7 @@ def subscriptions(api: httpx.Client, admin: dict[str, str], erp_url: str) -> dic
     """Prices published, stock seeded from the ERP, webhook subscriptions in place, credit room;
     returns the subscription id per subscribed sales document set."""
     assert api.post("/admin/functions/price_publish_full", json={}, headers=admin).is_success
-    httpx.post(
-        f"{erp_url}/_sim/customers/{CUSTOMER}/financials",
-        json={"balance": "-100000000", "outstandingOrdersAmount": "0", "overdueAmount": "0"},
-        timeout=10,
-    ).raise_for_status()
+    set_financials(erp_url, CUSTOMER, balance="-100000000")
     assert api.post("/admin/functions/stock_reconcile", json={}, headers=admin).is_success
     assert api.post("/admin/functions/erp_subscriptions", json={}, headers=admin).is_success
 

@@ -29,6 +29,7 @@ from devtools.stack import LocalStack
 from shared.adapters.stores.idempotency_keys import StoredResponse, claim_key, request_hash
 from shared.adapters.tables import TableStore
 from tests.e2e.conftest import PrivateStack
+from tests.support.stock_setup import count_stock, set_financials
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -51,26 +52,6 @@ def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
         yield started
 
 
-_sequences: dict[tuple[str, str], int] = {}
-
-
-def _count_stock(bus: ServiceBusClient, sku: str, location: str, quantity: int) -> None:
-    """A WMS count on ``inventory-events``: on hand becomes `quantity`."""
-    sequence = _sequences[(sku, location)] = _sequences.get((sku, location), 0) + 1
-    body = {
-        "eventId": f"{sku}|{location}|{sequence}",
-        "sku": sku,
-        "location": location,
-        "kind": "counted",
-        "quantity": str(quantity),
-        "sequence": sequence,
-        "occurredAt": datetime.now(UTC).isoformat(),
-        "source": "wms",
-    }
-    with bus.get_queue_sender("inventory-events") as sender:
-        sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=body["eventId"]))
-
-
 def _on_hand(api: httpx.Client, sku: str, location: str) -> Decimal | None:
     response = api.get(f"/api/availability?skus={quote(sku, safe='')}&channel=web")
     if response.status_code != 200:
@@ -83,7 +64,7 @@ def _on_hand(api: httpx.Client, sku: str, location: str) -> Decimal | None:
 
 def _stock(api: httpx.Client, bus: ServiceBusClient, sku: str, **locations: int) -> None:
     for location, quantity in locations.items():
-        _count_stock(bus, sku, location, quantity)
+        count_stock(bus, sku, location, quantity)
         eventually(lambda: _on_hand(api, sku, location) == quantity)  # noqa: B023
 
 
@@ -315,15 +296,7 @@ def test_parallel_requests_never_oversell_nor_overrun_credit(
         timeout=10,
     ).json()["value"][0]
     room = (price * Decimal("2.5")).quantize(Decimal("0.01"))  # two and a half orders
-    httpx.post(
-        f"{erp_url}/_sim/customers/{customer}/financials",
-        json={
-            "balance": str(Decimal(str(summary["creditLimit"])) - room),
-            "outstandingOrdersAmount": "0",
-            "overdueAmount": "0",
-        },
-        timeout=10,
-    ).raise_for_status()
+    set_financials(erp_url, customer, balance=str(Decimal(str(summary["creditLimit"])) - room))
     for who in (CUSTOMER, customer):  # figures the intake may use while the ERP is down
         assert api.post("/api/credit/check", json={"customerId": who, "amount": "1"}).is_success
     _faults(erp_url, outage=True)

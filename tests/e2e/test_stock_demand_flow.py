@@ -30,6 +30,7 @@ from tests.support.stock_setup import (
     patch_erp_row,
     reconcile,
     sellable_item,
+    set_financials,
     stock_only_at,
 )
 from tests.waiting import eventually
@@ -54,11 +55,7 @@ def prepared(api: httpx.Client, admin: dict[str, str], erp_url: str) -> str:
     availability subscription's id (for the simulator's notify route)."""
     assert api.post("/admin/functions/price_publish_full", json={}, headers=admin).is_success
     # A large credit balance in the customer's favour: room for every order here.
-    httpx.post(
-        f"{erp_url}/_sim/customers/{CUSTOMER}/financials",
-        json={"balance": "-100000000", "outstandingOrdersAmount": "0", "overdueAmount": "0"},
-        timeout=10,
-    ).raise_for_status()
+    set_financials(erp_url, CUSTOMER, balance="-100000000")
     assert api.post("/admin/functions/erp_subscriptions", json={}, headers=admin).is_success
 
     def availability_subscription() -> str | None:

@@ -8,19 +8,18 @@ Used by ``tests/e2e/test_order_approval_rules_hold.py`` (the policy at ``hold``)
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
+from tests.support.stock_setup import count_stock, set_financials
 from tests.waiting import eventually
 
 RULES = (
@@ -83,7 +82,6 @@ class Probe:
         self, api: httpx.Client, admin: dict[str, str], bus: ServiceBusClient, erp_url: str
     ) -> None:
         self.api, self.admin, self.bus, self.erp_url = api, admin, bus, erp_url
-        self._sequences: dict[tuple[str, str], int] = {}
         self._used: set[str] = set()
 
     # ---- what is held --------------------------------------------------------------------
@@ -184,20 +182,7 @@ class Probe:
 
     def _count(self, sku: str, location: str, quantity: int) -> None:
         """A ``counted`` inventory event, then wait until availability shows it."""
-        key = (sku, location)
-        sequence = self._sequences[key] = self._sequences.get(key, 0) + 1
-        body = {
-            "eventId": f"{sku}|{location}|{sequence}",
-            "sku": sku,
-            "location": location,
-            "kind": "counted",
-            "quantity": str(quantity),
-            "sequence": sequence,
-            "occurredAt": datetime.now(UTC).isoformat(),
-            "source": "wms",
-        }
-        with self.bus.get_queue_sender("inventory-events") as sender:
-            sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=body["eventId"]))
+        count_stock(self.bus, sku, location, quantity)
 
         def counted() -> bool:
             response = self.api.get(f"/api/availability?skus={quote(sku, safe='')}&channel=web")
@@ -212,11 +197,7 @@ class Probe:
         eventually(counted)
 
     def _financials(self, customer: str, *, balance: str, overdue: str = "0") -> None:
-        httpx.post(
-            f"{self.erp_url}/_sim/customers/{customer}/financials",
-            json={"balance": balance, "overdueAmount": overdue, "outstandingOrdersAmount": "0"},
-            timeout=10,
-        ).raise_for_status()
+        set_financials(self.erp_url, customer, balance=balance, overdue=overdue)
 
     def _credit_limit(self, customer: str) -> Decimal:
         answer = self.api.post("/api/credit/check", json={"customerId": customer, "amount": "0"})

@@ -1,12 +1,15 @@
-"""Setting an item's stock in the ERP simulator and waiting for the product's projection to
-take it over, for end-to-end tests that run through the local host."""
+"""Setting an item's stock (in the ERP simulator, or by a WMS count on the bus) and a
+customer's ERP financials, and waiting for the product to take them over, for end-to-end tests
+that run through the local host."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from devtools.erp_sim.testing import custom_api
 from tests.waiting import eventually
@@ -88,3 +91,41 @@ def stock_only_at(
     reconcile(api, admin, sku)
     eventually(lambda: availability(api, sku)["available"] == str(quantity), 60)
     return str(rows[0]["locationCode"])
+
+
+# The last count sequence sent per (sku, location) in this process: a count must carry a newer
+# sequence than the one before it, or the projection ignores it as stale.
+_count_sequences: dict[tuple[str, str], int] = {}
+
+
+def count_stock(bus: ServiceBusClient, sku: str, location: str, quantity: int) -> None:
+    """A WMS count on ``inventory-events``: on hand at `location` becomes `quantity`."""
+    key = (sku, location)
+    sequence = _count_sequences[key] = _count_sequences.get(key, 0) + 1
+    body = {
+        "eventId": f"{sku}|{location}|{sequence}",
+        "sku": sku,
+        "location": location,
+        "kind": "counted",
+        "quantity": str(quantity),
+        "sequence": sequence,
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "source": "wms",
+    }
+    with bus.get_queue_sender("inventory-events") as sender:
+        sender.send_messages(ServiceBusMessage(json.dumps(body), message_id=body["eventId"]))
+
+
+def set_financials(
+    erp_url: str, customer: str, *, balance: str, overdue: str = "0", outstanding: str = "0"
+) -> None:
+    """Set a customer's balance, overdue and outstanding orders amounts in the simulator."""
+    httpx.post(
+        f"{erp_url}/_sim/customers/{customer}/financials",
+        json={
+            "balance": balance,
+            "overdueAmount": overdue,
+            "outstandingOrdersAmount": outstanding,
+        },
+        timeout=10,
+    ).raise_for_status()
