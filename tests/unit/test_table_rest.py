@@ -19,12 +19,15 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
 from shared.adapters.table_rest import (
+    API_VERSION,
     Int64,
     RestStatusError,
     TableRestClient,
@@ -253,3 +256,44 @@ async def test_a_transient_status_is_tried_again_and_a_conflict_is_not() -> None
         await client.close()
         server.close()
         await server.wait_closed()
+
+
+class _TokenSource:
+    """A managed identity's token source that hands out numbered tokens."""
+
+    def __init__(self, lifetime_seconds: float) -> None:
+        self.lifetime_seconds = lifetime_seconds
+        self.scopes: list[tuple[str, ...]] = []
+
+    async def get_token(self, *scopes: str) -> object:
+        self.scopes.append(scopes)
+        return SimpleNamespace(
+            token=f"token-{len(self.scopes)}", expires_on=int(time.time() + self.lifetime_seconds)
+        )
+
+
+def test_a_managed_identity_sends_a_storage_bearer_token_renewed_near_expiry() -> None:
+    """Microsoft Entra authorization for Table storage ("Authorize access to tables using
+    Microsoft Entra ID"): a bearer token for the ``https://storage.azure.com/.default`` scope,
+    with x-ms-version 2019-02-02 or later. A token is reused while it has more than the
+    margin left, and a new one is asked for once it has not."""
+
+    async def run() -> None:
+        long_lived = _TokenSource(lifetime_seconds=3600)
+        client = TableRestClient(
+            "https://acct.table.core.windows.net", "acct", credential=long_lived
+        )
+        first = await client._authorization("GET", "", "date", "/t()")
+        second = await client._authorization("PUT", "application/json", "date", "/t()")
+        assert first == second == "Bearer token-1"
+        assert long_lived.scopes == [("https://storage.azure.com/.default",)]
+
+        short_lived = _TokenSource(lifetime_seconds=60)  # inside the refresh margin at once
+        client = TableRestClient(
+            "https://acct.table.core.windows.net", "acct", credential=short_lived
+        )
+        assert await client._authorization("GET", "", "date", "/t()") == "Bearer token-1"
+        assert await client._authorization("GET", "", "date", "/t()") == "Bearer token-2"
+
+    asyncio.run(run())
+    assert API_VERSION >= "2019-02-02"
