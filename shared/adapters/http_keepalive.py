@@ -7,10 +7,13 @@ event. Table storage needs little of it: one origin, requests with a known lengt
 with ``Content-Length`` or chunked bodies. This client writes the request in one buffer and
 reads the answer with asyncio streams, reusing connections (TLS for https endpoints).
 
-Safety: a request that fails on a reused connection before a single byte of the answer came
-back (the server closed the idle connection) is sent once more on a new connection, as
-HTTP/1.1 clients do (RFC 9112, section 9.3.1 lets a client retry when the connection closed
-before any part of the answer arrived); any other failure is raised to the caller.
+Safety: a connection idle for longer than ``_IDLE_SECONDS`` is closed rather than reused
+(servers drop idle connections: Azurite after 5 s, Azure's front ends after minutes), so a
+request rarely meets a connection the server has just closed. If it does, before a single
+byte of the answer came back, an idempotent request is sent once more on a new connection
+(RFC 9112, section 9.3.1); a POST is not: the server may have applied it, so the caller gets
+`HttpFailure`. A failure to connect is `NotSent`: nothing reached the server, whatever the
+method. Any other failure is raised to the caller.
 """
 
 from __future__ import annotations
@@ -18,17 +21,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-# Connections kept open per client when idle.
+# Connections kept open per client when idle, and for how long at most.
 _MAX_IDLE = 64
+_IDLE_SECONDS = 4.0
+# Methods whose repetition changes nothing more (a conditional one answers 412 the second time).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "MERGE", "OPTIONS"})
 _LINE_LIMIT = 64 * 1024
 
 
 class HttpFailure(ConnectionError):
-    """The exchange broke off (connection lost, malformed answer, time-out)."""
+    """The exchange broke off (connection lost, malformed answer, time-out); the server may
+    have received the request."""
+
+
+class NotSent(HttpFailure):
+    """No connection could be made: the request reached nobody and may be sent again."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Answer:
 
 
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_Idle = tuple[_Connection, float]  # the connection and when it was last released
 
 
 class KeepAliveClient:
@@ -56,7 +69,7 @@ class KeepAliveClient:
         default_port = (parts.port is None) or parts.port == (443 if self._tls else 80)
         self._host_header = self._host if default_port else f"{self._host}:{self._port}"
         self._timeout = timeout
-        self._idle: list[_Connection] = []
+        self._idle: list[_Idle] = []
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self._tls else None
 
     async def request(
@@ -69,17 +82,28 @@ class KeepAliveClient:
             head.append(f"Content-Length: {len(body)}")
         message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         async with asyncio.timeout(self._timeout):
-            while self._idle:
-                connection = self._idle.pop()
+            while connection := self._reusable():
                 try:
                     return await self._exchange(connection, message, method)
-                except _ClosedBeforeAnswer:
-                    continue  # the server had closed this idle connection: try another
+                except _ClosedBeforeAnswer as error:
+                    if method not in _IDEMPOTENT:
+                        raise HttpFailure("the connection closed before an answer came") from error
+                    # The server had closed this idle connection: try another.
             connection = await self._open()
             try:
                 return await self._exchange(connection, message, method)
             except _ClosedBeforeAnswer as error:
                 raise HttpFailure("the connection closed before an answer came") from error
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently released idle connection still young enough; older ones closed."""
+        now = time.monotonic()
+        while self._idle:
+            connection, released = self._idle.pop()
+            if now - released < _IDLE_SECONDS:
+                return connection
+            connection[1].close()
+        return None
 
     async def _open(self) -> _Connection:
         try:
@@ -91,7 +115,7 @@ class KeepAliveClient:
                 limit=_LINE_LIMIT,
             )
         except OSError as error:
-            raise HttpFailure(f"cannot connect to {self._host}:{self._port}: {error}") from error
+            raise NotSent(f"cannot connect to {self._host}:{self._port}: {error}") from error
 
     async def _exchange(self, connection: _Connection, message: bytes, method: str) -> Answer:
         reader, writer = connection
@@ -123,15 +147,16 @@ class KeepAliveClient:
             return Answer(status, headers, body)
         finally:
             if keep and len(self._idle) < _MAX_IDLE:
-                self._idle.append(connection)
+                self._idle.append((connection, time.monotonic()))
             else:
                 writer.close()
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for _, writer in idle:
+        writers = [writer for (_, writer), _ in self._idle]
+        self._idle = []
+        for writer in writers:
             writer.close()
-        for _, writer in idle:
+        for writer in writers:
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
 

@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from shared.adapters.http_keepalive import Answer, HttpFailure, KeepAliveClient
+from shared.adapters.http_keepalive import Answer, HttpFailure, KeepAliveClient, NotSent
 
 API_VERSION = "2019-02-02"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -228,8 +228,13 @@ def _error_code(text: str) -> str:
         return ""
 
 
-# Answers worth another try (the SDK's default retry policy retried these too).
+# Answers worth another try (the SDK's default retry policy retried these too). A POST (an
+# insert, an entity-group transaction) is retried only on the statuses azure-core retries it
+# on, and on a failure to connect; an exchange that broke off after it was sent may have been
+# applied, so it goes to the caller (azure-core's RetryPolicy: retry methods HEAD, GET, PUT,
+# DELETE, OPTIONS, TRACE; POST and PATCH only on 500, 503, 504).
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_FOR_POST = frozenset({500, 503, 504})
 _RETRY_DELAYS = (0.0, 1.6, 3.2)
 _MAX_RETRY_AFTER = 10.0
 
@@ -351,7 +356,8 @@ class TableRestClient:
     ) -> Answer:
         """One request, retried like the SDK's default policy did: a connection failure or a
         transient status (408, 429, 500, 502, 503, 504) is tried again, up to 3 times, at
-        once and then after 1.6 and 3.2 s (or the service's ``Retry-After``)."""
+        once and then after 1.6 and 3.2 s (or the service's ``Retry-After``); a POST only
+        when it could not connect or on 500, 503 or 504 (see ``_TRANSIENT_FOR_POST``)."""
         target = path + (f"?{query}" if query else "")
         for attempt in range(len(_RETRY_DELAYS) + 1):
             date = formatdate(usegmt=True)
@@ -369,12 +375,13 @@ class TableRestClient:
             last = attempt == len(_RETRY_DELAYS)
             try:
                 answer = await self._http_now().request(method, target, sent, body or b"")
-            except (HttpFailure, OSError, TimeoutError):
-                if last:
+            except (HttpFailure, OSError, TimeoutError) as error:
+                if last or (method == "POST" and not isinstance(error, NotSent)):
                     raise
                 await asyncio.sleep(_RETRY_DELAYS[attempt])
                 continue
-            if answer.status not in _TRANSIENT or last:
+            transient = _TRANSIENT_FOR_POST if method == "POST" else _TRANSIENT
+            if answer.status not in transient or last:
                 return answer
             await asyncio.sleep(_retry_after(answer) or _RETRY_DELAYS[attempt])
         raise AssertionError("unreachable")  # pragma: no cover

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.adapters.http_keepalive import HttpFailure, KeepAliveClient
+from shared.adapters import http_keepalive
+from shared.adapters.http_keepalive import HttpFailure, KeepAliveClient, NotSent
 
 Script = Callable[[int, bytes], bytes | None]
 Starter = Callable[["Server"], Awaitable[KeepAliveClient]]
@@ -157,3 +158,41 @@ async def test_garbage_instead_of_a_status_line_is_a_failure(serve: Starter) -> 
 def test_only_http_origins_are_accepted() -> None:
     with pytest.raises(ValueError):
         KeepAliveClient("ftp://127.0.0.1:21")
+
+
+async def test_a_post_on_an_idle_connection_the_server_closed_is_not_sent_again(
+    serve: Starter,
+) -> None:
+    """The server may have applied a POST whose connection closed before the answer (RFC 9112,
+    section 9.3.1: no automatic retry of a non-idempotent request); the caller decides."""
+    server = Server(lambda n, _: ok(), close_after_answer=True)
+    client = await serve(server)
+    await client.request("GET", "/", {})
+    await asyncio.sleep(0.05)  # the server has closed the connection the client keeps
+    with pytest.raises(HttpFailure) as failed:
+        await client.request("POST", "/t", {}, b'{"a":1}')
+    assert not isinstance(failed.value, NotSent)
+    assert server.connections == 1  # no second connection carried the POST
+
+
+async def test_a_connection_idle_too_long_is_closed_rather_than_reused(
+    serve: Starter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_keepalive, "_IDLE_SECONDS", 0.02)
+    server = Server(lambda n, _: ok())
+    client = await serve(server)
+    await client.request("POST", "/t", {}, b"{}")
+    await client.request("POST", "/t", {}, b"{}")  # at once: the same connection
+    await asyncio.sleep(0.05)
+    await client.request("POST", "/t", {}, b"{}")
+    assert server.connections == 2
+
+
+async def test_a_refused_connection_is_not_sent() -> None:
+    listening = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    listening.close()
+    await listening.wait_closed()
+    client = KeepAliveClient(f"http://127.0.0.1:{port}", timeout=5)
+    with pytest.raises(NotSent):
+        await client.request("POST", "/t", {}, b"{}")
