@@ -1,7 +1,8 @@
 """Slow sections of the operations page, kept for a few seconds and refreshed behind the page.
 
-Business sections (accuracy, impact, approvals, the last audit) read ledgers that change over
-minutes, yet took most of each page view. A section younger than ``fresh_seconds`` is
+The business sections that sum ledgers over days (accuracy, impact; the trigger names which)
+change over minutes, yet took most of each page view; sections an operator acts on
+(approvals, orders waiting) are not cached. A section younger than ``fresh_seconds`` is
 served as it is; an older one is still served (with its age) while one refresh runs in the
 background; one older than ``max_age_seconds`` (or never read) is read while the caller
 waits. One read per section at a time, however many pages are open. The page shows each
