@@ -171,6 +171,16 @@ async def _rewrite(
     await snapshots.store.commit(snapshots.name(run_id), [block], metadata)
 
 
+def _last_frame(content: bytes) -> bytes:
+    """The blob's last frame with its length and record count in front."""
+    offset = 0
+    while True:
+        length, _ = struct.unpack_from(">II", content, offset)
+        if offset + 8 + length == len(content):
+            return content[offset:]
+        offset += 8 + length
+
+
 async def test_a_torn_or_stale_blob_is_never_served(
     erp: ErpClient,
     table_store: TableStore,
@@ -186,13 +196,22 @@ async def test_a_torn_or_stale_blob_is_never_served(
     line_count = sum(len(rows) for dataset, rows in good if dataset == "lines")
 
     torn = stored.content[: len(stored.content) // 2]
-    # A frame that does not decode, under a manifest that agrees with it in every count.
-    garbage = struct.pack(">II", 7, 1) + b"garbage"
+    # A data frame that does not decode, then the blob's own directory (its last frame), under
+    # a manifest that agrees with them in every count; and a directory that does not decode.
+    directory = _last_frame(stored.content)
+    garbage = struct.pack(">II", 7, 1) + b"garbage" + directory
     unreadable = {
         **stored.metadata,
         "frames": "1",
         "records": "1",
         "sha256": hashlib.sha256(garbage).hexdigest(),
+    }
+    garbage_directory = struct.pack(">II", 7, 0) + b"garbage"
+    unreadable_directory = {
+        **stored.metadata,
+        "frames": "0",
+        "records": "0",
+        "sha256": hashlib.sha256(garbage_directory).hexdigest(),
     }
     # A frame appended, with the checksum recomputed over it: the manifest's counts catch it.
     longer = stored.content + price_snapshot.encode_frame(
@@ -201,7 +220,8 @@ async def test_a_torn_or_stale_blob_is_never_served(
     appended = {**stored.metadata, "sha256": hashlib.sha256(longer).hexdigest()}
     cases = {
         "checksum": (torn, stored.metadata),
-        "does not parse": (garbage, unreadable),
+        "a frame does not parse": (garbage, unreadable),
+        "the directory does not parse": (garbage_directory, unreadable_directory),
         "stale": (stored.content, {**stored.metadata, "runid": "another-run"}),
         "counts": (longer, appended),
     }
@@ -220,6 +240,36 @@ async def test_a_torn_or_stale_blob_is_never_served(
     await snapshots.store.delete(snapshots.name(run_id))
     with pytest.raises(SnapshotRejected, match="no snapshot blob"):
         await price_snapshot.read_snapshot(snapshots, run_id)
+
+
+async def test_a_blob_of_format_2_without_a_directory_still_loads_and_quotes_the_same(
+    sim: str, erp: ErpClient, table_store: TableStore, snapshots: SnapshotBlobs
+) -> None:
+    """Blobs written before the directory (format 3) stay usable: their rows are grouped at
+    load instead of found through the directory."""
+    await price_publisher.publish(erp, table_store, "full", snapshots=snapshots)
+    run_id = await _pointer_run(table_store)
+    stored = await snapshots.store.read(snapshots.name(run_id))
+    assert stored is not None and stored.metadata["format"] == "3"
+    with_directory = PriceBook(table_store, snapshots=snapshots)
+    await with_directory.ensure_current()
+
+    frames_only = stored.content[: -len(_last_frame(stored.content))]
+    older = {
+        **stored.metadata,
+        "format": "2",
+        "sha256": hashlib.sha256(frames_only).hexdigest(),
+    }
+    await _rewrite(snapshots, run_id, frames_only, older)
+    assert (await price_snapshot.read_snapshot(snapshots, run_id)).directory == {}
+    grouped = PriceBook(table_store, snapshots=snapshots)
+    await grouped.ensure_current()
+    assert (with_directory.loaded_from, grouped.loaded_from) == ("blob", "blob")
+    customers, skus = _keys(sim)
+    assert await _answers(with_directory, customers, skus) == await _answers(
+        grouped, customers, skus
+    )
+    assert with_directory.items == grouped.items
 
 
 async def test_a_full_publish_keeps_the_current_and_previous_blob_only(

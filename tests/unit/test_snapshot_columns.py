@@ -2,9 +2,10 @@
 
 A property test builds random price lines (duplicate keys, several pages, deltas that change,
 move and delete lines) once into a ``PriceIndex`` the way a table load does and once into
-``SnapshotLines`` from encoded frames, and compares what every item's quote would see. The
-item book is checked the same way against its records, and the frame decoder against the
-records it was given.
+``SnapshotLines`` from encoded frames, found through the publisher's directory (format 3) or
+grouped at load (older blobs), and compares what every item's quote would see. The item book
+is checked the same way against its records, the frame decoder against the records it was
+given, and the directory against the rows it lists.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from hypothesis import strategies as st
 
 from shared.adapters.stores.price_data import Record
 from shared.adapters.stores.price_snapshot import (
+    GroupDirectory,
     SnapshotRejected,
     decode_columns,
     decode_frame,
     encode_frame,
 )
+from shared.adapters.stores.snapshot_directory import DirectoryBuilder, decode_directory
 from shared.domain.pricing import CampaignPolicy, CustomerPricingContext, PriceIndex
 from shared.domain.pricing.index import CustomerSources
 from shared.services.pricing import records
@@ -38,6 +41,14 @@ GROUPS = ["G1", "G2"]
 
 def _frame(dataset: str, rows: list[tuple[str, Record]]) -> bytes:
     return encode_frame(dataset, rows)[_HEADER:]
+
+
+def _directory(pages: list[tuple[str, list[tuple[str, Record]]]]) -> dict[str, GroupDirectory]:
+    """The directory a publisher writing these (dataset, rows) pages would write, decoded."""
+    builder = DirectoryBuilder()
+    for dataset, rows in pages:
+        builder.add(dataset, rows)
+    return decode_directory(builder.encode()[_HEADER:])
 
 
 def _line_record(key: str, asset: tuple[str, str], source: tuple[str, str], **f: object) -> Record:
@@ -84,11 +95,15 @@ def _table_load(snapshot: list[Record], changes: list[tuple[bool, Record]]) -> P
 
 
 def _columns_load(
-    snapshot: list[Record], changes: list[tuple[bool, Record]], page: int
+    snapshot: list[Record], changes: list[tuple[bool, Record]], page: int, directory: bool
 ) -> SnapshotLines:
-    lines = SnapshotLines(cached_items=3)
-    for start in range(0, len(snapshot), page):
-        rows = [(r[0], r) for r in snapshot[start : start + page]]
+    pages = [
+        [(r[0], r) for r in snapshot[start : start + page]]
+        for start in range(0, len(snapshot), page)
+    ]
+    found_by = _directory([("lines", rows) for rows in pages])["lines"] if directory else None
+    lines = SnapshotLines(cached_items=3, directory=found_by)
+    for rows in pages:
         lines.add(decode_columns(_frame("lines", rows)))
     lines.finish()
     for delete, record in changes:
@@ -105,18 +120,20 @@ def _columns_load(
     deltas,
     st.integers(1, 7),
     st.lists(st.tuples(st.booleans(), line_records), max_size=3),
+    st.booleans(),
 )
 def test_snapshot_lines_answer_what_a_full_index_answers(
     snapshot: list[Record],
     changes: list[tuple[bool, Record]],
     page: int,
     later_changes: list[tuple[bool, Record]],
+    directory: bool,
 ) -> None:
     # One key per asset in the snapshot, as a publish writes it (the documented difference).
     asset_of: dict[str, tuple[str, str]] = {}
     snapshot = [r for r in snapshot if asset_of.setdefault(r[0], (r[4], r[5])) == (r[4], r[5])]
     full = _table_load(snapshot, changes)
-    lazy = _columns_load(snapshot, changes, page)
+    lazy = _columns_load(snapshot, changes, page, directory)
     customers = [
         CustomerPricingContext("C1", price_group="PG", active_campaigns=frozenset({"M1"})),
         CustomerPricingContext("C2"),
@@ -190,9 +207,11 @@ def test_a_frame_that_is_torn_or_points_outside_its_strings_is_rejected() -> Non
         decode_columns(b"garbage")
 
 
-def test_grouped_records_keep_publish_order_within_a_group() -> None:
-    grouped = GroupedRecords(0)
+@pytest.mark.parametrize("directory", [True, False], ids=["directory", "grouped at load"])
+def test_grouped_records_keep_publish_order_within_a_group(directory: bool) -> None:
     pages = [[("k1", ["A", "1"]), ("k2", ["B", "2"])], [("k3", ["A", "3"]), ("k4", ["C", "4"])]]
+    found_by = _directory([("units", page) for page in pages])["units"] if directory else None
+    grouped = GroupedRecords(0, directory=found_by)
     for page in pages:
         grouped.add(decode_columns(_frame("units", page)))
     grouped.finish()
@@ -203,28 +222,21 @@ def test_grouped_records_keep_publish_order_within_a_group() -> None:
     assert len(grouped) == 4 and set(grouped.groups()) == {"A", "B", "C"}
 
 
-def test_item_book_builds_items_from_their_records_units_and_changes() -> None:
-    book = ItemBook(cached_items=2)
-    book.add_items(
-        decode_columns(
-            _frame(
-                "items",
-                [
-                    ("I1", ["I1", "PCS", "10.00", False]),
-                    ("I2", ["I2", "KG", "-1", False]),  # invalid: never served
-                    ("I3", ["I3", "PCS", "2.5", True]),
-                ],
-            )
-        )
-    )
-    book.add_units(
-        decode_columns(
-            _frame(
-                "units",
-                [("I1|PCS", ["I1", "PCS", "1"]), ("I1|BOX", ["I1", "BOX", "12"])],
-            )
-        )
-    )
+@pytest.mark.parametrize("directory", [True, False], ids=["directory", "grouped at load"])
+def test_item_book_builds_items_from_their_records_units_and_changes(directory: bool) -> None:
+    items: list[tuple[str, Record]] = [
+        ("I1", ["I1", "PCS", "10.00", False]),
+        ("I2", ["I2", "KG", "-1", False]),  # invalid: never served
+        ("I3", ["I3", "PCS", "2.5", True]),
+    ]
+    units: list[tuple[str, Record]] = [
+        ("I1|PCS", ["I1", "PCS", "1"]),
+        ("I1|BOX", ["I1", "BOX", "12"]),
+    ]
+    found_by = _directory([("items", items), ("units", units)]) if directory else None
+    book = ItemBook(cached_items=2, directory=found_by)
+    book.add_items(decode_columns(_frame("items", items)))
+    book.add_units(decode_columns(_frame("units", units)))
     book.finish()
     first = book["I1"]
     assert first.unit_price == Decimal("10.00")
@@ -254,3 +266,41 @@ def test_an_item_record_carries_its_category_and_an_older_four_field_record_has_
     assert current is not None and current.category == "CHAIRS"
     assert older is not None and older.category == ""
     assert current.unit_price == older.unit_price == Decimal("12.50")
+
+
+def test_the_directory_finds_every_value_by_binary_search() -> None:
+    # Values that sort close to each other: prefixes, a separator, non-ASCII, the empty string.
+    values = ["I1", "I10", "I1|0", "I2", "", "ä", "Z", "I1 ", "i1", "𝄞"]
+    rows = [(f"k{n}", [value, str(n)]) for n, value in enumerate(values * 3)]
+    pages = [("units", rows[start : start + 4]) for start in range(0, len(rows), 4)]
+    units = _directory(pages)["units"]
+    assert units.rows == len(rows)
+    for value in values:
+        listed = list(units.rows_of(value))
+        assert [rows[n][1][0] for n in listed] == [value] * 3
+        assert listed == sorted(listed)  # publish order within a value
+    for absent in ["I", "I3", "I1|", "zz", "\x00"]:
+        assert len(units.rows_of(absent)) == 0
+    assert sorted(units.values()) == sorted(values)
+    assert len(_directory([])["lines"].rows_of("I1")) == 0
+
+
+def test_a_directory_that_does_not_fit_its_frames_serves_nothing_wrong() -> None:
+    page: list[tuple[str, Record]] = [("k1", ["A", "1"]), ("k2", ["B", "2"])]
+    # A directory of other rows: each row is checked against the group asked for.
+    other = _directory([("units", [("k1", ["B", "1"]), ("k2", ["A", "2"])])])["units"]
+    grouped = GroupedRecords(0, directory=other)
+    grouped.add(decode_columns(_frame("units", page)))
+    grouped.finish()
+    assert grouped.rows("A") == [] and grouped.rows("B") == []
+    # A directory of more rows than the frames hold is refused when the load finishes.
+    longer = _directory([("units", [*page, ("k3", ["C", "3"])])])["units"]
+    grouped = GroupedRecords(0, directory=longer)
+    grouped.add(decode_columns(_frame("units", page)))
+    with pytest.raises(SnapshotRejected, match="lists 3 rows, the frames hold 2"):
+        grouped.finish()
+    # Torn, padded or garbage directories do not decode.
+    body = zlib.decompress(DirectoryBuilder().encode()[_HEADER:])
+    for bad in (body[:-1], body + b"\0", b"garbage"):
+        with pytest.raises(SnapshotRejected, match="the directory does not parse"):
+            decode_directory(zlib.compress(bad))

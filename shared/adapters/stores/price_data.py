@@ -137,6 +137,9 @@ DATASETS: tuple[Dataset, ...] = (
     ),
 )
 DATASET_NAMES = tuple(d.name for d in DATASETS)
+# The field a quote finds a dataset's records by (the item number; a line's asset number): the
+# snapshot blob's directory lists each dataset's rows by this field's value.
+GROUP_FIELDS: dict[str, int] = {"items": 0, "units": 0, "lines": 5}
 
 
 def snapshot_partition(run_id: str, dataset: str) -> str:

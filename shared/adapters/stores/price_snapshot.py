@@ -4,13 +4,17 @@ The table snapshot (``price_data``) stays the source of truth; this blob holds t
 so a new instance reads one blob instead of hundreds of table pages. Layout: the publisher
 stages one block per ERP page, each block one *frame*: its length and record count (4 bytes
 each, big-endian), then the page's records column by column, zlib compressed
-(``snapshot_frames``: interned strings, string columns as arrays of indexes into them).
+(``snapshot_frames``: interned strings, string columns as arrays of indexes into them). Since
+format 3 a last block holds the *directory* (``snapshot_directory``): the item-keyed datasets'
+rows listed by item, so a cold instance finds an item's rows without grouping them first.
 The commit makes the blob visible at once, with its manifest as metadata: format, run id,
-frame and record counts, and the SHA-256 of the content.
+frame (data frames, the directory not counted) and record counts, and the SHA-256 of the
+content.
 
 A reader checks all of it (``SnapshotRejected`` names what failed): a blob from another run
 (stale), a count or checksum that does not match (torn or altered), or a frame that does not
-parse is never served; the caller then loads from the tables as before.
+parse is never served; the caller then loads from the tables as before. A reader that knows
+only formats 1 and 2 rejects a format-3 blob by its manifest and loads from the tables.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.adapters.blobs import BlobStore
-from shared.adapters.stores.price_data import Record
+from shared.adapters.stores.price_data import GROUP_FIELDS, Record
+from shared.adapters.stores.snapshot_directory import (
+    DirectoryBuilder,
+    GroupDirectory,
+    decode_directory,
+)
 from shared.adapters.stores.snapshot_frames import (
     ColumnFrame,
     SnapshotRejected,
@@ -38,6 +47,7 @@ from shared.adapters.stores.snapshot_frames import (
 __all__ = [
     "CONTAINER",
     "ColumnFrame",
+    "GroupDirectory",
     "SnapshotBlobs",
     "SnapshotContent",
     "SnapshotRejected",
@@ -49,7 +59,7 @@ __all__ = [
 ]
 
 CONTAINER = "price-snapshots"
-FORMAT = "2"  # "1": the frames of the first release, still read
+FORMAT = "3"  # "1" and "2" (no directory): the frames of earlier releases, still read
 # Each frame: its compressed length and its record count, big-endian, then the frame.
 _HEADER = struct.Struct(">II")
 _log = logging.getLogger(__name__)
@@ -73,7 +83,7 @@ class SnapshotBlobs:
 class _Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    format: Literal["1", "2"]
+    format: Literal["1", "2", "3"]
     runid: str
     frames: int
     records: int
@@ -91,6 +101,7 @@ class SnapshotWriter:
     blobs: SnapshotBlobs
     run_id: str
     _blocks: list[str] = field(default_factory=list)
+    _directory: DirectoryBuilder = field(default_factory=DirectoryBuilder)
     _digest: Any = field(default_factory=hashlib.sha256)
     _records: int = 0
     _failed: bool = False
@@ -102,25 +113,30 @@ class SnapshotWriter:
     async def add(self, dataset: str, records: Sequence[tuple[str, Record]]) -> None:
         if self._failed or not records:
             return
-        frame = encode_frame(dataset, records)
+        if await self._stage(encode_frame(dataset, records)):
+            self._directory.add(dataset, records)
+            self._records += len(records)
+
+    async def _stage(self, frame: bytes) -> bool:
         block_id = base64.b64encode(f"{len(self._blocks):08d}".encode()).decode()
         try:
             await self.blobs.store.stage_block(self.name, block_id, frame)
         except Exception:
             _log.warning("price snapshot blob %s: staging failed; none this run", self.name)
             self._failed = True
-            return
+            return False
         self._blocks.append(block_id)
         self._digest.update(frame)
-        self._records += len(records)
+        return True
 
     async def commit(self) -> bool:
-        if self._failed:
+        frames = len(self._blocks)
+        if self._failed or not await self._stage(self._directory.encode()):
             return False
         manifest = {
             "format": FORMAT,
             "runid": self.run_id,
-            "frames": str(len(self._blocks)),
+            "frames": str(frames),
             "records": str(self._records),
             "sha256": self._digest.hexdigest(),
         }
@@ -142,6 +158,8 @@ class SnapshotContent:
     content: bytes
     spans: list[tuple[int, int, int]]  # (offset, length, records) per frame
     format: str = FORMAT
+    # Dataset -> its rows by item (format 3); empty for an older blob, grouped at load.
+    directory: dict[str, GroupDirectory] = field(default_factory=dict)
 
     def frames(self) -> Iterator[Frame]:
         """Decoded frames in publish order; ``SnapshotRejected`` if one does not parse."""
@@ -161,9 +179,9 @@ class SnapshotContent:
 async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
     """Run ``run_id``'s blob, checked against its manifest (run, checksum, frames, records).
 
-    Every check that needs no decoding is done here, before anything is built from it; a
-    frame that does not decode is found while iterating (the caller then discards what it
-    built and loads from the tables).
+    Every check that needs no decoding is done here, and the directory (format 3) is decoded,
+    before anything is built from it; a frame that does not decode is found while iterating
+    (the caller then discards what it built and loads from the tables).
     """
     stored = await blobs.store.read(blobs.name(run_id))
     if stored is None:
@@ -189,12 +207,25 @@ async def read_snapshot(blobs: SnapshotBlobs, run_id: str) -> SnapshotContent:
         spans.append((offset, length, count))
         offset += length
         records += count
-    if len(spans) != manifest.frames or records != manifest.records:
+    directory_span = spans.pop() if manifest.format == "3" and spans else None
+    if directory_span is not None:
+        records -= directory_span[2]  # a directory holds no records: 0 unless torn
+    if (
+        len(spans) != manifest.frames
+        or records != manifest.records
+        or (manifest.format == "3" and (directory_span is None or directory_span[2] != 0))
+    ):
         raise SnapshotRejected(
             f"counts differ from the manifest: {len(spans)} frames / {records} records, "
             f"expected {manifest.frames} / {manifest.records}"
         )
-    return SnapshotContent(content, spans, manifest.format)
+    directory: dict[str, GroupDirectory] = {}
+    if directory_span is not None:
+        offset, length, _ = directory_span
+        directory = decode_directory(content[offset : offset + length])
+        if set(directory) != set(GROUP_FIELDS):
+            raise SnapshotRejected(f"the directory lists {sorted(directory)} only")
+    return SnapshotContent(content, spans, manifest.format, directory)
 
 
 async def drop_other_runs(blobs: SnapshotBlobs, keep: set[str]) -> None:

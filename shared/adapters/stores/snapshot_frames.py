@@ -4,7 +4,8 @@ Format 2 (written since the price book builds from the columns) is laid out so t
 copies bytes instead of parsing numbers: after zlib, a small JSON header (dataset, row
 count, index width, the non-string columns' values), the lengths of the frame's distinct
 strings (SKUs, codes and decimals repeat a lot), the strings as one UTF-8 text, then the keys
-and every string column as little-endian arrays of indexes into those strings. Format 1
+and every string column as little-endian arrays of indexes into those strings. A format-3
+blob holds the same frames plus a directory (``snapshot_directory``). Format 1
 (JSON throughout: ``{"d", "k", "s", "c"}``) is still read, so blobs written before stay
 usable.
 
@@ -29,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.adapters.stores.price_data import DATASET_NAMES, Record
 
-# Format 2 body: the header's length and the text's length in bytes (big-endian), then the
-# header, the string lengths, the text and the index arrays.
-_LENGTHS = struct.Struct(">II")
+# A format-2 body starts with the header's length and the text's length in bytes (big-endian),
+# then come the header, the string lengths, the text and the index arrays.
+LENGTHS = struct.Struct(">II")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
@@ -103,7 +104,7 @@ class ColumnFrame:
         return found
 
 
-def _little_endian(values: array[int]) -> bytes:
+def little_endian(values: array[int]) -> bytes:
     if _BIG_ENDIAN:
         values = array(values.typecode, values)
         values.byteswap()
@@ -138,12 +139,12 @@ def encode_frame(dataset: str, records: Sequence[tuple[str, Record]]) -> bytes:
     ).encode("utf-8")
     text = "".join(strings).encode("utf-8")
     parts = [
-        _LENGTHS.pack(len(header), len(text)),
+        LENGTHS.pack(len(header), len(text)),
         header,
-        _little_endian(array("I", map(len, strings))),
+        little_endian(array("I", map(len, strings))),
         text,
-        _little_endian(array(typecode, keys)),
-        *(_little_endian(array(typecode, column)) for column in string_columns),
+        little_endian(array(typecode, keys)),
+        *(little_endian(array(typecode, column)) for column in string_columns),
     ]
     packed = zlib.compress(b"".join(parts), 1)
     return struct.pack(">II", len(packed), len(records)) + packed
@@ -166,16 +167,17 @@ class _Header(BaseModel):
     c: list[_Column]
 
 
-class _Reader:
+class BodyReader:
     """Takes the parts of a format-2 body in order; any shortfall is a torn frame."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, what: str = "a frame") -> None:
         self._body = memoryview(body)
+        self._what = what
         self._at = 0
 
     def take(self, size: int) -> memoryview:
         if size < 0 or self._at + size > len(self._body):
-            raise SnapshotRejected("a frame does not parse: it is shorter than its parts")
+            raise SnapshotRejected(f"{self._what} does not parse: it is shorter than its parts")
         part = self._body[self._at : self._at + size]
         self._at += size
         return part
@@ -198,7 +200,7 @@ def decode_columns(frame: bytes, format: str = "2") -> ColumnFrame:
         body = zlib.decompress(frame)
     except zlib.error as error:
         raise SnapshotRejected(f"a frame does not parse: {error}") from error
-    decoded = _decode_v2(body) if format == "2" else _decode_v1(body)
+    decoded = _decode_v1(body) if format == "1" else _decode_v2(body)
     if decoded.dataset not in DATASET_NAMES:
         raise SnapshotRejected(f"a frame names an unknown dataset {decoded.dataset!r}")
     # An index past the frame's strings is found when its row is read (``string`` raises
@@ -210,8 +212,8 @@ def decode_columns(frame: bytes, format: str = "2") -> ColumnFrame:
 
 
 def _decode_v2(body: bytes) -> ColumnFrame:
-    reader = _Reader(body)
-    header_size, text_size = _LENGTHS.unpack(reader.take(_LENGTHS.size))
+    reader = BodyReader(body)
+    header_size, text_size = LENGTHS.unpack(reader.take(LENGTHS.size))
     try:
         header = _Header.model_validate_json(bytes(reader.take(header_size)))
         lengths = reader.indexes("I", header.s)

@@ -314,9 +314,11 @@ class PriceBook:
             return None
         try:
             content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
-            numbers = GroupNumbers()  # item numbers, held once for lines, items and units
-            lines = SnapshotLines(numbers=numbers)
-            data = _Data(lines, ItemBook(numbers=numbers))
+            # Rows found through the blob's directory, or (an older blob) grouped at load with
+            # the item numbers held once for lines, items and units.
+            numbers, directory = GroupNumbers(), content.directory
+            lines = SnapshotLines(numbers=numbers, directory=directory.get("lines"))
+            data = _Data(lines, ItemBook(numbers=numbers, directory=directory))
             for frame in content.column_frames():
                 if frame.dataset == "lines":
                     lines.add(frame)

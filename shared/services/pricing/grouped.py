@@ -1,9 +1,11 @@
 """A dataset's snapshot rows kept as the blob's columns, found by a group key.
 
-Built straight from the decoded frames: per row only an integer (its group), and one sort at
-the end puts each group's rows together. No record, Decimal or per-row string is made at load
-time; a caller asks for one group's rows (an item's price lines, an item's units) when it
-needs them.
+A blob of format 3 carries a directory (``snapshot_directory``): the rows are found through
+it and loading only keeps the frames. An older blob's rows are grouped here, straight from the
+decoded frames: per row only an integer (its group), and one sort at the end puts each group's
+rows together. Either way no record, Decimal or per-row string is made at load time; a caller
+asks for one group's rows (an item's price lines, an item's units) when it needs them, and a
+row is served only if its group field holds the group asked for.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 import logging
 from array import array
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Iterator
-from itertools import accumulate
 
 from shared.adapters.stores.price_data import Record
-from shared.adapters.stores.price_snapshot import ColumnFrame, SnapshotRejected
+from shared.adapters.stores.price_snapshot import ColumnFrame, GroupDirectory, SnapshotRejected
+from shared.adapters.stores.snapshot_directory import group_rows
 
 _log = logging.getLogger(__name__)
 
@@ -36,8 +37,14 @@ class GroupedRecords:
     load of the whole table would have kept.
     """
 
-    def __init__(self, group_column: int, numbers: GroupNumbers | None = None) -> None:
+    def __init__(
+        self,
+        group_column: int,
+        numbers: GroupNumbers | None = None,
+        directory: GroupDirectory | None = None,
+    ) -> None:
         self._group_column = group_column
+        self._directory = directory
         self._numbers = numbers or GroupNumbers()
         self._frames: list[ColumnFrame] = []
         self._frame_starts: list[int] = []  # the first row number of each frame
@@ -55,6 +62,13 @@ class GroupedRecords:
         column = frame.columns[position] if position < len(frame.columns) else None
         if not isinstance(column, array):
             raise SnapshotRejected(f"a {frame.dataset} frame's group column is not strings")
+        if self._directory is None:
+            self._number_rows(frame, column)
+        self._frames.append(frame)
+        self._frame_starts.append(self._rows)
+        self._rows += len(frame)
+
+    def _number_rows(self, frame: ColumnFrame, column: array[int]) -> None:
         # The frame's string index -> group number, once per distinct value (inlined: this
         # runs for every item of the catalog three times during a cold start).
         # The dictionary keeps the first string of each key, so every item number is held
@@ -69,43 +83,42 @@ class GroupedRecords:
             for index in distinct
         }
         self._row_groups.extend(map(local.__getitem__, column))
-        self._frames.append(frame)
-        self._frame_starts.append(self._rows)
-        self._rows += len(frame)
 
     def finish(self) -> None:
-        """Sort the rows into their groups (stable: publish order within a group)."""
-        row_groups = self._row_groups
-        self._order = array("I", sorted(range(self._rows), key=row_groups.__getitem__))
-        counts = [0] * (len(self._numbers.numbers) + 1)
-        for group, count in Counter(row_groups).items():
-            counts[group + 1] = count
-        self._group_starts = array("I", accumulate(counts))
+        """Check the directory against the frames, or (without one) sort the rows into their
+        groups (stable: publish order within a group)."""
+        if self._directory is not None:
+            self._directory.check_rows(self._rows)
+            return
+        self._order, self._group_starts = group_rows(self._row_groups, len(self._numbers.numbers))
         self._row_groups = array("I")
 
-    def _span(self, group: str) -> tuple[int, int]:
+    def _group_rows(self, group: str) -> array[int]:
+        if self._directory is not None:
+            return self._directory.rows_of(group)
         number = self._numbers.numbers.get(group)
         if number is None or number + 1 >= len(self._group_starts):
-            return 0, 0
-        return self._group_starts[number], self._group_starts[number + 1]
+            return array("I")
+        return self._order[self._group_starts[number] : self._group_starts[number + 1]]
 
     def groups(self) -> Iterator[str]:
         """The groups that have rows here."""
+        if self._directory is not None:
+            return self._directory.values()
         return (group for group in self._numbers.numbers if group in self)
 
     def __contains__(self, group: object) -> bool:
-        if not isinstance(group, str):
-            return False
-        start, end = self._span(group)
-        return end > start
+        return isinstance(group, str) and len(self._group_rows(group)) > 0
 
     def rows(self, group: str) -> list[tuple[str, Record]]:
         """The (key, record) rows of a group in publish order; none for an unknown group."""
-        start, end = self._span(group)
         found: list[tuple[str, Record]] = []
-        for row in self._order[start:end]:
+        for row in self._group_rows(group):
             try:
-                found.append(self._row(row))
+                frame, at = self._locate(row)
+                if frame.string(frame.columns[self._group_column][at]) != group:
+                    raise SnapshotRejected("the directory lists it under another group")
+                found.append((frame.key(at), frame.record(at)))
             except SnapshotRejected as error:  # never served, like an invalid ERP row
                 _log.warning("snapshot row %s of group %s not served: %s", row, group, error)
         return found
@@ -128,8 +141,8 @@ class GroupedRecords:
                         _log.warning("snapshot row of key %s not served: %s", key, error)
         return found
 
-    def _row(self, row: int) -> tuple[str, Record]:
+    def _locate(self, row: int) -> tuple[ColumnFrame, int]:
         frame_number = bisect_right(self._frame_starts, row) - 1
-        frame = self._frames[frame_number]
-        at = row - self._frame_starts[frame_number]
-        return frame.key(at), frame.record(at)
+        if frame_number < 0 or row >= self._rows:
+            raise SnapshotRejected("a row number outside the frames")
+        return self._frames[frame_number], row - self._frame_starts[frame_number]

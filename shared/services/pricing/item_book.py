@@ -14,13 +14,13 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from shared.adapters.stores.price_data import Record
-from shared.adapters.stores.price_snapshot import ColumnFrame
+from shared.adapters.stores.price_data import GROUP_FIELDS, Record
+from shared.adapters.stores.price_snapshot import ColumnFrame, GroupDirectory
 from shared.domain.pricing.models import ItemPricingInfo
 from shared.services.pricing import records
 from shared.services.pricing.grouped import GroupedRecords, GroupNumbers
 
-_ITEM_NUMBER: Final = 0  # the first field of both an item and a unit record (price_data)
+_ITEM_NUMBER: Final = GROUP_FIELDS["items"]  # the first field of item and unit records
 CACHED_ITEMS = 50_000
 _log = logging.getLogger(__name__)
 
@@ -32,11 +32,15 @@ class ItemBook(Mapping[str, ItemPricingInfo]):
     """
 
     def __init__(
-        self, cached_items: int = CACHED_ITEMS, numbers: GroupNumbers | None = None
+        self,
+        cached_items: int = CACHED_ITEMS,
+        numbers: GroupNumbers | None = None,
+        directory: dict[str, GroupDirectory] | None = None,
     ) -> None:
         numbers = numbers or GroupNumbers()
-        self._items = GroupedRecords(_ITEM_NUMBER, numbers)
-        self._units = GroupedRecords(_ITEM_NUMBER, numbers)
+        directory = directory or {}
+        self._items = GroupedRecords(_ITEM_NUMBER, numbers, directory.get("items"))
+        self._units = GroupedRecords(GROUP_FIELDS["units"], numbers, directory.get("units"))
         self._changed_items: dict[str, Record | None] = {}  # None = removed
         self._changed_units: dict[str, dict[str, str | None]] = {}  # number -> code -> qty
         self._cache: dict[str, ItemPricingInfo | None] = {}

@@ -18,14 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from shared.adapters.stores.price_snapshot import ColumnFrame
+from shared.adapters.stores.price_data import GROUP_FIELDS
+from shared.adapters.stores.price_snapshot import ColumnFrame, GroupDirectory
 from shared.domain.pricing.index import Bucket, CustomerSources, PriceIndex
 from shared.domain.pricing.models import AssetType, PriceListLine
 from shared.services.pricing import records
 from shared.services.pricing.grouped import GroupedRecords, GroupNumbers
 
 _ASSET_TYPE: Final = 4  # the record's asset type and asset number fields (price_data)
-_ASSET_NO: Final = 5
+_ASSET_NO: Final = GROUP_FIELDS["lines"]
 _ITEM: Final = AssetType.ITEM.value
 _GROUP: Final = AssetType.ITEM_DISCOUNT_GROUP.value
 # Per-item indexes kept for quotes that come back to an item; about 2 KiB each.
@@ -38,11 +39,15 @@ class SnapshotLines:
     """The price lines of one snapshot plus the deltas since, read like a ``PriceIndex``."""
 
     def __init__(
-        self, cached_items: int = CACHED_ITEMS, numbers: GroupNumbers | None = None
+        self,
+        cached_items: int = CACHED_ITEMS,
+        numbers: GroupNumbers | None = None,
+        directory: GroupDirectory | None = None,
     ) -> None:
-        # Grouped by asset number alone (item numbers shared with the item book); the asset
-        # type is checked per row when an asset's lines are built.
-        self._snapshot = GroupedRecords(_ASSET_NO, numbers)
+        # Grouped by asset number alone (through the blob's directory, or at load with item
+        # numbers shared with the item book); the asset type is checked per row when an
+        # asset's lines are built.
+        self._snapshot = GroupedRecords(_ASSET_NO, numbers, directory)
         self._changed: dict[str, PriceListLine | None] = {}  # by key; None = deleted
         self._changed_by_asset: dict[_Asset, dict[str, PriceListLine]] = {}
         self._cache: dict[tuple[str, str], PriceIndex] = {}
