@@ -31,12 +31,10 @@ import os
 import random
 import resource
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -55,9 +53,9 @@ if TYPE_CHECKING:
 
 COMPANY = UUID("7d3c1f5e-2b4a-4c1e-9f3d-0c5e8a6b1d20")
 PREFIX = "cold"
-# The baseline's blob path reads the same snapshot re-encoded in the first release's frame
-# format (JSON columns), under its own blob name.
-BASELINE_PREFIX = "coldv1"
+# The baseline's blob path reads the same snapshot in the previous release's format (2, no
+# directory), under its own blob name.
+BASELINE_PREFIX = "coldv2"
 
 
 def _rss_mib() -> float:
@@ -199,42 +197,26 @@ async def _publish(
     )
     with open(skus_file, "w") as file:
         json.dump(numbers, file)
-    await _write_format_1_copy(store, content, snapshot.run_id)
+    await _write_format_2_copy(store, content, snapshot.run_id)
     await tables.close()
     await store.close()
 
 
-def _format_1_frame(dataset: str, rows: list[tuple[str, Any]]) -> bytes:
-    """A frame as the first release wrote it: zlib'd JSON, string columns as indexes."""
-    strings: dict[str, int] = {}
-    keys = [strings.setdefault(key, len(strings)) for key, _ in rows]
-    width = max((len(record) for _, record in rows), default=0)
-    columns = []
-    for position in range(width):
-        values = [record[position] if position < len(record) else None for _, record in rows]
-        if all(type(value) is str for value in values):
-            columns.append({"t": "s", "v": [strings.setdefault(v, len(strings)) for v in values]})
-        else:
-            columns.append({"t": "j", "v": values})
-    body = {"d": dataset, "k": keys, "s": list(strings), "c": columns}
-    packed = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-    return struct.pack(">II", len(packed), len(rows)) + packed
-
-
-async def _write_format_1_copy(
+async def _write_format_2_copy(
     store: BlobStore, content: price_snapshot.SnapshotContent, run_id: str
 ) -> None:
-    """The snapshot again in format 1, for the baseline tree's blob path."""
+    """The snapshot again as the previous release wrote it (format 2: the same frames, no
+    directory), for the baseline tree's blob path."""
     name = price_snapshot.blob_name(BASELINE_PREFIX, run_id)
     digest, blocks, records = hashlib.sha256(), [], 0
-    for frame in content.column_frames():
-        data = _format_1_frame(frame.dataset, list(frame.rows()))
+    for offset, length, count in content.spans:
+        data = content.content[offset - 8 : offset + length]  # with its length and count
         block = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
         await store.stage_block(name, block, data)
         digest.update(data)
         blocks.append(block)
-        records += len(frame)
-    manifest = {"format": "1", "runid": run_id, "frames": str(len(blocks))}
+        records += count
+    manifest = {"format": "2", "runid": run_id, "frames": str(len(blocks))}
     manifest.update(records=str(records), sha256=digest.hexdigest())
     await store.commit(name, blocks, manifest)
 
