@@ -13,7 +13,9 @@ from functions.http import http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
+from shared.adapters.ports import TableStorage
 from shared.bootstrap import Services, get_policy, get_services
+from shared.config.policy import SyncPolicy
 from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
@@ -21,21 +23,30 @@ from shared.services.operations.section_cache import SectionCache
 
 bp = func.Blueprint()
 
+
+async def erp_budget_section(tables: TableStorage, policy: SyncPolicy) -> operations.ExtraSection:
+    """The recorded ERP requests per principal of this instance's ERP client."""
+    principals = get_services().erp.principal_counters()
+    return await operations_sections.erp_budget_section(tables, principals)
+
+
 # Other capabilities add titled key/value tables to the overview here (accuracy, impact).
 EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = [
     *operations_sections.SECTIONS,
     order_lifecycle.ops_section,
+    erp_budget_section,
 ]
 
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
 _FORM = "application/x-www-form-urlencoded"
 DASHBOARD_PEEK = 3
-# Sums over days of the order-outcome ledger grow with the orders taken, and change over
-# minutes: kept 5 s, refreshed behind the page, never older than 60 s (their age is shown).
+# Sums over days of the order-outcome ledger (and the day's ERP usage rows) grow with the
+# orders taken, and change over minutes: kept 5 s, refreshed behind the page, never older
+# than 60 s (their age is shown).
 # Sections an operator acts on (approvals, orders waiting) are read for every answer.
 SECTION_CACHE = SectionCache(fresh_seconds=5.0, max_age_seconds=60.0)
 CACHED_SECTIONS = frozenset(
-    {operations_sections.accuracy_section, operations_sections.impact_section}
+    {operations_sections.accuracy_section, operations_sections.impact_section, erp_budget_section}
 )
 
 
@@ -94,6 +105,7 @@ async def _overview(peek: int) -> operations.OperationsOverview:
             tables=services.tables,
             queues=services.dead_letters,
             erp_counters=services.erp.counters(),
+            erp_principals=services.erp.principal_counters(),
             health_report=lambda: services.health.check(frozenset(services.health.probes)),
             timer_names=RECORDED_TIMERS,
             peek=peek,

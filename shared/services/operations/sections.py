@@ -1,5 +1,5 @@
 """The operations page's business sections: transactional accuracy, impact, the last audit,
-the orders waiting for approval.
+the orders waiting for approval, the ERP budget per principal.
 
 Each reads what the product already records (the order-outcome ledger, stored audit runs) and
 answers a titled key/value table; the page shows it beside the technical sections. Each
@@ -9,15 +9,17 @@ takes the tables and the sync policy, no more (the trigger hands them in).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from shared.adapters.erp.request_pipeline import ErpCounters
 from shared.adapters.ports import TableStorage
 from shared.adapters.stores.approvals import waiting
 from shared.adapters.stores.orders import load_order
 from shared.config.policy import SyncPolicy
 from shared.services.operations import impact
+from shared.services.operations.audit.connectivity import recorded_usage
 from shared.services.operations.audit.runs import recent_summaries
 from shared.services.operations.overview import ExtraSection, KeyValue
 
@@ -112,6 +114,43 @@ async def approvals_section(tables: TableStorage, policy: SyncPolicy) -> ExtraSe
     if not rows:
         rows = [KeyValue(key="waiting", value="none")]
     return ExtraSection(title="Orders waiting for approval", rows=rows)
+
+
+def _share(value: Decimal) -> str:
+    return f"{(value * 100).quantize(Decimal('0.01'))} %"
+
+
+async def erp_budget_section(
+    tables: TableStorage,
+    principals: Sequence[tuple[str, ErpCounters]],
+    now: datetime | None = None,
+) -> ExtraSection:
+    """ERP requests every instance recorded, per principal (Business Central counts its
+    6,000 per 5 minutes for each on its own) and in total. ``principals``: this instance's,
+    the default one first (rows recorded without a principal are the default's)."""
+    usage = await recorded_usage(tables, principals, now or datetime.now(UTC))
+    minutes = usage.window_seconds // 60
+    rows = [
+        KeyValue(
+            key=f"principal {p.principal}",
+            value=(
+                f"{p.window_requests} of {p.budget} in {minutes} min ({_share(p.budget_share)}); "
+                f"{p.day_requests} in 24 h, {p.day_throttled} throttled, {p.day_retries} retries"
+            ),
+        )
+        for p in usage.principals
+    ]
+    rows.append(
+        KeyValue(
+            key="total",
+            value=(
+                f"{usage.window_requests} of {usage.budget} in {minutes} min "
+                f"({_share(usage.budget_share)}); {usage.day_requests} in 24 h, "
+                f"{usage.day_throttled} throttled, {usage.day_retries} retries"
+            ),
+        )
+    )
+    return ExtraSection(title="ERP budget (recorded by every instance)", rows=rows)
 
 
 SECTIONS = (accuracy_section, impact_section, approvals_section, audit_section)
