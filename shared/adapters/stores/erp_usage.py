@@ -170,7 +170,7 @@ async def rows_between(tables: TableStorage, start: datetime, end: datetime) -> 
         principal = row.entity.get("principal")
         found.append(
             UsageRow(
-                bucket=str(row.entity.get("PartitionKey", "")),
+                bucket=row.partition_key,
                 principal=str(principal) if principal else None,
                 totals=UsageTotals(**{name: int(row.entity.get(name, 0)) for name in _SUMMED}),
             )

@@ -96,7 +96,7 @@ class PrincipalUsage(ReportModel):
     """One principal's recorded requests: Business Central counts its budget per principal.
 
     ``principal`` is the non-secret label (client id or position, never a token);
-    ``breaker_state`` is this instance's breaker for it (None: not configured here, e.g. a
+    ``breakerState`` is this instance's breaker for it (None: not configured here, e.g. a
     principal removed since its rows were recorded)."""
 
     principal: str
@@ -116,7 +116,7 @@ class Usage(ReportModel):
     The top-level figures are the total over every principal, against the sum of their
     budgets (one principal: Business Central's 6,000 per 5 minutes); ``principals`` has each
     principal's own figures and share, the default one first, and they add up to the total.
-    ``breaker_state`` is the default principal's."""
+    ``breakerState`` is the default principal's."""
 
     window_seconds: int
     window_requests: int
