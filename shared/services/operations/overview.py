@@ -2,11 +2,11 @@
 
 Sections: timers (last run, result, age, history), watermarks with their age, dead-letter
 counts per entity, stock-reconciliation drift over the last runs, this instance's ERP breaker
-and counters, and dependency health; ``status`` sums each area up as green/amber/red with a
-one-line reason. Each section is read on its own and a failing one is reported in
-``section_errors`` instead of failing the page, because the page matters most exactly when
-something is down. ``extra_sections`` is a slot for titled key/value tables that other
-capabilities contribute (accuracy rate, business impact).
+and counters (per principal when several book orders), and dependency health; ``status``
+sums each area up as green/amber/red with a one-line reason. Each section is read on its own
+and a failing one is reported in ``section_errors`` instead of failing the page, because the
+page matters most exactly when something is down. ``extra_sections`` is a slot for titled
+key/value tables that other capabilities contribute (accuracy rate, business impact).
 """
 
 from __future__ import annotations
