@@ -25,7 +25,8 @@ bp = func.Blueprint()
 
 
 async def erp_budget_section(tables: TableStorage, policy: SyncPolicy) -> operations.ExtraSection:
-    """The recorded ERP requests per principal of this instance's ERP client."""
+    """The ERP requests recorded in the budget window, per principal of this instance's ERP
+    client (a few rows: read for every answer, like the sections an operator acts on)."""
     principals = get_services().erp.principal_counters()
     return await operations_sections.erp_budget_section(tables, principals)
 
@@ -40,13 +41,12 @@ EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = [
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
 _FORM = "application/x-www-form-urlencoded"
 DASHBOARD_PEEK = 3
-# Sums over days of the order-outcome ledger (and the day's ERP usage rows) grow with the
-# orders taken, and change over minutes: kept 5 s, refreshed behind the page, never older
-# than 60 s (their age is shown).
+# Sums over days of the order-outcome ledger grow with the orders taken, and change over
+# minutes: kept 5 s, refreshed behind the page, never older than 60 s (their age is shown).
 # Sections an operator acts on (approvals, orders waiting) are read for every answer.
 SECTION_CACHE = SectionCache(fresh_seconds=5.0, max_age_seconds=60.0)
 CACHED_SECTIONS = frozenset(
-    {operations_sections.accuracy_section, operations_sections.impact_section, erp_budget_section}
+    {operations_sections.accuracy_section, operations_sections.impact_section}
 )
 
 

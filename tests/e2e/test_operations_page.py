@@ -114,9 +114,9 @@ def test_overview_answers_every_section(admin: httpx.Client, runner_url: str) ->
     assert impact["estimated cost avoided per month"].endswith(" USD")
     assert "formula" in impact and "Integration audit" in sections
     # The runner has the default principal alone: its recorded requests and the total agree.
-    budget = sections["ERP budget (recorded by every instance)"]
-    assert budget["principal default"].split(" of ")[0] == budget["total"].split(" of ")[0]
-    assert " of 6000 in 5 min " in budget["total"]
+    budget = sections["ERP budget (last 5 min, recorded by every instance)"]
+    assert budget["principal default"].split(";")[0] == budget["total"]
+    assert " of 6000 requests (" in budget["total"]
     assert httpx.get(f"{runner_url}/api/ops/overview").status_code == 401
 
 

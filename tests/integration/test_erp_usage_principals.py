@@ -101,9 +101,13 @@ async def test_each_principal_is_recorded_and_reported_on_its_own(
 
     # The operations page's section says the same per principal and in total.
     rows = {row.key: row.value for row in section.rows}
-    assert rows["principal default"].startswith(f"{sent[0] + 7} of 6000 in 5 min")
-    assert rows["principal principal-1"].startswith(f"{sent[1]} of 6000 in 5 min")
-    assert rows["total"].startswith(f"{sum(sent) + 7} of 12000 in 5 min")
+    assert section.title == "ERP budget (last 5 min, recorded by every instance)"
+    share = (Decimal(sent[0] + 7) / 60).quantize(Decimal("0.01"))
+    assert (
+        rows["principal default"] == f"{sent[0] + 7} of 6000 requests ({share} %); breaker closed"
+    )
+    assert rows["principal principal-1"].startswith(f"{sent[1]} of 6000 requests (")
+    assert rows["total"] == f"{sum(sent) + 7} of 12000 requests (0.11 %)"
 
 
 async def test_recording_twice_adds_only_what_changed_per_principal(

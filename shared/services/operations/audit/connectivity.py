@@ -107,9 +107,17 @@ async def recorded_usage(
     ``current``: this instance's principals (label and counters, the default one first), for
     their order, their breakers and the label of rows recorded without one. One range query
     over the day serves both figures: the window's rows are its newest."""
+    rows = await erp_usage.rows_between(tables, now - timedelta(days=1), now)
+    return usage_of_rows(rows, current, now)
+
+
+def usage_of_rows(
+    rows: Sequence[erp_usage.UsageRow], current: Sequence[tuple[str, ErpCounters]], now: datetime
+) -> Usage:
+    """``rows`` summed per principal: the window's (those from ``now`` - 5 minutes on) and
+    all of them as the day's; the total over the principals next to them."""
     breakers = {principal: str(counters.breaker_state) for principal, counters in current}
     default = current[0][0]
-    rows = await erp_usage.rows_between(tables, now - timedelta(days=1), now)
     window = erp_usage.by_principal(rows, default, since=now - erp_usage.BUDGET_WINDOW)
     day = erp_usage.by_principal(rows, default)
     # The configured principals in order, then any other one found in the records.
