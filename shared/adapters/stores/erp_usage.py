@@ -12,7 +12,8 @@ principal's, and are read as such. Only this process writes its rows, and within
 a lock orders the writes, so a read-modify-write merge is safe without ETags.
 
 Recorded from the heartbeat timer (every 5 minutes, already running on every instance, so it
-costs one table write per instance per beat and no ERP call) and at the end of each audit.
+costs a read and a write per instance and principal that sent requests since the last beat,
+and no ERP call) and at the end of each audit.
 A window's figure therefore has the heartbeat's granularity: requests are booked in the minute
 they were recorded, not the minute they were sent.
 """
