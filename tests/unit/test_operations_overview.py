@@ -251,3 +251,11 @@ def test_the_erp_section_lists_each_principal_when_several_book_orders() -> None
     alone = operations.erp_view(_counters(5), principals[:1])
     assert alone.principals == []
     assert "data-principal" not in render_page(_overview(erp=alone), key="k", flash="")
+
+
+def test_a_booking_principals_open_breaker_makes_the_erp_area_amber() -> None:
+    stopped = operations_status.erp_status("closed", [("app-2", "open"), ("app-3", "closed")])
+    assert stopped.level == "amber" and "app-2" in stopped.reason and "app-3" not in stopped.reason
+    # The default principal's own breaker still decides first.
+    assert operations_status.erp_status("open", [("app-2", "open")]).level == "red"
+    assert operations_status.erp_status("closed", [("app-2", "half_open")]).level == "green"

@@ -257,6 +257,7 @@ async def build_overview(
         dead_letters=dead,
         drift=drift,
         breaker_state=erp.breaker_state,
+        booking_breakers=[(p.principal, p.breaker_state) for p in erp.principals[1:]],
         dependencies=[(d.name, d.status, d.detail) for d in dependencies],
         section_errors=errors,
     )
