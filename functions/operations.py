@@ -13,7 +13,9 @@ from functions.http import http_endpoint, json_response, parse_query
 from functions.openapi import Reply, documented, problem
 from functions.operations_page import render_page
 from functions.timer_runs import RECORDED_TIMERS
+from shared.adapters.ports import TableStorage
 from shared.bootstrap import Services, get_policy, get_services
+from shared.config.policy import SyncPolicy
 from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
 from shared.services.operations import sections as operations_sections
@@ -21,10 +23,19 @@ from shared.services.operations.section_cache import SectionCache
 
 bp = func.Blueprint()
 
+
+async def erp_budget_section(tables: TableStorage, policy: SyncPolicy) -> operations.ExtraSection:
+    """The ERP requests recorded in the budget window, per principal of this instance's ERP
+    client (a few rows: read for every answer, like the sections an operator acts on)."""
+    principals = get_services().erp.principal_counters()
+    return await operations_sections.erp_budget_section(tables, principals)
+
+
 # Other capabilities add titled key/value tables to the overview here (accuracy, impact).
 EXTRA_SECTION_PROVIDERS: list[operations_sections.SectionProvider] = [
     *operations_sections.SECTIONS,
     order_lifecycle.ops_section,
+    erp_budget_section,
 ]
 
 _ENTITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,259}(:[A-Za-z0-9][A-Za-z0-9._-]{0,49})?$"
@@ -94,6 +105,7 @@ async def _overview(peek: int) -> operations.OperationsOverview:
             tables=services.tables,
             queues=services.dead_letters,
             erp_counters=services.erp.counters(),
+            erp_principals=services.erp.principal_counters(),
             health_report=lambda: services.health.check(frozenset(services.health.probes)),
             timer_names=RECORDED_TIMERS,
             peek=peek,

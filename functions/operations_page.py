@@ -200,8 +200,24 @@ def _erp(overview: OperationsOverview) -> str:
     return (
         f'<section id="erp"><h2>ERP client (this instance)</h2>'
         f'<p>Circuit breaker: <b id="breaker-state">{_e(overview.erp.breaker_state)}</b></p>'
-        f"{_table(['counter', 'value'], rows, '')}</section>"
+        f"{_table(['counter', 'value'], rows, '')}{_erp_principals(overview)}</section>"
     )
+
+
+def _erp_principals(overview: OperationsOverview) -> str:
+    """Each booking principal's counters side by side (BC counts each on its own)."""
+    principals = overview.erp.principals
+    if not principals:
+        return ""
+    names = list(principals[0].counters)
+    rows = [
+        f'<tr data-principal="{_e(p.principal)}"><td>{_e(p.principal)}</td>'
+        f"<td>{_e(p.breaker_state)}</td>"
+        + "".join(f'<td class="num">{p.counters.get(name, 0)}</td>' for name in names)
+        + "</tr>"
+        for p in principals
+    ]
+    return "<h3>Per principal</h3>" + _table(["principal", "breaker", *names], rows, "")
 
 
 def _health(overview: OperationsOverview) -> str:

@@ -113,6 +113,10 @@ def test_overview_answers_every_section(admin: httpx.Client, runner_url: str) ->
     impact = sections["Business impact (last 30 days)"]
     assert impact["estimated cost avoided per month"].endswith(" USD")
     assert "formula" in impact and "Integration audit" in sections
+    # The runner has the default principal alone: its recorded requests and the total agree.
+    budget = sections["ERP budget (last 5 min, recorded by every instance)"]
+    assert budget["principal default"].split(";")[0] == budget["total"]
+    assert " of 6000 requests (" in budget["total"]
     assert httpx.get(f"{runner_url}/api/ops/overview").status_code == 401
 
 

@@ -25,10 +25,19 @@ from shared.services.operations.audit.checksums import (
 )
 from shared.services.operations.audit.connectivity import subscription_states
 from shared.services.operations.audit.html import render_html
-from shared.services.operations.audit.models import AuditReport, LogicLayer, QuoteCheck, RowIssue
+from shared.services.operations.audit.models import (
+    AuditReport,
+    ConnectivityLayer,
+    Latency,
+    LogicLayer,
+    PrincipalUsage,
+    QuoteCheck,
+    RowIssue,
+    Usage,
+)
 from shared.services.operations.audit.sampling import sample_triples
 from shared.services.operations.audit.stats import NoSamples, budget_share, percentile
-from shared.services.operations.audit.verdicts import logic_verdict
+from shared.services.operations.audit.verdicts import connectivity_verdict, logic_verdict
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -231,3 +240,90 @@ def test_html_escapes_erp_values_and_shows_both_prices() -> None:
     page = render_html(report)
     assert "<script>" not in page and "R&amp;D+1 &lt;script&gt;" in page
     assert "10.00" in page and "17.00" in page and "logic: FAIL" in page
+
+
+def _usage(*principals: tuple[str, int, str]) -> Usage:
+    """Usage of principals (label, window requests, breaker state), the default one first."""
+    each = [
+        PrincipalUsage(
+            principal=name,
+            window_requests=sent,
+            budget=6000,
+            budget_share=budget_share(sent, 6000),
+            day_requests=sent,
+            day_throttled=0,
+            day_retries=0,
+            day_breaker_openings=0,
+            breaker_state=state,
+        )
+        for name, sent, state in principals
+    ]
+    total = sum(p.window_requests for p in each)
+    return Usage(
+        window_seconds=300,
+        window_requests=total,
+        budget=6000 * len(each),
+        budget_share=budget_share(total, 6000 * len(each)),
+        day_requests=total,
+        day_throttled=0,
+        day_retries=0,
+        day_breaker_openings=0,
+        breaker_state=each[0].breaker_state or "closed",
+        principals=each,
+    )
+
+
+def _connectivity(usage: Usage) -> ConnectivityLayer:
+    verdict = connectivity_verdict(
+        Latency(probes=1, failures=0, p50_ms=Decimal(5), p99_ms=Decimal(5)),
+        usage,
+        [],
+        [],
+        p99_objective=timedelta(seconds=1),
+        budget_share_objective=Decimal("0.5"),
+        max_dead_letters=0,
+    )
+    return ConnectivityLayer(
+        latency=Latency(probes=1, failures=0),
+        usage=usage,
+        queues=[],
+        subscriptions=[],
+        seconds=0.1,
+        verdict=verdict,
+    )
+
+
+def test_budget_verdict_looks_at_each_principal_since_the_erp_throttles_each_on_its_own() -> None:
+    # 3,500 + 100 is 30 % of both budgets, but the default principal alone is at 58 %.
+    over = _connectivity(_usage(("default", 3500, "closed"), ("app-b", 100, "open")))
+    assert not over.verdict.passed
+    assert any("principal default: 58.33 % of 6000" in r for r in over.verdict.reasons)
+    assert not any("principal app-b: " in r and "budget" in r for r in over.verdict.reasons)
+    assert "ERP circuit breaker of principal app-b is open" in over.verdict.reasons
+    fine = _connectivity(_usage(("default", 2000, "closed"), ("app-b", 2900, "closed")))
+    assert fine.verdict.passed
+    # One principal: the reason reads as before, on the total.
+    alone = _connectivity(_usage(("default", 3100, "closed")))
+    assert alone.verdict.reasons == [
+        "ERP budget: 51.67 % of 6000 requests used in the last 5 min > objective 50.00 %"
+    ]
+
+
+def test_html_lists_each_principal_and_the_total() -> None:
+    layer = _connectivity(_usage(("default", 30, "closed"), ("app-<b>", 12, "open")))
+    report = AuditReport(
+        run_id="r2",
+        started_at=NOW,
+        finished_at=NOW,
+        layers=["connectivity"],
+        passed=False,
+        verdicts=[layer.verdict],
+        connectivity=layer,
+    )
+    page = render_html(report)
+    assert "ERP requests per principal" in page
+    assert "<td>app-&lt;b&gt;</td>" in page and "12 of 6000" in page and "0.20 %" in page
+    assert "<td>total</td>" in page and "42 of 12000" in page and "0.35 %" in page
+    # A stored report from before principals were reported still reads back and renders.
+    old = layer.usage.model_dump(by_alias=True, exclude={"principals"})
+    assert Usage.model_validate(old).principals == []

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from functions.operations_page import drift_chart, render_page
 from shared.adapters.dead_letter_queues import DeadLetteredMessage
+from shared.adapters.erp.breaker import BreakerState
+from shared.adapters.erp.request_pipeline import ErpCounters
 from shared.adapters.stores.timer_runs import TimerRunView, TimerStatus
 from shared.services.operations import dead_letters
 from shared.services.operations import overview as operations
@@ -110,7 +112,10 @@ def test_an_unreadable_section_makes_its_area_red() -> None:
     assert by_area["erp"].level == "green"
 
 
-def _overview(**extra: object) -> operations.OperationsOverview:
+def _overview(
+    erp: operations.ErpView | None = None, **extra: object
+) -> operations.OperationsOverview:
+    erp = erp or operations.ErpView(breaker_state="open", counters={"requestsSent": 3})
     hostile = "<script>alert(1)</script>"
     counts = dead_letters.DeadLetterCounts(
         entities=[
@@ -140,7 +145,7 @@ def _overview(**extra: object) -> operations.OperationsOverview:
         timers=[_timer(hostile, "failed", error=hostile)],
         dead_letters=counts,
         drift=[_drift(drifted=2, largest="5"), _drift()],
-        erp=operations.ErpView(breaker_state="open", counters={"requestsSent": 3}),
+        erp=erp,
         extra_sections=[
             operations.ExtraSection(
                 title="Accuracy <rate>", rows=[operations.KeyValue(key="k&", value="<v>")]
@@ -222,3 +227,35 @@ def test_dead_letter_sources_are_the_topologys_queues_and_subscriptions() -> Non
 
     assert set(dead_letters.DEAD_LETTER_SOURCES) == expected
     assert len(dead_letters.DEAD_LETTER_SOURCES) == len(expected)
+
+
+def _counters(sent: int, state: BreakerState = BreakerState.CLOSED) -> ErpCounters:
+    return ErpCounters(sent, 0, 0, 0, 0, 0, 0, 0, state, 0)
+
+
+def test_the_erp_section_lists_each_principal_when_several_book_orders() -> None:
+    principals = [("default", _counters(5)), ("app-<2>", _counters(9, BreakerState.OPEN))]
+    view = operations.erp_view(principals[0][1], principals)
+
+    assert view.counters["requestsSent"] == 5 and view.breaker_state == "closed"
+    assert [(p.principal, p.breaker_state) for p in view.principals] == [
+        ("default", "closed"),
+        ("app-<2>", "open"),
+    ]
+    body = json.loads(view.model_dump_json(by_alias=True))
+    assert body["principals"][1]["counters"]["requestsSent"] == 9
+    page = render_page(_overview(erp=view), key="k", flash="")
+    assert '<tr data-principal="app-&lt;2&gt;"><td>app-&lt;2&gt;</td><td>open</td>' in page
+    assert '<td class="num">9</td>' in page
+    # One principal: the section stays as it was.
+    alone = operations.erp_view(_counters(5), principals[:1])
+    assert alone.principals == []
+    assert "data-principal" not in render_page(_overview(erp=alone), key="k", flash="")
+
+
+def test_a_booking_principals_open_breaker_makes_the_erp_area_amber() -> None:
+    stopped = operations_status.erp_status("closed", [("app-2", "open"), ("app-3", "closed")])
+    assert stopped.level == "amber" and "app-2" in stopped.reason and "app-3" not in stopped.reason
+    # The default principal's own breaker still decides first.
+    assert operations_status.erp_status("open", [("app-2", "open")]).level == "red"
+    assert operations_status.erp_status("closed", [("app-2", "half_open")]).level == "green"

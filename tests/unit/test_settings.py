@@ -117,6 +117,34 @@ def test_booking_principals_reach_the_erp_config(monkeypatch: pytest.MonkeyPatch
     assert second.client_secret.get_secret_value() == "secret-2"
 
 
+def test_principal_labels_are_client_ids_or_positions_never_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Usage records and the operations views name each principal by these labels."""
+    from shared.bootstrap import erp_config
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
+    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
+    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
+    monkeypatch.setenv(
+        "ERP_BOOKING_PRINCIPALS",
+        json.dumps([{"clientId": "app-2", "clientSecret": "secret-2"}]),
+    )
+    assert erp_config(load_settings()).principal_labels() == ("app-main", "app-2")
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "static")
+    monkeypatch.setenv("ERP_STATIC_TOKEN", "token-main")
+    monkeypatch.setenv(
+        "ERP_BOOKING_PRINCIPALS", json.dumps([{"token": "token-2"}, {"token": "token-3"}])
+    )
+    labels = erp_config(load_settings()).principal_labels()
+    assert labels == ("default", "principal-1", "principal-2")
+
+    monkeypatch.setenv("ERP_AUTH_MODE", "none")
+    monkeypatch.delenv("ERP_BOOKING_PRINCIPALS")
+    assert erp_config(load_settings()).principal_labels() == ("default",)
+
+
 @pytest.mark.parametrize(
     ("mode", "value"),
     [

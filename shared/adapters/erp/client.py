@@ -183,6 +183,15 @@ class ErpClient:
         """The counters of each booking principal, the default one first."""
         return [pipeline.counters() for pipeline in self._booking]
 
+    def principal_counters(self) -> list[tuple[str, ErpCounters]]:
+        """Each principal's label (``ErpConfig.principal_labels``) and counters, the default
+        one first: what the usage records and the operations views report per principal."""
+        labels = self.config.principal_labels()
+        return [
+            (label, pipeline.counters())
+            for label, pipeline in zip(labels, self._booking, strict=True)
+        ]
+
     def _booking_pipeline(self) -> RequestPipeline:
         """The booking principal with the most room now: one whose breaker is not open (a
         principal whose calls keep failing, e.g. a revoked secret, is left alone until its

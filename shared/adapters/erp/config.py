@@ -156,6 +156,17 @@ class ErpConfig(BaseModel):
             return token.get_secret_value() if token else ""
         return principal.client_id or ""
 
+    def principal_labels(self) -> tuple[str, ...]:
+        """A non-secret, stable name for the default principal and each booking principal, in
+        order: the client id with Entra ID (an app id, not a secret), else the position
+        (``default``, ``principal-1``, ...), never a token. Usage records and the operations
+        views tell the principals apart by it."""
+        entra = self.auth_mode is AuthMode.CLIENT_CREDENTIALS
+        labels = [(self.client_id if entra else None) or "default"]
+        for number, principal in enumerate(self.booking_principals, start=1):
+            labels.append((principal.client_id if entra else None) or f"principal-{number}")
+        return tuple(labels)
+
     def for_principal(self, principal: BookingPrincipal) -> ErpConfig:
         """This configuration with ``principal``'s credentials in place of the default's."""
         return self.model_copy(

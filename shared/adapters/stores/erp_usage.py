@@ -3,12 +3,17 @@
 ``ErpClient.counters()`` lives in one process and restarts at zero with it, while the budget
 Business Central enforces (6,000 requests per 5 minutes per principal) spans every instance.
 So each instance periodically stores what changed since its last recording: one row per
-(minute, instance), PartitionKey = the minute ``YYYYMMDDHHMM`` (so a window is one range
-query), RowKey = the instance. Only this process writes its row, and within the process a lock
-orders the writes, so a read-modify-write merge is safe without ETags.
+(minute, instance, principal), PartitionKey = the minute ``YYYYMMDDHHMM`` (so a window is one
+range query), RowKey = the instance and the principal's position, property ``principal`` =
+the principal's non-secret label (``ErpConfig.principal_labels``). Business Central counts its
+budget per principal, so each booking principal's pipeline is recorded on its own. Rows
+written before principals were recorded carry no ``principal``: they were the default
+principal's, and are read as such. Only this process writes its rows, and within the process
+a lock orders the writes, so a read-modify-write merge is safe without ETags.
 
 Recorded from the heartbeat timer (every 5 minutes, already running on every instance, so it
-costs one table write per instance per beat and no ERP call) and at the end of each audit.
+costs a read and a write per instance and principal that sent requests since the last beat,
+and no ERP call) and at the end of each audit.
 A window's figure therefore has the heartbeat's granularity: requests are booked in the minute
 they were recorded, not the minute they were sent.
 """
@@ -20,7 +25,7 @@ import os
 import socket
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
@@ -78,56 +83,122 @@ def _instance_name() -> str:
 
 
 class UsageRecorder:
-    """Turns one client's cumulative counters into stored per-minute deltas."""
+    """Turns each principal's cumulative counters into stored per-minute deltas."""
 
     def __init__(
         self,
-        counters: Callable[[], ErpCounters],
+        counters: Callable[[], Sequence[tuple[str, ErpCounters]]],
         *,
         instance: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``counters``: each principal's label and counters, always in the same order."""
         self._counters = counters
         self.instance = instance or _instance_name()
         self._clock = clock
-        self._last: ErpCounters | None = None
+        self._last: dict[str, ErpCounters] = {}
         self._lock = asyncio.Lock()
 
     async def record(self, tables: TableStorage) -> UsageTotals:
-        """Store the delta since the last recording (nothing is written when nothing changed)."""
+        """Store each principal's delta since the last recording (nothing is written for a
+        principal whose counters did not change); answers the sum over the principals."""
         async with self._lock:
-            current = self._counters()
-            change = delta(self._last, current)
-            if any(change.as_entity().values()):
-                bucket = bucket_of(self._clock())
-                stored = await tables.get(USAGE_TABLE, bucket, self.instance)
-                total = UsageTotals(
-                    **{name: int(stored.entity.get(name, 0)) if stored else 0 for name in _SUMMED}
+            bucket = bucket_of(self._clock())
+            changes: list[tuple[int, str, ErpCounters, UsageTotals]] = []
+            for position, (principal, current) in enumerate(self._counters()):
+                changes.append(
+                    (position, principal, current, delta(self._last.get(principal), current))
                 )
+            await asyncio.gather(
+                *(
+                    self._add(tables, bucket, position, principal, current, change)
+                    for position, principal, current, change in changes
+                    if any(change.as_entity().values())
+                )
+            )
+            total = UsageTotals()
+            for _, principal, current, change in changes:
+                self._last[principal] = current
                 total.add(change)
-                await tables.upsert(
-                    USAGE_TABLE,
-                    {
-                        "PartitionKey": bucket,
-                        "RowKey": self.instance,
-                        **total.as_entity(),
-                        "breakerState": str(current.breaker_state),
-                    },
-                )
-            self._last = current
-            return change
+            return total
+
+    async def _add(
+        self,
+        tables: TableStorage,
+        bucket: str,
+        position: int,
+        principal: str,
+        current: ErpCounters,
+        change: UsageTotals,
+    ) -> None:
+        row_key = f"{self.instance}.{position}"
+        stored = await tables.get(USAGE_TABLE, bucket, row_key)
+        total = UsageTotals(
+            **{name: int(stored.entity.get(name, 0)) if stored else 0 for name in _SUMMED}
+        )
+        total.add(change)
+        await tables.upsert(
+            USAGE_TABLE,
+            {
+                "PartitionKey": bucket,
+                "RowKey": row_key,
+                "principal": principal,
+                **total.as_entity(),
+                "breakerState": str(current.breaker_state),
+            },
+        )
 
 
-async def usage_between(tables: TableStorage, start: datetime, end: datetime) -> UsageTotals:
-    """Everything recorded in the minute buckets from ``start``'s minute to ``end``'s."""
-    totals = UsageTotals()
+@dataclass(frozen=True)
+class UsageRow:
+    """One stored row: its minute, its principal (None: written before principals were
+    recorded, so the default principal's) and its figures."""
+
+    bucket: str
+    principal: str | None
+    totals: UsageTotals
+
+
+async def rows_between(tables: TableStorage, start: datetime, end: datetime) -> list[UsageRow]:
+    """Every row recorded in the minute buckets from ``start``'s minute to ``end``'s."""
     rows = tables.query(
         USAGE_TABLE,
         "PartitionKey ge @low and PartitionKey le @high",
         {"low": bucket_of(start), "high": bucket_of(end)},
     )
+    found: list[UsageRow] = []
     async for row in rows:
-        totals.add(UsageTotals(**{name: int(row.entity.get(name, 0)) for name in _SUMMED}))
+        principal = row.entity.get("principal")
+        found.append(
+            UsageRow(
+                bucket=row.partition_key,
+                principal=str(principal) if principal else None,
+                totals=UsageTotals(**{name: int(row.entity.get(name, 0)) for name in _SUMMED}),
+            )
+        )
+    return found
+
+
+def by_principal(
+    rows: Iterable[UsageRow], default_principal: str, since: datetime | None = None
+) -> dict[str, UsageTotals]:
+    """The rows summed per principal (rows without one count as ``default_principal``'s),
+    only those from ``since``'s minute on when it is given."""
+    low = bucket_of(since) if since is not None else ""
+    totals: dict[str, UsageTotals] = {}
+    for row in rows:
+        if row.bucket < low:
+            continue
+        totals.setdefault(row.principal or default_principal, UsageTotals()).add(row.totals)
+    return totals
+
+
+async def usage_between(tables: TableStorage, start: datetime, end: datetime) -> UsageTotals:
+    """Everything recorded in the minute buckets from ``start``'s minute to ``end``'s, summed
+    over every instance and principal."""
+    totals = UsageTotals()
+    for row in await rows_between(tables, start, end):
+        totals.add(row.totals)
     return totals
 
 
@@ -135,8 +206,9 @@ _recorders: weakref.WeakKeyDictionary[object, UsageRecorder] = weakref.WeakKeyDi
 
 
 def recorder_for(owner: ErpClient) -> UsageRecorder:
-    """The process's recorder for one client, created on first use (and gone with it)."""
+    """The process's recorder for one client and all its principals, created on first use
+    (and gone with it)."""
     found = _recorders.get(owner)
     if found is None:
-        found = _recorders[owner] = UsageRecorder(owner.counters)
+        found = _recorders[owner] = UsageRecorder(owner.principal_counters)
     return found

@@ -2,11 +2,11 @@
 
 Sections: timers (last run, result, age, history), watermarks with their age, dead-letter
 counts per entity, stock-reconciliation drift over the last runs, this instance's ERP breaker
-and counters, and dependency health; ``status`` sums each area up as green/amber/red with a
-one-line reason. Each section is read on its own and a failing one is reported in
-``section_errors`` instead of failing the page, because the page matters most exactly when
-something is down. ``extra_sections`` is a slot for titled key/value tables that other
-capabilities contribute (accuracy rate, business impact).
+and counters (per principal when several book orders), and dependency health; ``status``
+sums each area up as green/amber/red with a one-line reason. Each section is read on its own
+and a failing one is reported in ``section_errors`` instead of failing the page, because the
+page matters most exactly when something is down. ``extra_sections`` is a slot for titled
+key/value tables that other capabilities contribute (accuracy rate, business impact).
 """
 
 from __future__ import annotations
@@ -48,11 +48,24 @@ class WatermarkView(_Wire):
     success_age_seconds: float | None = None
 
 
+class PrincipalView(_Wire):
+    """One principal's breaker and counters on this instance (BC counts each on its own);
+    ``principal`` is its non-secret label (client id or position)."""
+
+    principal: str
+    breaker_state: str
+    counters: dict[str, int]
+
+
 class ErpView(_Wire):
-    """This instance's ERP client: breaker state and counters since the process started."""
+    """This instance's ERP client: breaker state and counters since the process started.
+
+    The top level is the default principal's (what every call but bookings uses);
+    ``principals`` lists each principal, the default one first, when several book orders."""
 
     breaker_state: str
     counters: dict[str, int]
+    principals: list[PrincipalView] = []
 
 
 class DependencyView(_Wire):
@@ -146,8 +159,24 @@ async def read_drift(tables: TableStorage, runs: int = DRIFT_RUNS) -> list[Drift
     return [drift_run(record) for record in records]
 
 
-def erp_view(counters: ErpCounters) -> ErpView:
-    figures = {
+def erp_view(counters: ErpCounters, principals: Sequence[tuple[str, ErpCounters]] = ()) -> ErpView:
+    """The default principal's counters, and each principal's when there are several."""
+    return ErpView(
+        breaker_state=str(counters.breaker_state),
+        counters=_figures(counters),
+        principals=[
+            PrincipalView(
+                principal=name, breaker_state=str(each.breaker_state), counters=_figures(each)
+            )
+            for name, each in principals
+        ]
+        if len(principals) > 1
+        else [],
+    )
+
+
+def _figures(counters: ErpCounters) -> dict[str, int]:
+    return {
         "requestsSent": counters.requests_sent,
         "throttledResponses": counters.throttled_responses,
         "retries": counters.retries,
@@ -158,7 +187,6 @@ def erp_view(counters: ErpCounters) -> ErpView:
         "breakerOpenings": counters.breaker_openings,
         "inFlight": counters.in_flight,
     }
-    return ErpView(breaker_state=str(counters.breaker_state), counters=figures)
 
 
 async def _section(
@@ -178,6 +206,7 @@ async def build_overview(
     tables: TableStorage,
     queues: DeadLetterQueues,
     erp_counters: ErpCounters,
+    erp_principals: Sequence[tuple[str, ErpCounters]] = (),
     health_report: Callable[[], Awaitable[health.HealthReport]],
     timer_names: Iterable[str],
     extra_sections: Sequence[ExtraSection] = (),
@@ -220,7 +249,7 @@ async def build_overview(
             for d in report.dependencies
         ]
     )
-    erp = erp_view(erp_counters)
+    erp = erp_view(erp_counters, erp_principals)
     status = assess(
         now=moment,
         timers=timers,
@@ -228,6 +257,7 @@ async def build_overview(
         dead_letters=dead,
         drift=drift,
         breaker_state=erp.breaker_state,
+        booking_breakers=[(p.principal, p.breaker_state) for p in erp.principals[1:]],
         dependencies=[(d.name, d.status, d.detail) for d in dependencies],
         section_errors=errors,
     )

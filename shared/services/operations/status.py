@@ -139,13 +139,23 @@ def drift_status(drift: Sequence[DriftRun]) -> AreaStatus:
     )
 
 
-def erp_status(breaker_state: str) -> AreaStatus:
+def erp_status(breaker_state: str, booking_breakers: Sequence[tuple[str, str]] = ()) -> AreaStatus:
+    """The default principal's breaker decides; a booking principal whose breaker is open
+    (e.g. a revoked secret) makes it amber, since bookings still go through the others."""
     if breaker_state == "open":
         return AreaStatus(
             area="erp", level="red", reason="circuit breaker open: ERP calls fail fast"
         )
     if breaker_state == "half_open":
         return AreaStatus(area="erp", level="amber", reason="circuit breaker half-open: probing")
+    stopped = [name for name, state in booking_breakers if state == "open"]
+    if stopped:
+        return AreaStatus(
+            area="erp",
+            level="amber",
+            reason=f"circuit breaker open for booking principal(s) {_names(stopped)}: "
+            "bookings go through the others",
+        )
     return AreaStatus(area="erp", level="green", reason="circuit breaker closed")
 
 
@@ -173,6 +183,7 @@ def assess(
     breaker_state: str,
     dependencies: Sequence[tuple[str, str, str]],
     section_errors: Mapping[str, str],
+    booking_breakers: Sequence[tuple[str, str]] = (),
 ) -> list[AreaStatus]:
     """One status per area; an area whose section could not be read is red."""
     found = [
@@ -180,7 +191,7 @@ def assess(
         ("watermarks", watermarks_status(watermarks, now)),
         ("deadLetters", dead_letters_status(dead_letters)),
         ("drift", drift_status(drift)),
-        ("erp", erp_status(breaker_state)),
+        ("erp", erp_status(breaker_state, booking_breakers)),
         ("health", health_status(dependencies)),
     ]
     return [

@@ -4,7 +4,7 @@
   after the other so they measure the ERP and not our own concurrency cap.
 - Budget: the requests every instance recorded (``erp_usage``) in the last 5-minute window
   as a share of Business Central's 6,000, and throttles, retries and breaker openings over
-  the last day.
+  the last day: per principal (BC counts each on its own) and in total.
 - Queues: dead-letter depth per queue and subscription (``dead_letters.count_all``), the age
   of the oldest dead-lettered and the oldest waiting message (peeked, never received).
 - Webhooks: each configured resource must have a subscription to our URL that expires in
@@ -26,6 +26,7 @@ from azure.servicebus.aio import ServiceBusClient
 from shared.adapters.dead_letter_queues import DeadLetterQueues
 from shared.adapters.erp.client import ErpClient
 from shared.adapters.erp.models import Item, Subscription
+from shared.adapters.erp.request_pipeline import ErpCounters
 from shared.adapters.ports import TableStorage
 from shared.adapters.stores import erp_usage
 from shared.config.policy import SyncPolicy
@@ -34,6 +35,7 @@ from shared.services.operations import dead_letters
 from shared.services.operations.audit.models import (
     ConnectivityLayer,
     Latency,
+    PrincipalUsage,
     QueueDepth,
     SubscriptionState,
     Usage,
@@ -69,21 +71,74 @@ async def probe_latency(erp: ErpClient, probes: int = PROBES) -> Latency:
     )
 
 
-async def usage_figures(erp: ErpClient, tables: TableStorage, now: datetime) -> Usage:
-    """Record this process's usage first, then sum every instance's records."""
-    await erp_usage.recorder_for(erp).record(tables)
-    window = await erp_usage.usage_between(tables, now - erp_usage.BUDGET_WINDOW, now)
-    day = await erp_usage.usage_between(tables, now - timedelta(days=1), now)
-    return Usage(
-        window_seconds=int(erp_usage.BUDGET_WINDOW.total_seconds()),
+def _principal_usage(
+    name: str,
+    window: erp_usage.UsageTotals | None,
+    day: erp_usage.UsageTotals | None,
+    budget: int,
+    breaker_state: str | None,
+) -> PrincipalUsage:
+    window = window or erp_usage.UsageTotals()
+    day = day or erp_usage.UsageTotals()
+    return PrincipalUsage(
+        principal=name,
         window_requests=window.requests_sent,
-        budget=erp_usage.BUDGET_REQUESTS,
-        budget_share=budget_share(window.requests_sent, erp_usage.BUDGET_REQUESTS),
+        budget=budget,
+        budget_share=budget_share(window.requests_sent, budget),
         day_requests=day.requests_sent,
         day_throttled=day.throttled_responses,
         day_retries=day.retries,
         day_breaker_openings=day.breaker_openings,
-        breaker_state=str(erp.counters().breaker_state),
+        breaker_state=breaker_state,
+    )
+
+
+async def usage_figures(erp: ErpClient, tables: TableStorage, now: datetime) -> Usage:
+    """Record this process's usage first, then sum every instance's records per principal."""
+    await erp_usage.recorder_for(erp).record(tables)
+    return await recorded_usage(tables, erp.principal_counters(), now)
+
+
+async def recorded_usage(
+    tables: TableStorage, current: Sequence[tuple[str, ErpCounters]], now: datetime
+) -> Usage:
+    """Every instance's records over the window and the day, per principal and in total.
+
+    ``current``: this instance's principals (label and counters, the default one first), for
+    their order, their breakers and the label of rows recorded without one. One range query
+    over the day serves both figures: the window's rows are its newest."""
+    rows = await erp_usage.rows_between(tables, now - timedelta(days=1), now)
+    return usage_of_rows(rows, current, now)
+
+
+def usage_of_rows(
+    rows: Sequence[erp_usage.UsageRow], current: Sequence[tuple[str, ErpCounters]], now: datetime
+) -> Usage:
+    """``rows`` summed per principal: the window's (those from ``now`` - 5 minutes on) and
+    all of them as the day's; the total over the principals next to them."""
+    breakers = {principal: str(counters.breaker_state) for principal, counters in current}
+    default = current[0][0]
+    window = erp_usage.by_principal(rows, default, since=now - erp_usage.BUDGET_WINDOW)
+    day = erp_usage.by_principal(rows, default)
+    # The configured principals in order, then any other one found in the records.
+    names = list(breakers) + sorted(set(day) - set(breakers))
+    budget = erp_usage.BUDGET_REQUESTS
+    principals = [
+        _principal_usage(name, window.get(name), day.get(name), budget, breakers.get(name))
+        for name in names
+    ]
+    window_requests = sum(p.window_requests for p in principals)
+    return Usage(
+        window_seconds=int(erp_usage.BUDGET_WINDOW.total_seconds()),
+        window_requests=window_requests,
+        budget=budget * len(principals),
+        budget_share=budget_share(window_requests, budget * len(principals)),
+        day_requests=sum(p.day_requests for p in principals),
+        day_throttled=sum(p.day_throttled for p in principals),
+        day_retries=sum(p.day_retries for p in principals),
+        day_breaker_openings=sum(p.day_breaker_openings for p in principals),
+        breaker_state=breakers[default],
+        principals=principals,
     )
 
 

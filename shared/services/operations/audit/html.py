@@ -17,6 +17,7 @@ from shared.services.operations.audit.models import (
     DataLayer,
     HistoryPoint,
     LogicLayer,
+    Usage,
     Verdict,
 )
 from shared.services.operations.impact import ImpactReport
@@ -203,6 +204,51 @@ def _data_section(layer: DataLayer) -> str:
     return "".join(parts)
 
 
+def _principals_table(use: Usage) -> str:
+    """Each principal's share of its own budget (BC counts them apart), then the total."""
+    if not use.principals:
+        return ""
+    rows: list[Sequence[object]] = [
+        (
+            p.principal,
+            f"{p.window_requests} of {p.budget}",
+            _pct(p.budget_share).replace("&ndash;", "-"),
+            p.day_requests,
+            p.day_throttled,
+            p.day_retries,
+            p.day_breaker_openings,
+            p.breaker_state,
+        )
+        for p in use.principals
+    ]
+    rows.append(
+        (
+            "total",
+            f"{use.window_requests} of {use.budget}",
+            _pct(use.budget_share).replace("&ndash;", "-"),
+            use.day_requests,
+            use.day_throttled,
+            use.day_retries,
+            use.day_breaker_openings,
+            None,
+        )
+    )
+    return "<h3>ERP requests per principal</h3>" + _table(
+        [
+            "principal",
+            f"requests ({use.window_seconds // 60} min)",
+            "budget share",
+            "requests (24 h)",
+            "throttled (24 h)",
+            "retries (24 h)",
+            "breaker openings (24 h)",
+            "breaker now",
+        ],
+        rows,
+        frozenset({1, 2, 3, 4, 5, 6}),
+    )
+
+
 def _connectivity_section(layer: ConnectivityLayer) -> str:
     lat, use = layer.latency, layer.usage
     return "".join(
@@ -229,6 +275,7 @@ def _connectivity_section(layer: ConnectivityLayer) -> str:
                     ),
                 ],
             ),
+            _principals_table(use),
             "<h3>Queues</h3>",
             _table(
                 [

@@ -92,8 +92,31 @@ class Latency(ReportModel):
     p99_ms: Decimal | None = None
 
 
+class PrincipalUsage(ReportModel):
+    """One principal's recorded requests: Business Central counts its budget per principal.
+
+    ``principal`` is the non-secret label (client id or position, never a token);
+    ``breakerState`` is this instance's breaker for it (None: not configured here, e.g. a
+    principal removed since its rows were recorded)."""
+
+    principal: str
+    window_requests: int
+    budget: int
+    budget_share: Decimal
+    day_requests: int
+    day_throttled: int
+    day_retries: int
+    day_breaker_openings: int
+    breaker_state: str | None = None
+
+
 class Usage(ReportModel):
-    """ERP requests the product recorded (erp_usage) over the budget window and the last day."""
+    """ERP requests the product recorded (erp_usage) over the budget window and the last day.
+
+    The top-level figures are the total over every principal, against the sum of their
+    budgets (one principal: Business Central's 6,000 per 5 minutes); ``principals`` has each
+    principal's own figures and share, the default one first, and they add up to the total.
+    ``breakerState`` is the default principal's."""
 
     window_seconds: int
     window_requests: int
@@ -104,6 +127,7 @@ class Usage(ReportModel):
     day_retries: int
     day_breaker_openings: int
     breaker_state: str
+    principals: list[PrincipalUsage] = Field(default_factory=list)
 
 
 class QueueDepth(ReportModel):

@@ -86,13 +86,28 @@ def connectivity_verdict(
             reasons.append(f"ERP latency p99 {latency.p99_ms} ms > objective {objective_ms} ms")
         if latency.failures:
             reasons.append(f"ERP: {latency.failures} of {latency.probes} probes failed")
-    if usage.budget_share > budget_share_objective:
+    minutes = usage.window_seconds // 60
+    objective = percent(budget_share_objective)
+    several = len(usage.principals) > 1
+    if not several and usage.budget_share > budget_share_objective:
         reasons.append(
             f"ERP budget: {percent(usage.budget_share)} of {usage.budget} requests used in the "
-            f"last {usage.window_seconds // 60} min > objective {percent(budget_share_objective)}"
+            f"last {minutes} min > objective {objective}"
         )
+    # Business Central throttles each principal on its own: one over its budget is a finding
+    # however much room the others have.
+    for principal in usage.principals if several else ():
+        if principal.budget_share > budget_share_objective:
+            reasons.append(
+                f"ERP budget of principal {principal.principal}: "
+                f"{percent(principal.budget_share)} of {principal.budget} requests used in the "
+                f"last {minutes} min > objective {objective}"
+            )
     if usage.breaker_state == "open":
         reasons.append("ERP circuit breaker is open")
+    for principal in usage.principals[1:]:
+        if principal.breaker_state == "open":
+            reasons.append(f"ERP circuit breaker of principal {principal.principal} is open")
     for queue in queues:
         if queue.error:
             reasons.append(f"{queue.queue}: could not be read ({queue.error})")
