@@ -4,7 +4,8 @@ through the real stores on Azurite and is SIGKILLed the moment the decision is w
 Approved: the booking message was never sent; the next ``orders_sweep`` sends it from the
 outbox (or the next approve call sends it at once) and the order is booked once in the ERP.
 Rejected: the holds were never given back; the next sweep (or the next reject call) gives them
-back once, well before the approval would have expired.
+back once, well before the approval would have expired. The expiry killed the same way is in
+``tests/e2e/test_order_approval_expiry.py``, whose stack holds orders for 2 s only.
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
 session's Azurite under its own table prefix.
