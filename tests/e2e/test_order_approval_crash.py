@@ -4,7 +4,8 @@ through the real stores on Azurite and is SIGKILLed the moment the decision is w
 Approved: the booking message was never sent; the next ``orders_sweep`` sends it from the
 outbox (or the next approve call sends it at once) and the order is booked once in the ERP.
 Rejected: the holds were never given back; the next sweep (or the next reject call) gives them
-back once, well before the approval would have expired.
+back once, well before the approval would have expired. The expiry killed the same way is in
+``tests/e2e/test_order_approval_expiry.py``, whose stack holds orders for 2 s only.
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
 session's Azurite under its own table prefix.
@@ -12,21 +13,16 @@ session's Azurite under its own table prefix.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
 from tests.support.approval_rules import RUNNER_ENV, Case, Probe, policy
+from tests.support.crash_after_decision import decide_in_a_dying_process
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -39,7 +35,6 @@ ENV = {
     # The sweeper takes outbox entries older than this (the least the settings allow).
     "ORDER_INTAKE_TIMEOUT_SECONDS": "10",
 }
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +44,7 @@ def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
 
 
 def _decide_and_die(stack: LocalStack, azurite_connection: str, verb: str, order_id: str) -> None:
-    """Run the decision in a process of its own with the function app's settings; it must die
-    by SIGKILL right after the decision's write."""
-    env = {
-        **os.environ,
-        **stack.settings(),
-        "AzureWebJobsStorage": azurite_connection,
-        "SYNC_POLICY": json.dumps(POLICY),
-        **ENV,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.support.crash_after_decision", verb, order_id],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    decide_in_a_dying_process(stack, azurite_connection, POLICY, ENV, verb, order_id)
 
 
 def _held(probe: Probe, case: Case) -> str:

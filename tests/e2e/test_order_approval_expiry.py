@@ -1,6 +1,9 @@
 """An approval nobody gives, end to end through the runner: with the sync policy holding
 short stock for 2 seconds only, the ``orders_sweep`` timer (run on demand, as an operator
-would) rejects the held order with the reason and gives back its stock and credit holds.
+would; its schedule is paused so that only these runs sweep) rejects the held order with the
+reason and gives back its stock and credit holds. And the same expiry in a separate process
+(``tests.support.crash_after_decision``) SIGKILLed the moment the expiry decision is written:
+the next sweep gives every hold back once and publishes the rejection once.
 
 Its own function app, Service Bus stand-in and ERP simulator on free ports, sharing only the
 session's Azurite under its own table prefix.
@@ -21,23 +24,32 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from devtools.stack import LocalStack
 from tests.e2e.conftest import PrivateStack
+from tests.support.approval_rules import Case, Probe
+from tests.support.crash_after_decision import decide_in_a_dying_process
+from tests.support.order_events import Events
+from tests.support.stock_setup import count_stock, sellable_item
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 CUSTOMER = "C00001"
 SKU = "IT-000001"
-POLICY = {"orders": {"approvals": {"holdFor": "PT2S", "rules": {"insufficient-stock": "hold"}}}}
+POLICY = {
+    "orders": {"approvals": {"holdFor": "PT2S", "rules": {"insufficient-stock": "hold"}}},
+    "housekeeping": {"orderSweep": {"interval": "PT1M", "paused": True}},
+}
+# Known to the crashing process too (the stack's settings do not carry it).
+ENV = {"TABLE_PREFIX": "apx" + uuid.uuid4().hex[:8]}
 
 
 @pytest.fixture(scope="module")
 def stack(private_stack: PrivateStack) -> Iterator[LocalStack]:
-    with private_stack("apx", policy=POLICY) as started:
+    with private_stack("apx", policy=POLICY, env=ENV) as started:
         yield started
 
 
-def _main(api: httpx.Client) -> dict[str, Any] | None:
-    response = api.get(f"/api/availability?skus={SKU}&channel=web")
+def _main(api: httpx.Client, sku: str = SKU) -> dict[str, Any] | None:
+    response = api.get(f"/api/availability?skus={sku}&channel=web")
     if response.status_code != 200:
         return None
     return next(
@@ -105,3 +117,84 @@ def test_an_expired_approval_is_rejected_with_the_reason_and_gives_back_its_hold
     assert late.status_code == 409 and "expired" in late.json()["detail"]
     credit = api.post("/api/credit/check", json={"customerId": CUSTOMER, "amount": "1.00"})
     assert credit.status_code == 200 and Decimal(credit.json()["pendingAmount"]) == 0
+
+
+def _sweep(api: httpx.Client, admin: dict[str, str]) -> None:
+    run = api.post("/admin/functions/orders_sweep", json={"input": ""}, headers=admin)
+    assert run.status_code == 202, run.text
+
+
+def _rejected_at_approval(api: httpx.Client, admin: dict[str, str]) -> int:
+    report = api.get("/api/ops/impact?days=2", headers=admin)
+    assert report.status_code == 200, report.text
+    return int(report.json()["impact"]["totals"]["rejectedAtApproval"])
+
+
+@pytest.mark.parametrize(
+    "writes", [1, 2], ids=["killed-after-the-expiry", "killed-after-the-holds-came-back"]
+)
+def test_an_expiry_killed_after_a_write_is_finished_once_by_the_next_sweep(
+    probe: Probe,
+    stack: LocalStack,
+    azurite_connection: str,
+    api: httpx.Client,
+    admin: dict[str, str],
+    bus: ServiceBusClient,
+    writes: int,
+) -> None:
+    """The process dies after the expiry decision's write (1) or after the second write, the
+    holds marked given back (2). Either way the next sweep leaves the order given back once,
+    ``rejected`` published once and counted once in the impact report."""
+    sku = sellable_item(api, CUSTOMER, skip=frozenset({SKU}))
+    count_stock(bus, sku, "MAIN", 2)
+    eventually(lambda: (line := _main(api, sku)) is not None and Decimal(line["onHand"]) == 2)
+    available_before, held_before = probe.stock(sku)
+    credit_before = probe.pending_credit(CUSTOMER)
+    counted_before = _rejected_at_approval(api, admin)
+    short = Case(
+        "insufficient-stock", CUSTOMER, sku, [{"sku": sku, "quantity": int(available_before) + 1}]
+    )
+    answer = probe.submit(short)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "pending-approval"
+    order_id = str(answer.json()["orderId"])
+    until = datetime.fromisoformat(answer.json()["approvalUntil"])
+    total = Decimal(api.get(f"/api/orders/{order_id}").json()["totalAmount"])
+    holding = (Decimal(0), held_before + available_before)  # all there is, held
+    assert probe.stock(sku) == holding
+    assert probe.pending_credit(CUSTOMER) == credit_before + total
+    events = Events(bus, order_id)
+    events.until("pending-approval")
+
+    eventually(lambda: datetime.now(UTC) > until, 10)
+    decide_in_a_dying_process(stack, azurite_connection, POLICY, ENV, "expire", order_id, writes)
+    view = api.get(f"/api/orders/{order_id}").json()
+    assert view["status"] == "rejected"
+    assert [(d["decision"], d["approver"]) for d in view["decisions"]] == [
+        ("expired", "system:approval-expiry")
+    ]
+    if writes == 1:  # the dead process gave nothing back
+        assert probe.stock(sku) == holding
+        assert probe.pending_credit(CUSTOMER) == credit_before + total
+    else:  # it gave the holds back, and died before telling anyone
+        assert probe.stock(sku) == (available_before, held_before)
+        assert probe.pending_credit(CUSTOMER) == credit_before
+    assert [e["status"] for e in events.drain()] == ["pending-approval"]
+
+    _sweep(api, admin)
+    eventually(lambda: probe.stock(sku) == (available_before, held_before), 30)
+    assert probe.pending_credit(CUSTOMER) == credit_before
+    rejected = events.until("rejected", 30)
+    assert rejected["orderId"] == order_id
+    eventually(lambda: _rejected_at_approval(api, admin) == counted_before + 1, 30)
+
+    _sweep(api, admin)  # again: nothing left to give back, nothing to say twice
+    assert probe.stock(sku) == (available_before, held_before)
+    assert probe.pending_credit(CUSTOMER) == credit_before
+    assert [e["status"] for e in events.drain()] == ["pending-approval", "rejected"]
+    view = api.get(f"/api/orders/{order_id}").json()
+    assert [d["decision"] for d in view["decisions"]] == ["expired"]
+    assert _rejected_at_approval(api, admin) == counted_before + 1
+    waiting = api.get("/api/ops/approvals", headers=admin).json()["items"]
+    assert order_id not in [item["orderId"] for item in waiting]
+    assert probe.erp_orders(order_id) == []

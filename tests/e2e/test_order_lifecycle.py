@@ -31,6 +31,7 @@ from devtools.stack import LocalStack
 from shared.config.settings import DEMO_CHANNEL_SECRETS
 from shared.domain.orders.customer_token import sign
 from tests.e2e.conftest import PrivateStack
+from tests.support.order_events import Events
 from tests.support.stock_setup import set_financials
 from tests.waiting import eventually
 
@@ -131,31 +132,6 @@ def _notify(erp_url: str, subscription: str, entity_id: str) -> None:
         timeout=10,
     ).json()
     assert sent["deliveries"][0]["status"] == 202, sent
-
-
-class Events:
-    """Everything published on ``order-status`` for one order (its session), in order."""
-
-    def __init__(self, bus: ServiceBusClient, order_id: str) -> None:
-        self.bus, self.order_id = bus, order_id
-        self.seen: list[dict[str, Any]] = []
-
-    def drain(self, wait: float = 1.0) -> list[dict[str, Any]]:
-        with self.bus.get_subscription_receiver(
-            "order-status", "storefront", session_id=self.order_id, max_wait_time=wait
-        ) as receiver:
-            while messages := receiver.receive_messages(50, max_wait_time=wait):
-                for message in messages:
-                    self.seen.append(json.loads(str(message)))
-                    receiver.complete_message(message)
-        return self.seen
-
-    def until(self, status: str, timeout: float = 60) -> dict[str, Any]:
-        def arrived() -> dict[str, Any] | None:
-            self.drain(0.5)
-            return next((e for e in self.seen if e["status"] == status), None)
-
-        return dict(eventually(arrived, timeout))
 
 
 def _get(api: httpx.Client, order_id: str) -> dict[str, Any]:

@@ -4,8 +4,9 @@ sampling, verdicts, usage deltas, subscription expiry and the HTML page."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given
@@ -38,6 +39,7 @@ from shared.services.operations.audit.models import (
 from shared.services.operations.audit.sampling import sample_triples
 from shared.services.operations.audit.stats import NoSamples, budget_share, percentile
 from shared.services.operations.audit.verdicts import connectivity_verdict, logic_verdict
+from shared.services.operations.impact import DayImpact, ImpactReport, ImpactTotals
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -205,7 +207,71 @@ def test_layers_argument() -> None:
             parse_layers(bad)
 
 
-def test_html_escapes_erp_values_and_shows_both_prices() -> None:
+class _Tables(HTMLParser):
+    """The page's tables as rows of cell texts, so a test reads figures, not markup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _page_tables(page: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def _impact(days: list[DayImpact]) -> ImpactReport:
+    def total(field: str) -> int:
+        return sum(getattr(day, field) for day in days)
+
+    categories = {"stock": 0}
+    return ImpactReport(
+        currency="USD",
+        days=len(days),
+        first_day=days[0].day,
+        last_day=days[-1].day,
+        observed_days=len(days),
+        per_day=days,
+        totals=ImpactTotals(
+            caught=categories,
+            caught_orders=total("caught_orders"),
+            caught_corrections=0,
+            caught_stock_conflicts=0,
+            booked=total("booked"),
+            repriced=total("repriced"),
+            failed_at_booking=total("failed_at_booking"),
+            reached_erp=total("reached_erp"),
+            saved_by_approval=total("saved_by_approval"),
+            saved_by_backorder=total("saved_by_backorder"),
+            rejected_at_approval=total("rejected_at_approval"),
+        ),
+        cost_per_manual_correction=Decimal("25"),
+        cost_per_oversold_order=Decimal("40"),
+        estimated_cost_avoided_per_month=Decimal("0.00"),
+        formula="<b>0</b> caught corrections & more",
+    )
+
+
+def test_html_escapes_erp_values_and_shows_both_prices_and_the_impact_counts() -> None:
     check = QuoteCheck(
         customer="C<1>",
         item="R&D+1 <script>",
@@ -237,9 +303,45 @@ def test_html_escapes_erp_values_and_shows_both_prices() -> None:
         verdicts=[logic.verdict],
         logic=logic,
     )
+    # Three days: orders saved by approval and by backorder, a quiet day, and a day with only
+    # held orders rejected or expired. The figures differ so a swapped column would show.
+    first = date(2026, 2, 27)
+    days = [
+        DayImpact(
+            day=first,
+            caught={"stock": 0},
+            booked=9,
+            repriced=1,
+            saved_by_approval=3,
+            saved_by_backorder=5,
+            rejected_at_approval=2,
+        ),
+        DayImpact(day=first + timedelta(days=1), caught={"stock": 0}),
+        DayImpact(day=first + timedelta(days=2), caught={"stock": 0}, rejected_at_approval=4),
+    ]
+    report = report.model_copy(update={"impact": _impact(days)})
     page = render_html(report)
     assert "<script>" not in page and "R&amp;D+1 &lt;script&gt;" in page
     assert "10.00" in page and "17.00" in page and "logic: FAIL" in page
+    assert "<b>0</b>" not in page and "&lt;b&gt;0&lt;/b&gt; caught corrections &amp; more" in page
+
+    tables = _page_tables(page)
+    totals = dict(next(t for t in tables if t[0] == ["figure", "count"])[1:])
+    assert totals["orders saved by approval (booked)"] == "3"
+    assert totals["orders saved by backorder (booked)"] == "5"
+    assert totals["held orders rejected or expired"] == "6"
+    per_day = next(t for t in tables if t[0][0] == "day")
+    by_day = [dict(zip(per_day[0], row, strict=True)) for row in per_day[1:]]
+    shown = [
+        (
+            row["day"],
+            row["saved by approval"],
+            row["saved by backorder"],
+            row["rejected or expired at approval"],
+        )
+        for row in by_day
+    ]
+    assert shown == [("2026-02-27", "3", "5", "2"), ("2026-03-01", "0", "0", "4")]
 
 
 def _usage(*principals: tuple[str, int, str]) -> Usage:

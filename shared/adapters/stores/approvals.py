@@ -2,8 +2,9 @@
 
 One row per held order (PartitionKey ``waiting``, RowKey = order id, ``until`` = when the
 approval expires). The row is written before the order turns ``pending-approval`` and removed
-after the decision, so every waiting order has a row; rows are hints, the order row is the
-truth (a row whose order was decided meanwhile is just dropped).
+once everything after the decision is done (holds given back, status published), so every
+waiting order has a row; rows are hints, the order row is the truth (a row whose order was
+decided meanwhile is finished or just dropped by the next sweep).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ async def mark_due(tables: TableStorage, order_id: str, now: datetime) -> None:
     so holds a crash leaves behind after the decision are given back by the next sweep (it
     finds the order decided, or not yet expired and leaves it waiting)."""
     await add_waiting(tables, order_id, now)
+
+
+async def is_listed(tables: TableStorage, order_id: str) -> bool:
+    """Whether the order still has its row: what follows its decision may not all be done."""
+    return await tables.get(APPROVALS_TABLE, _WAITING, order_id) is not None
 
 
 async def remove_waiting(tables: TableStorage, order_id: str) -> None:

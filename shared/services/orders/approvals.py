@@ -13,7 +13,9 @@ list entry) is idempotent and done after it; a crash in between is finished by t
 call or sweep: the outbox entry (written before an approval) lets the sweeper send the
 booking message; before a rejection the order's list entry is made due now (``mark_due``), so
 the next expiry sweep finds it decided and gives back the holds (a rejected order keeps
-``holdsReleased`` false until they are back), and says so in a status event.
+``holdsReleased`` false until they are back), and says so in a status event. A rejected or
+expired order leaves the list only after its status is published, so a crash after its holds
+came back still leaves the outcome and the event to the next sweep.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import datetime
 
 from shared.adapters.bus import BusSendFailed
 from shared.adapters.stores import order_outcomes
-from shared.adapters.stores.approvals import mark_due, remove_waiting, waiting
+from shared.adapters.stores.approvals import is_listed, mark_due, remove_waiting, waiting
 from shared.adapters.stores.orders import (
     add_to_outbox,
     change_order,
@@ -213,7 +215,8 @@ def _already(order: Order, wanted: Decision, verb: str) -> AdminResult:
 
 
 async def _give_back(ctx: OrderContext, order: Order) -> Order:
-    """Release every hold of a rejected order (idempotent) and take it off the list."""
+    """Release every hold of a rejected order and record the outcome (both idempotent), then
+    mark the holds given back. It stays on the list until `_announce` has published."""
     if not order.holds_released:
         now = ctx.clock()
         await release_holds(
@@ -223,19 +226,18 @@ async def _give_back(ctx: OrderContext, order: Order) -> Order:
             now=now,
             remember_for=ctx.settings.released_credit_memory,
         )
+        await order_outcomes.record_rejected_at_approval(ctx.tables, order)
         done = await change_order(ctx.tables, order.order_id, lambda o: mark_holds_released(o, now))
         assert done is not None
         order = done.order
-        await order_outcomes.record_rejected_at_approval(ctx.tables, order)
-    await remove_waiting(ctx.tables, order.order_id)
     return order
 
 
 async def _finish_rejection(ctx: OrderContext, order: Order) -> Order:
-    """A rejection whose holds were not given back yet (its process died after the decision):
-    give them back, and publish the status the dead process never did."""
-    if order.holds_released:
-        await remove_waiting(ctx.tables, order.order_id)
+    """A rejection whose process died after the decision: give back the holds it did not, and
+    publish the status it never did. Still on the list means not all done (the holds may be
+    back and the status not published); off the list, it was finished before."""
+    if order.holds_released and not await is_listed(ctx.tables, order.order_id):
         return order
     done = await _give_back(ctx, order)
     await _announce(ctx, done)
@@ -243,13 +245,15 @@ async def _finish_rejection(ctx: OrderContext, order: Order) -> Order:
 
 
 async def _announce(ctx: OrderContext, order: Order) -> None:
-    await remove_waiting(ctx.tables, order.order_id)
+    """Publish the decided order's status, then take it off the list (its last step: a crash
+    before it leaves the order listed for the next sweep)."""
     try:
         await publish_status(ctx.bus, order, ctx.clock())
     except BusSendFailed:
         _log.warning(
             "order %s is %s; its status event was not published", order.order_id, order.status
         )
+    await remove_waiting(ctx.tables, order.order_id)
 
 
 async def _recheck(ctx: OrderContext, order: Order, now: datetime) -> None:

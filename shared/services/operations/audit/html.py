@@ -402,9 +402,20 @@ def impact_section(impact: ImpactReport | None) -> str:
         return ""
     totals = impact.totals
     busy = [
-        (d.day, d.caught_orders, d.booked, d.repriced, d.failed_at_booking)
+        (
+            d.day,
+            d.caught_orders,
+            d.booked,
+            d.repriced,
+            d.failed_at_booking,
+            d.saved_by_approval,
+            d.saved_by_backorder,
+            d.rejected_at_approval,
+        )
         for d in impact.per_day
-        if d.caught_orders or d.booked or d.failed_at_booking
+        # Orders saved by approval or backorder are booked ones, so only the rejections at
+        # approval need their own test here.
+        if d.caught_orders or d.booked or d.failed_at_booking or d.rejected_at_approval
     ]
     return "".join(
         [
@@ -424,13 +435,25 @@ def impact_section(impact: ImpactReport | None) -> str:
                     ("booked", totals.booked),
                     ("repriced at booking (reached the ERP)", totals.repriced),
                     ("failed at booking (reached the ERP)", totals.failed_at_booking),
+                    ("orders saved by approval (booked)", totals.saved_by_approval),
+                    ("orders saved by backorder (booked)", totals.saved_by_backorder),
+                    ("held orders rejected or expired", totals.rejected_at_approval),
                 ],
                 frozenset({1}),
             ),
             _table(
-                ["day", "caught at intake", "booked", "repriced", "failed at booking"],
+                [
+                    "day",
+                    "caught at intake",
+                    "booked",
+                    "repriced",
+                    "failed at booking",
+                    "saved by approval",
+                    "saved by backorder",
+                    "rejected or expired at approval",
+                ],
                 busy,
-                frozenset({1, 2, 3, 4}),
+                frozenset({1, 2, 3, 4, 5, 6, 7}),
             )
             if busy
             else "",
