@@ -99,16 +99,22 @@ def test_cloud_refuses_the_demo_channel_secrets(monkeypatch: pytest.MonkeyPatch)
         load_settings()
 
 
-def test_booking_principals_reach_the_erp_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.bootstrap import erp_config
-
+def _entra_principals(monkeypatch: pytest.MonkeyPatch, *numbers: int) -> None:
+    """Entra ID credentials for the default principal (app-main) and booking principals
+    app-<n> with secret-<n>."""
     monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
     monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
     monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
     monkeypatch.setenv(
         "ERP_BOOKING_PRINCIPALS",
-        json.dumps([{"clientId": "app-2", "clientSecret": "secret-2"}]),
+        json.dumps([{"clientId": f"app-{n}", "clientSecret": f"secret-{n}"} for n in numbers]),
     )
+
+
+def test_booking_principals_reach_the_erp_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.bootstrap import erp_config
+
+    _entra_principals(monkeypatch, 2)
     config = erp_config(load_settings())
     assert [p.client_id for p in config.booking_principals] == ["app-2"]
     second = config.for_principal(config.booking_principals[0])
@@ -123,13 +129,7 @@ def test_principal_labels_are_client_ids_or_positions_never_tokens(
     """Usage records and the operations views name each principal by these labels."""
     from shared.bootstrap import erp_config
 
-    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
-    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
-    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
-    monkeypatch.setenv(
-        "ERP_BOOKING_PRINCIPALS",
-        json.dumps([{"clientId": "app-2", "clientSecret": "secret-2"}]),
-    )
+    _entra_principals(monkeypatch, 2)
     assert erp_config(load_settings()).principal_labels() == ("app-main", "app-2")
 
     monkeypatch.setenv("ERP_AUTH_MODE", "static")
@@ -192,13 +192,7 @@ def test_each_booking_principal_has_its_own_shared_limits_record(
     from shared.bootstrap import shared_erp_limits
     from tests.support.memory_tables import InMemoryTableStore
 
-    monkeypatch.setenv("ERP_AUTH_MODE", "client_credentials")
-    monkeypatch.setenv("ERP_CLIENT_ID", "app-main")
-    monkeypatch.setenv("ERP_CLIENT_SECRET", "secret-main")
-    monkeypatch.setenv(
-        "ERP_BOOKING_PRINCIPALS",
-        json.dumps([{"clientId": f"app-{n}", "clientSecret": f"secret-{n}"} for n in (2, 3)]),
-    )
+    _entra_principals(monkeypatch, 2, 3)
     settings = load_settings()
     tables = InMemoryTableStore()
     records = []

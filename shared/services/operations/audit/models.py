@@ -92,14 +92,9 @@ class Latency(ReportModel):
     p99_ms: Decimal | None = None
 
 
-class PrincipalUsage(ReportModel):
-    """One principal's recorded requests: Business Central counts its budget per principal.
+class UsageFigures(ReportModel):
+    """Recorded requests over the budget window (against ``budget``) and the last day."""
 
-    ``principal`` is the non-secret label (client id or position, never a token);
-    ``breakerState`` is this instance's breaker for it (None: not configured here, e.g. a
-    principal removed since its rows were recorded)."""
-
-    principal: str
     window_requests: int
     budget: int
     budget_share: Decimal
@@ -107,10 +102,20 @@ class PrincipalUsage(ReportModel):
     day_throttled: int
     day_retries: int
     day_breaker_openings: int
+
+
+class PrincipalUsage(UsageFigures):
+    """One principal's recorded requests: Business Central counts its budget per principal.
+
+    ``principal`` is the non-secret label (client id or position, never a token);
+    ``breakerState`` is this instance's breaker for it (None: not configured here, e.g. a
+    principal removed since its rows were recorded)."""
+
+    principal: str
     breaker_state: str | None = None
 
 
-class Usage(ReportModel):
+class Usage(UsageFigures):
     """ERP requests the product recorded (erp_usage) over the budget window and the last day.
 
     The top-level figures are the total over every principal, against the sum of their
@@ -119,13 +124,6 @@ class Usage(ReportModel):
     ``breakerState`` is the default principal's."""
 
     window_seconds: int
-    window_requests: int
-    budget: int
-    budget_share: Decimal
-    day_requests: int
-    day_throttled: int
-    day_retries: int
-    day_breaker_openings: int
     breaker_state: str
     principals: list[PrincipalUsage] = Field(default_factory=list)
 
