@@ -230,8 +230,15 @@ class PriceBook:
         return None
 
     async def ensure_current(self) -> None:
-        """Load on first use, then refresh at most once per interval (single flight)."""
-        if self._loaded and time.monotonic() - self._checked_at < self._refresh_interval:
+        """Load on first use, then refresh at most once per interval (single flight).
+
+        Once loaded, a caller never waits for a refresh another caller is running: it is
+        served the data as it stands, and the refresh swaps its result in when done. So a
+        reload after a full publish (seconds) holds up at most the one caller that runs it,
+        not every quote meanwhile."""
+        if self._loaded and (
+            self._lock.locked() or time.monotonic() - self._checked_at < self._refresh_interval
+        ):
             return
         async with self._lock:
             if self._loaded and time.monotonic() - self._checked_at < self._refresh_interval:
@@ -314,25 +321,9 @@ class PriceBook:
             return None
         try:
             content = await price_snapshot.read_snapshot(self._snapshots, snapshot.run_id)
-            # Rows found through the blob's directory, or (an older blob) grouped at load with
-            # the item numbers held once for lines, items and units.
-            numbers, directory = GroupNumbers(), content.directory
-            lines = SnapshotLines(numbers=numbers, directory=directory.get("lines"))
-            data = _Data(lines, ItemBook(numbers=numbers, directory=directory))
-            for frame in content.column_frames():
-                if frame.dataset == "lines":
-                    lines.add(frame)
-                elif frame.dataset == "items":
-                    data.items.add_items(frame)
-                elif frame.dataset == "units":
-                    data.items.add_units(frame)
-                else:
-                    for key, record in frame.rows():
-                        data.apply(frame.dataset, key, record)
-            del content
-            lines.finish()
-            data.items.finish()
-            return data
+            # Seconds of CPU: built in a worker thread so the event loop keeps serving the
+            # other requests of this instance (quotes on the current data among them).
+            return await asyncio.to_thread(_build_from_blob, content)
         except price_snapshot.SnapshotRejected as error:
             _log.warning("price snapshot blob not used (%s): loading from the tables", error)
         except Exception as error:  # the blob service down: the tables still serve
@@ -395,6 +386,29 @@ class PriceBook:
         now = datetime.now(UTC)
         stale = mark.last_success_at is None or now - mark.last_success_at > self._stale_after
         self._freshness = Freshness(mark.value, mark.last_success_at, stale)
+
+
+def _build_from_blob(content: price_snapshot.SnapshotContent) -> _Data:
+    """The book's data from a checked blob: lines, items and units stay as the frames'
+    columns (found through the blob's directory, or for an older blob grouped here with the
+    item numbers held once for all three); the few customers, rates and roundings are applied
+    as records. ``SnapshotRejected`` if a frame does not decode or fit."""
+    numbers, directory = GroupNumbers(), content.directory
+    lines = SnapshotLines(numbers=numbers, directory=directory.get("lines"))
+    data = _Data(lines, ItemBook(numbers=numbers, directory=directory))
+    for frame in content.column_frames():
+        if frame.dataset == "lines":
+            lines.add(frame)
+        elif frame.dataset == "items":
+            data.items.add_items(frame)
+        elif frame.dataset == "units":
+            data.items.add_units(frame)
+        else:
+            for key, record in frame.rows():
+                data.apply(frame.dataset, key, record)
+    lines.finish()
+    data.items.finish()
+    return data
 
 
 def _minus_overlap(feed_key: str) -> str:
