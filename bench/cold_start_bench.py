@@ -124,6 +124,7 @@ async def _child(path: str, connection: str, skus_file: str, app_import: float) 
         latencies.append((time.perf_counter() - quote_started) * 1000)
         digest.update(json.dumps(answer, default=str, sort_keys=True).encode())
     latencies.sort()
+    peak_before_reload = _peak_mib()
     reload_s, during = await _reload_while_quoting(book, customers, items, rng)
     print(
         json.dumps(
@@ -140,7 +141,8 @@ async def _child(path: str, connection: str, skus_file: str, app_import: float) 
                 "during_reload_max_ms": during[-1] if during else None,
                 "load_s": load,
                 "rss_mib": rss,
-                "peak_mib": _peak_mib(),
+                "peak_mib": peak_before_reload,
+                "peak_with_reload_mib": _peak_mib(),  # the old and the new book at once
                 "digest": digest.hexdigest(),
             }
         ),
