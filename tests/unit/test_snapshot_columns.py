@@ -11,6 +11,7 @@ given, and the directory against the rows it lists.
 from __future__ import annotations
 
 import zlib
+from array import array
 from decimal import Decimal
 from operator import attrgetter
 
@@ -299,6 +300,10 @@ def test_a_directory_that_does_not_fit_its_frames_serves_nothing_wrong() -> None
     grouped.add(decode_columns(_frame("units", page)))
     with pytest.raises(SnapshotRejected, match="lists 3 rows, the frames hold 2"):
         grouped.finish()
+    # As many rows as the frames hold, one of them past the frames.
+    past = GroupDirectory(["A", "B"], array("I", [0, 1, 2]), array("I", [0, 2]))
+    with pytest.raises(SnapshotRejected, match="names a row past the frames' 2"):
+        past.check_rows(2)
     # Torn, padded or garbage directories do not decode.
     body = zlib.decompress(DirectoryBuilder().encode()[_HEADER:])
     for bad in (body[:-1], body + b"\0", b"garbage"):

@@ -83,10 +83,12 @@ class GroupDirectory:
 
     def check_rows(self, rows: int) -> None:
         """``SnapshotRejected`` unless the directory lists exactly the dataset's ``rows``."""
-        if len(self._order) != rows or (self._order and max(self._order) >= rows):
+        if len(self._order) != rows:
             raise SnapshotRejected(
                 f"the directory lists {len(self._order)} rows, the frames hold {rows}"
             )
+        if self._order and max(self._order) >= rows:
+            raise SnapshotRejected(f"the directory names a row past the frames' {rows}")
 
     def rows_of(self, value: str) -> array[int]:
         """The value's row numbers in publish order (none for a value not listed)."""
