@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 # The stamp names the Python version: a .venv made with another version is made anew.
 STAMP := .installed-py313
 
-.PHONY: setup run test lint bench clean infra-setup infra-check browser-setup openapi
+.PHONY: setup run test lint bench clean infra-setup infra-check browser-setup openapi bytecode
 
 setup: $(VENV)/$(STAMP) node_modules/.installed
 
@@ -64,6 +64,14 @@ infra-check: infra-setup
 # The committed API contract, regenerated from the app (tests/unit/test_openapi.py checks it).
 openapi: setup
 	$(PY) -m functions.openapi > docs/openapi.json
+
+# Before publishing: the app's own modules as checked-hash .pyc files (PEP 552: used while the
+# source's hash matches, whatever the file times after packaging). Flex Consumption runs the
+# app from a read-only package, where Python cannot cache bytecode, so without these every
+# cold start compiles the app's modules again (docs/benchmarks.md).
+bytecode:
+	@test -n "$(PYTHON)" || { echo "$(NO_PYTHON)"; exit 1; }
+	$(PYTHON) -m compileall -q -f --invalidation-mode checked-hash function_app.py functions shared
 
 # The operations-page test drives Debian's Chromium (Playwright never downloads a browser here).
 browser-setup:

@@ -19,7 +19,8 @@ MUST_EXCLUDE = [
     "docs/benchmarks.md",
     "local.settings.json",
     "infra/main.bicep",
-    "shared/__pycache__/settings.cpython-311.pyc",
+    "tests/unit/__pycache__/test_settings.cpython-313.pyc",
+    "devtools/__pycache__/stack.cpython-313.pyc",
 ]
 MUST_KEEP = [
     "function_app.py",
@@ -58,3 +59,14 @@ def test_dev_material_stays_out_of_the_package(path: str) -> None:
 def test_the_app_itself_is_deployed(path: str) -> None:
     assert (ROOT / path).exists()
     assert not excluded(path, _patterns())
+
+
+def test_the_apps_bytecode_is_deployed() -> None:
+    """The package is read-only in Azure: the checked-hash .pyc files ``make bytecode`` writes
+    next to the app's modules ship with it, or every cold start compiles them again."""
+    for path in (
+        "__pycache__/function_app.cpython-313.pyc",
+        "functions/__pycache__/http.cpython-313.pyc",
+        "shared/config/__pycache__/settings.cpython-313.pyc",
+    ):
+        assert not excluded(path, _patterns()), path
