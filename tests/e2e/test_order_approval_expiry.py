@@ -119,17 +119,6 @@ def test_an_expired_approval_is_rejected_with_the_reason_and_gives_back_its_hold
     assert credit.status_code == 200 and Decimal(credit.json()["pendingAmount"]) == 0
 
 
-def _sweep(api: httpx.Client, admin: dict[str, str]) -> None:
-    run = api.post("/admin/functions/orders_sweep", json={"input": ""}, headers=admin)
-    assert run.status_code == 202, run.text
-
-
-def _rejected_at_approval(api: httpx.Client, admin: dict[str, str]) -> int:
-    report = api.get("/api/ops/impact?days=2", headers=admin)
-    assert report.status_code == 200, report.text
-    return int(report.json()["impact"]["totals"]["rejectedAtApproval"])
-
-
 @pytest.mark.parametrize(
     "writes", [1, 2], ids=["killed-after-the-expiry", "killed-after-the-holds-came-back"]
 )
@@ -150,7 +139,7 @@ def test_an_expiry_killed_after_a_write_is_finished_once_by_the_next_sweep(
     eventually(lambda: (line := _main(api, sku)) is not None and Decimal(line["onHand"]) == 2)
     available_before, held_before = probe.stock(sku)
     credit_before = probe.pending_credit(CUSTOMER)
-    counted_before = _rejected_at_approval(api, admin)
+    counted_before = probe.rejected_at_approval()
     short = Case(
         "insufficient-stock", CUSTOMER, sku, [{"sku": sku, "quantity": int(available_before) + 1}]
     )
@@ -181,20 +170,20 @@ def test_an_expiry_killed_after_a_write_is_finished_once_by_the_next_sweep(
         assert probe.pending_credit(CUSTOMER) == credit_before
     assert [e["status"] for e in events.drain()] == ["pending-approval"]
 
-    _sweep(api, admin)
+    probe.sweep()
     eventually(lambda: probe.stock(sku) == (available_before, held_before), 30)
     assert probe.pending_credit(CUSTOMER) == credit_before
     rejected = events.until("rejected", 30)
     assert rejected["orderId"] == order_id
-    eventually(lambda: _rejected_at_approval(api, admin) == counted_before + 1, 30)
+    eventually(lambda: probe.rejected_at_approval() == counted_before + 1, 30)
 
-    _sweep(api, admin)  # again: nothing left to give back, nothing to say twice
+    probe.sweep()  # again: nothing left to give back, nothing to say twice
     assert probe.stock(sku) == (available_before, held_before)
     assert probe.pending_credit(CUSTOMER) == credit_before
     assert [e["status"] for e in events.drain()] == ["pending-approval", "rejected"]
     view = api.get(f"/api/orders/{order_id}").json()
     assert [d["decision"] for d in view["decisions"]] == ["expired"]
-    assert _rejected_at_approval(api, admin) == counted_before + 1
+    assert probe.rejected_at_approval() == counted_before + 1
     waiting = api.get("/api/ops/approvals", headers=admin).json()["items"]
     assert order_id not in [item["orderId"] for item in waiting]
     assert probe.erp_orders(order_id) == []

@@ -111,6 +111,12 @@ class Probe:
     def status(self, order_id: str) -> str:
         return str(self.api.get(f"/api/orders/{order_id}").json()["status"])
 
+    def rejected_at_approval(self) -> int:
+        """Orders rejected at approval (or expired) in the business impact report's totals."""
+        report = self.api.get("/api/ops/impact?days=2", headers=self.admin)
+        assert report.status_code == 200, report.text
+        return int(report.json()["impact"]["totals"]["rejectedAtApproval"])
+
     # ---- acting ----------------------------------------------------------------------------
 
     def submit(self, case: Case) -> httpx.Response:
@@ -123,6 +129,33 @@ class Probe:
         return self.api.post(
             "/api/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
         )
+
+    def sweep(self) -> None:
+        """Run the ``orders_sweep`` timer on demand and wait until that run has ended well:
+        the admin call answers 202 at once, so what a test checks after it would otherwise
+        race the run (the runner never overlaps two runs of one timer)."""
+        before = (self._last_sweep() or {}).get("runId")
+        answer = self.api.post(
+            "/admin/functions/orders_sweep", json={"input": ""}, headers=self.admin
+        )
+        assert answer.status_code == 202, answer.text
+
+        def ended() -> dict[str, Any] | None:
+            last = self._last_sweep()
+            if last is None or last["runId"] == before or last["result"] == "running":
+                return None
+            return last
+
+        run = eventually(ended, 60)
+        assert run["result"] == "ok", run
+
+    def _last_sweep(self) -> dict[str, Any] | None:
+        """The newest recorded run of ``orders_sweep`` (from the operations overview)."""
+        overview = self.api.get("/api/ops/overview", headers=self.admin)
+        assert overview.status_code == 200, overview.text
+        (sweep,) = [t for t in overview.json()["timers"] if t["name"] == "orders_sweep"]
+        last = sweep["lastRun"]
+        return None if last is None else dict(last)
 
     def decide(self, order_id: str, verb: str) -> httpx.Response:
         return self.api.post(
