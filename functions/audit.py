@@ -21,6 +21,10 @@ MAX_ROUTE_SAMPLE = 200
 _LAYER = "(data|connectivity|logic)"
 _LAYERS_PATTERN = f"^{_LAYER}(,{_LAYER})*$"
 _NO_AUDIT = problem("No audit has run yet.")
+_UNREADABLE = problem(
+    "The latest stored report cannot be read by this version of the app (written by another "
+    "version, e.g. before a rollback): run a new audit."
+)
 
 
 class AuditRunQuery(BaseModel):
@@ -75,7 +79,11 @@ async def run(req: func.HttpRequest) -> func.HttpResponse:
 @documented(
     "The latest audit report as JSON",
     tag="operations",
-    replies={200: Reply("The report, with current history.", AuditReport), 404: _NO_AUDIT},
+    replies={
+        200: Reply("The report, with current history.", AuditReport),
+        404: _NO_AUDIT,
+        409: _UNREADABLE,
+    },
 )
 @http_endpoint
 async def latest(req: func.HttpRequest) -> func.HttpResponse:
@@ -93,6 +101,7 @@ async def latest(req: func.HttpRequest) -> func.HttpResponse:
     replies={
         200: Reply("The page.", media_type="text/html", schema={"type": "string"}),
         404: _NO_AUDIT,
+        409: _UNREADABLE,
     },
 )
 @http_endpoint

@@ -14,9 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared.adapters.ports import TableStorage
 from shared.adapters.stores import sync_state
 from shared.adapters.tables import TableOperation
+from shared.services.errors import Conflict
 from shared.services.inventory.reconciliation import JOB as RECONCILIATION_JOB
 from shared.services.operations.audit.models import AuditReport, HistoryPoint
 
@@ -78,7 +81,16 @@ async def load_report(tables: TableStorage, run_id: str) -> AuditReport | None:
         parts.extend(str(row.entity[f"c{i}"]) for i in range(int(row.entity["chunks"])))
     if not parts:
         return None
-    return AuditReport.model_validate_json("".join(parts))
+    try:
+        return AuditReport.model_validate_json("".join(parts))
+    except ValidationError as error:
+        # Written by another version of the app (e.g. before a rollback) or damaged: say so,
+        # and how to get a readable one, instead of failing the route.
+        raise Conflict(
+            "Stored audit report unreadable",
+            f"audit report {run_id} cannot be read by this version of the app "
+            f"({error.error_count()} fields do not fit); run POST /api/ops/audit for a new one",
+        ) from error
 
 
 async def latest_report(tables: TableStorage) -> AuditReport | None:
