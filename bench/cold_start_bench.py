@@ -110,36 +110,11 @@ async def _child(path: str, connection: str, skus_file: str, app_import: float) 
     digest = hashlib.sha256()
     # Right after the start most items are touched for the first time: on the blob path a
     # quote then builds their lines, so these latencies are the cold instance's, not a warm one's.
-    latencies: list[float] = []
-    for _ in range(200):
-        request = QuoteRequest(
-            customer_id=rng.choice(customers),
-            lines=[
-                QuoteLineIn(sku=rng.choice(items), quantity=Decimal(rng.randint(1, 50)))
-                for _ in range(5)
-            ],
-        )
-        quote_started = time.perf_counter()
-        answer = _quote(book, request)
-        latencies.append((time.perf_counter() - quote_started) * 1000)
-        digest.update(json.dumps(answer, default=str, sort_keys=True).encode())
-    latencies.sort()
+    latencies = _timed_quotes(book, customers, items, rng, 200, lines=5, most=50, digest=digest)
     # The steady state the contract's bar is about: 20-line quotes over the whole catalog.
     # Beyond the book's caches (20,000 items' lines) most items are built again on the blob
     # path; the table path built them all at load.
-    steady: list[float] = []
-    for _ in range(1000):
-        request = QuoteRequest(
-            customer_id=rng.choice(customers),
-            lines=[
-                QuoteLineIn(sku=rng.choice(items), quantity=Decimal(rng.randint(1, 60)))
-                for _ in range(20)
-            ],
-        )
-        quote_started = time.perf_counter()
-        _quote(book, request)
-        steady.append((time.perf_counter() - quote_started) * 1000)
-    steady.sort()
+    steady = _timed_quotes(book, customers, items, rng, 1000, lines=20, most=60)
     peak_before_reload = _peak_mib()
     reload_s, during = await _reload_while_quoting(book, customers, items, rng)
     print(
@@ -169,6 +144,36 @@ async def _child(path: str, connection: str, skus_file: str, app_import: float) 
     )
     await tables.close()
     await store.close()
+
+
+def _timed_quotes(
+    book: PriceBook,
+    customers: list[str],
+    items: list[str],
+    rng: random.Random,
+    count: int,
+    *,
+    lines: int,
+    most: int,
+    digest: Any = None,
+) -> list[float]:
+    """``count`` quotes of ``lines`` random items (quantities 1 to ``most``) for random
+    customers: their latencies in ms, sorted; each answer goes into ``digest`` if given."""
+    latencies: list[float] = []
+    for _ in range(count):
+        request = QuoteRequest(
+            customer_id=rng.choice(customers),
+            lines=[
+                QuoteLineIn(sku=rng.choice(items), quantity=Decimal(rng.randint(1, most)))
+                for _ in range(lines)
+            ],
+        )
+        started = time.perf_counter()
+        answer = _quote(book, request)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if digest is not None:
+            digest.update(json.dumps(answer, default=str, sort_keys=True).encode())
+    return sorted(latencies)
 
 
 async def _reload_while_quoting(
