@@ -331,10 +331,10 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
         print(
             "\n| path | loaded from | spawn -> first quote s | app import s | load s | RSS MiB "
-            "| peak MiB | next 200 quotes p50 / p99 ms | reload s | quotes during it "
-            "| their p50 / max ms | load |"
+            "| peak MiB | next 200 quotes p50 / p99 ms | 20-line quotes p50 / p99 / max ms "
+            "| reload s | quotes during it | their p50 / max ms | load |"
         )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         failed = [r for r in results if "failed" in r]
         results = [r for r in results if "failed" not in r]
         print(f"children failed: {len(failed)}")
@@ -343,7 +343,9 @@ def main() -> None:
                 f"| {r['path']} | {r['loaded_from']} | {r['first_quote_s']:.2f} | "
                 f"{r['app_import_s']:.2f} | {r['load_s']:.2f} | {r['rss_mib']:,.0f} | "
                 f"{r['peak_mib']:,.0f} | "
-                f"{r['quote_p50_ms']:.2f} / {r['quote_p99_ms']:.2f} | {r['reload_s']:.2f} | "
+                f"{r['quote_p50_ms']:.2f} / {r['quote_p99_ms']:.2f} | "
+                f"{r['steady_20_line_p50_ms']:.2f} / {r['steady_20_line_p99_ms']:.2f} / "
+                f"{r['steady_20_line_max_ms']:.1f} | {r['reload_s']:.2f} | "
                 f"{r['quotes_during_reload']} | {r['during_reload_p50_ms'] or 0:.1f} / "
                 f"{r['during_reload_max_ms'] or 0:.1f} | {r['load_average'][0]:.1f} |"
             )
