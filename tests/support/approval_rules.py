@@ -12,24 +12,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote
 
 import httpx
 from azure.servicebus import ServiceBusClient
 
 from devtools.erp_sim.testing import standard_api
+from shared.config.policy import ApprovableRule
 from tests.support.stock_setup import count_stock, set_financials
 from tests.waiting import eventually
 
-RULES = (
-    "credit-over-limit",
-    "credit-overdue",
-    "price-mismatch",
-    "insufficient-stock",
-    "customer-blocked",
-    "quantity-over-threshold",
-)
+# Every rule intake may route to a person: a rule added to the policy is tested here too.
+RULES: tuple[str, ...] = get_args(ApprovableRule)
 # Who orders for each rule (simulator fixtures), one customer each so that no rule's booked
 # order leaves pending credit (remembered until the ERP's figures show it) in another's way:
 # C00005 has a credit limit, C00009 an overdue balance, C00003 is blocked for shipping, C00007
